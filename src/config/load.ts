@@ -1,0 +1,100 @@
+/**
+ * Loading a config: read the YAML, interpolate `${ENV}`, validate with zod, resolve relative
+ * paths against the config file's folder, and freeze. Every problem is collected with its path
+ * before failing, so `pulumiscale validate` can print them all at once.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { PulumiScaleError } from '../errors.js';
+import { interpolate } from './interpolate.js';
+import { configSchema, type Config, type TargetConfig } from './schema.js';
+
+/** One config problem: where, and what is wrong. */
+export interface ConfigProblem {
+  /** Dotted path, e.g. `targets.web.max`; empty for the file itself. */
+  path: string;
+  message: string;
+}
+
+/** A config that does not load; `problems` lists every issue found. */
+export class ConfigError extends PulumiScaleError {
+  readonly problems: ConfigProblem[];
+  constructor(file: string, problems: ConfigProblem[]) {
+    super('PS_CONFIG_INVALID', `${file}: ${problems.length} problem(s)\n${problems.map(formatProblem).join('\n')}`, {
+      details: problems,
+    });
+    this.problems = problems;
+  }
+}
+
+/** `targets.web.max: must be >= min` */
+export function formatProblem(p: ConfigProblem): string {
+  return p.path ? `${p.path}: ${p.message}` : p.message;
+}
+
+function dotted(p: readonly PropertyKey[]): string {
+  return p.map(String).join('.');
+}
+
+/** Parses and validates config text; `baseDir` anchors relative paths. Throws ConfigError. */
+export function parseConfig(text: string, opts: { file: string; baseDir: string; env?: NodeJS.ProcessEnv }): Readonly<Config> {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      opts.file,
+      doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0] ?? e.message}` })),
+    );
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  const { value, issues } = interpolate(raw, opts.env ?? process.env);
+  const problems: ConfigProblem[] = issues.map((i) => ({ path: dotted(i.path), message: i.message }));
+  const parsed = configSchema.safeParse(value);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push({ path: dotted(issue.path), message: issue.message });
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(opts.file, problems);
+  return deepFreeze(resolvePaths(parsed.data, opts.baseDir));
+}
+
+/** Reads, parses and validates a config file. Throws ConfigError. */
+export function loadConfig(file: string, env?: NodeJS.ProcessEnv): Readonly<Config> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read ${file}: ${(err as Error).message}` }]);
+  }
+  return parseConfig(text, { file, baseDir: path.dirname(path.resolve(file)), ...(env ? { env } : {}) });
+}
+
+function resolvePaths(c: Config, baseDir: string): Config {
+  const abs = (p: string) => path.resolve(baseDir, p);
+  const backendUrl = c.pulumi.backendUrl;
+  const fileBackend = backendUrl?.startsWith('file://') && !backendUrl.startsWith('file:///') && backendUrl !== 'file://~';
+  return {
+    ...c,
+    store: { ...c.store, path: c.store.path === ':memory:' ? c.store.path : abs(c.store.path) },
+    pulumi: {
+      ...c.pulumi,
+      ...(backendUrl ? { backendUrl: fileBackend ? `file://${abs(backendUrl.slice('file://'.length))}` : backendUrl } : {}),
+      ...(c.pulumi.cliDir ? { cliDir: abs(c.pulumi.cliDir) } : {}),
+    },
+    targets: Object.fromEntries(
+      Object.entries(c.targets).map(([name, t]) => [name, t.workDir ? { ...t, workDir: abs(t.workDir) } : t]),
+    ),
+  };
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** The configured targets with their names, in config order. */
+export function targetsOf(c: Readonly<Config>): TargetConfig[] {
+  return Object.entries(c.targets).map(([name, t]) => ({ ...t, name }));
+}

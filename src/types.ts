@@ -1,0 +1,183 @@
+/**
+ * The shared vocabulary of PulumiScale: every stage (sources, engine, policy, pulumi, store,
+ * observe, http) speaks in these types, and this module imports nothing, so that no stage
+ * depends on another's internals to talk to it.
+ *
+ * Data flows one way: a source turns a request into an {@link Intent}; the engine merges
+ * intents into one {@link PendingIntent} per target; `policy.decide()` turns the pending
+ * intent and the present state into a {@link Decision}; the executor applies it; the outcome
+ * becomes a {@link ScalingEvent}. Every type here is plain JSON so it can be stored and served.
+ */
+
+/** Which way a change goes. */
+export type Direction = 'up' | 'down';
+
+/** Where an intent came from. */
+export type IntentSource = 'alertmanager' | 'cloudwatch' | 'api' | 'schedule';
+
+/**
+ * What an intent asks for.
+ * - `step`: a bare up/down, sized by the target's `step` (or its step rules, later).
+ * - `by`: a relative change, positive or negative.
+ * - `to`: an absolute value.
+ */
+export type Adjustment =
+  | { type: 'step'; direction: Direction }
+  | { type: 'by'; by: number }
+  | { type: 'to'; to: number };
+
+/**
+ * The raw facts a source saw, kept with the intent for the history and for rules that size a
+ * change from a metric. Sources fill what they have; everything is optional.
+ */
+export interface Evidence {
+  /** Alertmanager alert fingerprint. */
+  fingerprint?: string;
+  /** Alertmanager alert name (label `alertname`). */
+  alertName?: string;
+  /** CloudWatch alarm name. */
+  alarmName?: string;
+  /** SNS MessageId of the delivery. */
+  messageId?: string;
+  /** The metric value that triggered the alert, when the source carries one. */
+  metricValue?: number;
+  /** The alarm threshold (CloudWatch `Trigger.Threshold`). */
+  threshold?: number;
+  /** The alarm comparison (CloudWatch `Trigger.ComparisonOperator`). */
+  comparisonOperator?: string;
+  /** Where the alert was generated (Alertmanager `generatorURL`). */
+  generatorURL?: string;
+  /** Alert labels, as received. */
+  labels?: Record<string, string>;
+}
+
+/** A request to change one target, from any source. Immutable once created. */
+export interface Intent {
+  /** Unique id (UUID). */
+  id: string;
+  /** The target's name, as in the config's `targets` map. */
+  target: string;
+  /** What to change. */
+  adjustment: Adjustment;
+  /** Preview instead of apply (the engine also honours the global `engine.dryRun`). */
+  dryRun: boolean;
+  /** Which adapter produced it. */
+  source: IntentSource;
+  /** Human-readable why, e.g. `alert HighCPU firing` or `manual`. */
+  reason: string;
+  /** When it was accepted, ISO-8601 UTC. */
+  receivedAt: string;
+  /**
+   * How the policy treats a value beyond [min, max]: `clamp` (alerts: clamp and say so) or
+   * `reject` (manual `to`: refused upstream with 422, and skipped if it still gets here).
+   */
+  bounds: 'clamp' | 'reject';
+  /** What the source saw. */
+  evidence: Evidence;
+}
+
+/**
+ * The single pending intent of a target: the effective intent after coalescing, and how many
+ * intents it stands for. Stored durably before any source acknowledges.
+ */
+export interface PendingIntent {
+  /** The intent that will be applied. */
+  intent: Intent;
+  /** How many intents were merged into this one (>= 1). */
+  count: number;
+  /** When the first merged intent arrived, ISO-8601 UTC. */
+  firstAt: string;
+  /** How many times applying it failed with a retryable error so far. */
+  attempts: number;
+  /** Do not start before this instant (retry backoff), ISO-8601 UTC, or null. */
+  notBefore: string | null;
+}
+
+/** Why a decision changed nothing. */
+export type SkipReason =
+  | 'cooldown'
+  | 'at-max'
+  | 'at-min'
+  | 'no-change'
+  | 'paused'
+  | 'out-of-bounds'
+  | 'unknown-current';
+
+/** What `policy.decide()` returns: data, never an action. */
+export type Decision =
+  | {
+      kind: 'change';
+      from: number;
+      to: number;
+      direction: Direction;
+      /** True when the wanted value was clamped to [min, max]. */
+      clamped: boolean;
+      reason: string;
+    }
+  | { kind: 'skip'; from: number | null; wanted: number | null; reason: SkipReason; detail: string };
+
+/** What happened, as recorded in the history. */
+export type EventKind = 'changed' | 'previewed' | 'skipped' | 'ignored' | 'failed';
+
+/** One entry of the scaling history (`GET /api/v1/events`). */
+export interface ScalingEvent {
+  /** Unique id (UUID). */
+  id: string;
+  /** The target's name (for an `ignored` event of an unknown target, the name asked for). */
+  target: string;
+  /** When it was recorded, ISO-8601 UTC. */
+  at: string;
+  kind: EventKind;
+  /** The value before, when known. */
+  from: number | null;
+  /** The value after (or previewed), when there is one. */
+  to: number | null;
+  /** Why: the decision's reason, the skip reason, or the error. */
+  reason: string;
+  /** The source of the (effective) intent. */
+  source: IntentSource;
+  /** How many intents this event covers. */
+  intents: number;
+  /** How long the operation took, 0 when nothing ran. */
+  durationMs: number;
+  /** Whether this was a preview. */
+  dryRun: boolean;
+  /** The skip reason code, for `skipped` events. */
+  skipReason?: SkipReason;
+  /** The error code (see errors.ts), for `failed` events. */
+  errorCode?: string;
+  /** The effective intent's id, when there was one. */
+  intentId?: string;
+  /** The effective intent's evidence. */
+  evidence?: Evidence;
+}
+
+/** When each direction's cooldown ends, ISO-8601 UTC or null when not cooling down. */
+export interface CooldownUntil {
+  up: string | null;
+  down: string | null;
+}
+
+/** The durable part of a target's state, kept by the store across restarts. */
+export interface TargetRecord {
+  name: string;
+  /** The value last read from or written to the stack's config, null before the first read. */
+  current: number | null;
+  paused: boolean;
+  cooldownUntil: CooldownUntil;
+}
+
+/** A target's state as served by `GET /api/v1/targets[/:name]`. */
+export interface TargetState extends TargetRecord {
+  stack: string;
+  configKeys: string[];
+  min: number;
+  max: number;
+  /** The pending (queued, not yet running) intent, if any. */
+  pending: Intent | null;
+  /** How many intents the pending one stands for. */
+  pendingCount: number;
+  /** Whether an operation is running on the target's stack now. */
+  running: boolean;
+  lastEvent: ScalingEvent | null;
+}
