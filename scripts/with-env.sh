@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs a command with what the project needs first on PATH: Node.js >= 24 and the Pulumi CLI
+# with its YAML language host (each brought or built once per machine, cached outside the
+# repo), and the npm dependencies installed. Used by `npm start`, `npm test`, `npm run bench`
+# and .ci/run, so a newcomer's machine and CI set up the same way.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+node_dir="$(bash "$root/scripts/setup-node.sh")"
+export PATH="$node_dir:$PATH"
+
+pulumi_dir="$(bash "$root/scripts/setup-pulumi.sh")"
+export PATH="$pulumi_dir:$PATH"
+export PULUMISCALE_PULUMI_DIR="$pulumi_dir"
+export PULUMI_SKIP_UPDATE_CHECK=true
+# The demo's stacks use a passphrase secrets provider; a real deployment sets its own.
+export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-pulumiscale-demo}"
+
+# Install (or refresh) dependencies when node_modules is missing or older than the lockfile.
+if [[ ! -f "$root/node_modules/.package-lock.json" || "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]]; then
+  echo "with-env: installing npm dependencies" >&2
+  (cd "$root" && npm ci --no-audit --no-fund >&2)
+fi
+
+exec "$@"

@@ -1,0 +1,111 @@
+/**
+ * Wires the daemon: store, event bus, metrics, logs, executor, engine and HTTP server, and owns
+ * the drain. Nothing here decides anything; it only connects the stages in the order data
+ * flows (DESIGN.md, "Architecture").
+ */
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { targetsOf } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { systemClock, type Clock } from './engine/clock.js';
+import { Engine } from './engine/engine.js';
+import { buildApp, type AppDeps } from './http/app.js';
+import { EventBus } from './observe/bus.js';
+import { createLogger, logEvents } from './observe/logger.js';
+import { Metrics } from './observe/metrics.js';
+import { AutomationExecutor } from './pulumi/automation.js';
+import type { Executor } from './pulumi/executor.js';
+import { createStore } from './store/index.js';
+import type { Store } from './store/store.js';
+
+/** What `startDaemon` may be given instead of its defaults (tests, embedding). */
+export interface DaemonOptions {
+  logger?: Logger;
+  executor?: Executor;
+  store?: Store;
+  clock?: Clock;
+  sns?: AppDeps['sns'];
+  /** Listen on this port instead of the config's (0 picks a free one). */
+  port?: number;
+}
+
+/** A running daemon. */
+export interface Daemon {
+  app: FastifyInstance;
+  engine: Engine;
+  store: Store;
+  metrics: Metrics;
+  logger: Logger;
+  /** The address it listens on, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /**
+   * Stops taking work (readiness fails, POSTs get 503), lets running operations finish within
+   * `engine.drainTimeout`, keeps queued intents in the store, then closes everything.
+   * Safe to call more than once; later calls wait for the first.
+   */
+  drain(): Promise<{ finished: boolean }>;
+}
+
+/** Starts every stage and listens. Rejects (after cleaning up) when any stage fails to start. */
+export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions = {}): Promise<Daemon> {
+  const logger = opts.logger ?? createLogger(config.log.level);
+  const bus = new EventBus((err) => logger.error({ err }, 'event subscriber failed'));
+  const metrics = new Metrics();
+  metrics.attach(bus);
+  logEvents(bus, logger);
+
+  const backend = config.pulumi.backendUrl;
+  if (backend?.startsWith('file://')) mkdirSync(backend.slice('file://'.length), { recursive: true });
+
+  const store = opts.store ?? createStore(config.store);
+  await store.init();
+  const executor = opts.executor ?? new AutomationExecutor({ pulumi: config.pulumi, logger: logger.child({ stage: 'pulumi' }) });
+  const engine = new Engine({
+    store,
+    executor,
+    targets: targetsOf(config),
+    clock: opts.clock ?? systemClock,
+    bus,
+    logger: logger.child({ stage: 'engine' }),
+    dryRun: config.engine.dryRun,
+    concurrency: config.engine.concurrency,
+    retry: config.engine.retry,
+  });
+
+  let app: FastifyInstance | undefined;
+  try {
+    await engine.start();
+    app = buildApp({ config, engine, store, logger, metrics, ...(opts.sns ? { sns: opts.sns } : {}) });
+    await app.listen({ host: config.server.host, port: opts.port ?? config.server.port });
+  } catch (err) {
+    await app?.close().catch(() => {});
+    await executor.close().catch(() => {});
+    await store.close().catch(() => {});
+    throw err;
+  }
+  metrics.ready.set(1);
+  const addr = app.server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
+  logger.info({ url, targets: Object.keys(config.targets), dryRun: config.engine.dryRun }, 'pulumiscale is listening');
+
+  const started = app;
+  let draining: Promise<{ finished: boolean }> | undefined;
+  const drain = () => {
+    draining ??= (async () => {
+      metrics.ready.set(0);
+      logger.info({ timeoutMs: config.engine.drainTimeout }, 'draining: refusing new work, letting running operations finish');
+      const result = await engine.drain(config.engine.drainTimeout);
+      if (!result.finished) logger.warn('drain timeout passed with operations still running');
+      await started.close();
+      await executor.close();
+      await store.close();
+      logger.info({ finished: result.finished }, 'drained');
+      return result;
+    })();
+    return draining;
+  };
+  return { app: started, engine, store, metrics, logger, url, drain };
+}

@@ -1,0 +1,38 @@
+/**
+ * Builds the Fastify app: probes, metrics, the API and the webhooks, with one error handler.
+ * The app holds no state of its own; everything lives in the engine and the store.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { registerApiRoutes } from './api.js';
+import type { AppDeps } from './deps.js';
+import { installErrorHandling } from './errors.js';
+import { registerWebhookRoutes } from './webhooks.js';
+
+export type { AppDeps } from './deps.js';
+
+/** Creates the app; the caller listens (or uses `app.inject()` in tests). */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; naming the base type keeps FastifyInstance's default generics.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.config.server.bodyLimit,
+    disableRequestLogging: true,
+    // SNS retries and Alertmanager re-sends identify themselves by payload, not by connection.
+    requestIdHeader: 'x-request-id',
+  });
+  installErrorHandling(app, deps.metrics);
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    if (deps.engine.isDraining()) return reply.status(503).send({ status: 'draining' });
+    return { status: 'ready' };
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const text = await deps.metrics.registry.metrics();
+    return reply.type(deps.metrics.registry.contentType).send(text);
+  });
+
+  registerApiRoutes(app, deps);
+  registerWebhookRoutes(app, deps);
+  return app;
+}

@@ -1,0 +1,45 @@
+/**
+ * What the HTTP layer needs from the rest of the daemon, as narrow interfaces: routes translate
+ * and verify, then hand intents to the engine; they never touch Pulumi or decide capacity.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { Store } from '../store/store.js';
+import type { Intent, PendingIntent, ScalingEvent, TargetState } from '../types.js';
+
+/** The engine as the HTTP layer sees it. */
+export interface EngineApi {
+  /** Coalesces and durably stores an intent; resolves only once it is stored. */
+  submit(intent: Intent): Promise<PendingIntent>;
+  /** Records an event that ends no operation (an ignored or refused alert). */
+  record(event: ScalingEvent): Promise<void>;
+  /** One target's state, or null for an unknown name. */
+  state(name: string): Promise<TargetState | null>;
+  /** Every target's state, in config order. */
+  states(): Promise<TargetState[]>;
+  /** True once a drain has begun: POSTs are refused with 503. */
+  isDraining(): boolean;
+}
+
+/** Fetches a PEM certificate from an already-checked SNS URL. Injectable for tests. */
+export type CertFetcher = (url: string) => Promise<string>;
+
+/** Everything `buildApp` is given. */
+export interface AppDeps {
+  config: Readonly<Config>;
+  engine: EngineApi;
+  store: Pick<Store, 'listEvents' | 'rememberDelivery' | 'forgetDelivery'>;
+  logger: Logger;
+  metrics: Metrics;
+  /** New ids (UUIDs by default). */
+  newId?: () => string;
+  /** The clock (Date.now by default). */
+  now?: () => number;
+  /** SNS plumbing; defaults fetch over HTTPS. */
+  sns?: {
+    fetchCert?: CertFetcher;
+    /** GETs an already-checked SubscribeURL. */
+    confirmSubscription?: (url: string) => Promise<void>;
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * The one error handler: every refusal leaves as `{ "error": { "code", "message", "details"? } }`
+ * with the status registered for its code in `errors.ts`, and is counted by route and code.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ZodError } from 'zod';
+import { ERROR_CODES, PulumiScaleError, type ErrorCode } from '../errors.js';
+import type { Metrics } from '../observe/metrics.js';
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}
+
+/** Maps Fastify's own errors (body parsing, limits) to registry codes. */
+function fromFastify(err: FastifyError): PulumiScaleError | null {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PulumiScaleError('PS_PAYLOAD_TOO_LARGE', 'the request body is larger than server.bodyLimit');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new PulumiScaleError('PS_UNSUPPORTED_MEDIA_TYPE', `unsupported content type; send JSON`);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new PulumiScaleError('PS_PAYLOAD_INVALID', 'the request body is empty; send a JSON object');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new PulumiScaleError('PS_PAYLOAD_INVALID', `the request body is not valid JSON: ${err.message}`);
+    default:
+      if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message))) {
+        return new PulumiScaleError('PS_PAYLOAD_INVALID', `the request body is not valid JSON: ${err.message}`);
+      }
+      return null;
+  }
+}
+
+/** Converts anything thrown by a route into a registry error. */
+export function toPulumiScaleError(err: unknown): PulumiScaleError {
+  if (err instanceof PulumiScaleError) return err;
+  if (err instanceof ZodError) {
+    return new PulumiScaleError('PS_PAYLOAD_INVALID', 'the request body does not have the expected shape', {
+      details: err.issues.map((i) => ({ path: i.path.join('.'), message: i.message, code: i.code })),
+    });
+  }
+  const mapped = err instanceof Error ? fromFastify(err as FastifyError) : null;
+  if (mapped) return mapped;
+  return new PulumiScaleError('PS_INTERNAL', 'internal error', { cause: err });
+}
+
+/** Installs the error and not-found handlers on an app. */
+export function installErrorHandling(app: FastifyInstance, metrics: Metrics): void {
+  const send = (req: FastifyRequest, reply: FastifyReply, e: PulumiScaleError) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.refused.inc({ route, code: e.code });
+    if (e.code === 'PS_INTERNAL' || ERROR_CODES[e.code].status >= 500) {
+      req.log.error({ err: e.cause ?? e, code: e.code }, e.message);
+    } else {
+      req.log.info({ code: e.code, reason: e.message }, 'request refused');
+    }
+    if (e.code === 'PS_UNAUTHORIZED') void reply.header('www-authenticate', 'Bearer');
+    if (e.code === 'PS_DRAINING' || e.code === 'PS_STORE_UNAVAILABLE') void reply.header('retry-after', '5');
+    const body: ErrorBody = { error: { code: e.code, message: e.message } };
+    if (e.details !== undefined) body.error.details = e.details;
+    return reply.status(e.status).send(body);
+  };
+  app.setErrorHandler((err, req, reply) => send(req, reply, toPulumiScaleError(err)));
+  app.setNotFoundHandler((req, reply) =>
+    send(req, reply, new PulumiScaleError('PS_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`)),
+  );
+}

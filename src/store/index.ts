@@ -1,0 +1,42 @@
+/**
+ * Builds the configured store. The registry is an explicit record with one factory per
+ * `store.driver`, so adding a driver to the config schema fails to compile until it has a
+ * factory here; a driver that reaches this file anyway (a config not parsed by the schema) is a
+ * typed error naming the known ones.
+ */
+import type { Config } from '../config/schema.js';
+import { PulumiScaleError } from '../errors.js';
+import { SqliteStore } from './sqlite.js';
+import type { Store } from './store.js';
+
+export type { EventQuery, PendingSlots, Store } from './store.js';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
+
+/** The parsed `store` section of the config. */
+export type StoreConfig = Config['store'];
+
+/** Builds an uninitialised store from its config section; the caller runs `init()`. */
+type StoreFactory = (config: StoreConfig) => Store;
+
+const FACTORIES: Record<StoreConfig['driver'], StoreFactory> = {
+  sqlite: (config) => new SqliteStore({ path: config.path, historyLimit: config.historyLimit }),
+};
+
+/** The drivers `createStore` knows, in registry order. */
+export const STORE_DRIVERS = Object.keys(FACTORIES) as StoreConfig['driver'][];
+
+/** A `store.driver` with no factory. */
+export class UnknownStoreDriverError extends PulumiScaleError {
+  constructor(driver: string) {
+    super('PS_CONFIG_INVALID', `store.driver: unknown driver "${driver}" (known: ${STORE_DRIVERS.join(', ')})`, {
+      details: { driver, known: STORE_DRIVERS },
+    });
+  }
+}
+
+/** Returns the store for `config.driver`, not yet initialised. Throws UnknownStoreDriverError. */
+export function createStore(config: StoreConfig): Store {
+  const driver: string = config.driver;
+  if (!Object.hasOwn(FACTORIES, driver)) throw new UnknownStoreDriverError(driver);
+  return FACTORIES[driver as StoreConfig['driver']](config);
+}
