@@ -1,0 +1,146 @@
+/**
+ * One operation on one target: read the present, decide, apply, and say what happened. It
+ * touches Pulumi only through the executor and never the store: the engine records the outcome,
+ * so that ordering and durability stay in one place.
+ *
+ * Decide from the present: the value is read when the operation starts, not when the intent
+ * arrived, because other operations (or people) may have changed it since.
+ */
+import type { Logger } from 'pino';
+import type { TargetConfig } from '../config/schema.js';
+import { isRetryable, PulumiScaleError } from '../errors.js';
+import type { Executor } from '../pulumi/executor.js';
+import { cooldownAfter, decide } from '../policy/decide.js';
+import type { Decision, EventKind, PendingIntent, ScalingEvent, TargetRecord } from '../types.js';
+import type { Clock } from './clock.js';
+
+/** Retry policy for retryable failures (a locked stack), from `engine.retry`. */
+export interface RetryPolicy {
+  /** Tries in all, the first included; the last failure is recorded as `failed`. */
+  maxAttempts: number;
+  /** The first backoff, ms; it doubles on each further failure. */
+  baseDelay: number;
+  /** The longest backoff, ms. */
+  maxDelay: number;
+}
+
+/** What an operation needs besides its target. */
+export interface OperationDeps {
+  executor: Executor;
+  clock: Clock;
+  logger: Logger;
+  /** The global `engine.dryRun`: preview every change. */
+  dryRun: boolean;
+  retry: RetryPolicy;
+  newId: () => string;
+}
+
+/** What an operation ended with; the engine stores and publishes it. */
+export interface OperationOutcome {
+  /** The history event, or null when the operation will be retried (nothing is final yet). */
+  event: ScalingEvent | null;
+  /** The target's durable state afterwards. */
+  record: TargetRecord;
+  /** The intent to run again after a retryable failure, with its backoff set; else null. */
+  retry: PendingIntent | null;
+  /** How the operation ended, for the `operation-end` message (`failed` for a retried try). */
+  kind: EventKind;
+  /** How long the operation took, ms. */
+  durationMs: number;
+}
+
+/** The backoff before try `attempts + 1`, after `attempts` failures (doubling, capped). */
+export function backoffDelay(attempts: number, retry: RetryPolicy): number {
+  return Math.min(retry.maxDelay, retry.baseDelay * 2 ** Math.max(0, attempts - 1));
+}
+
+/**
+ * Runs one operation. Never rejects: every failure becomes a `failed` outcome or a retry.
+ * `record` is the target's state before; `pending` the intent taken from its queue.
+ */
+export async function runOperation(
+  deps: OperationDeps,
+  target: TargetConfig,
+  record: TargetRecord,
+  pending: PendingIntent,
+): Promise<OperationOutcome> {
+  const { clock, logger } = deps;
+  const started = clock.now();
+  const intent = pending.intent;
+  const dryRun = intent.dryRun || deps.dryRun;
+  let current = record.current;
+  let decision: Decision | null = null;
+
+  const event = (kind: EventKind, to: number | null, reason: string, extra: Partial<ScalingEvent> = {}): ScalingEvent => ({
+    id: deps.newId(),
+    target: target.name,
+    at: new Date(clock.now()).toISOString(),
+    kind,
+    from: current,
+    to,
+    reason,
+    source: intent.source,
+    intents: pending.count,
+    durationMs: clock.now() - started,
+    dryRun,
+    intentId: intent.id,
+    evidence: intent.evidence,
+    ...extra,
+  });
+  const done = (ev: ScalingEvent, next: TargetRecord): OperationOutcome => {
+    logger.info(
+      { target: target.name, kind: ev.kind, from: ev.from, to: ev.to, reason: ev.reason, intents: ev.intents, dryRun },
+      `scaling ${ev.kind}`,
+    );
+    return { event: ev, record: next, retry: null, kind: ev.kind, durationMs: ev.durationMs };
+  };
+
+  try {
+    current = await deps.executor.read(target);
+    decision = decide({
+      current,
+      pending,
+      target: { ...target, paused: record.paused },
+      cooldownUntil: record.cooldownUntil,
+      now: clock.now(),
+    });
+    logger.info(
+      decision.kind === 'change'
+        ? { target: target.name, kind: 'change', from: current, to: decision.to, reason: decision.reason }
+        : { target: target.name, kind: 'skip', from: current, to: decision.wanted, reason: decision.detail, skipReason: decision.reason },
+      'decision',
+    );
+    if (decision.kind === 'skip') {
+      return done(event('skipped', null, decision.detail, { skipReason: decision.reason }), { ...record, current });
+    }
+
+    const result = await deps.executor.apply(target, decision.to, { dryRun });
+    if (result.kind === 'previewed') {
+      // A preview changes nothing, so it starts no cooldown.
+      return done(event('previewed', decision.to, `preview: ${decision.reason}`), { ...record, current: result.current });
+    }
+    const cooldownUntil = cooldownAfter(record.cooldownUntil, decision.direction, clock.now(), target.cooldown);
+    return done(event('changed', result.current, decision.reason), { ...record, current: result.current, cooldownUntil });
+  } catch (err) {
+    const to = decision?.kind === 'change' ? decision.to : null;
+    const attempts = pending.attempts + 1;
+    const message = err instanceof Error ? err.message : String(err);
+    if (isRetryable(err) && attempts < deps.retry.maxAttempts) {
+      const delayMs = backoffDelay(attempts, deps.retry);
+      const notBefore = new Date(clock.now() + delayMs).toISOString();
+      logger.warn({ target: target.name, attempt: attempts, delayMs, to, err }, 'operation failed, will retry');
+      return {
+        event: null,
+        record: { ...record, current },
+        retry: { ...pending, attempts, notBefore },
+        kind: 'failed',
+        durationMs: clock.now() - started,
+      };
+    }
+    const errorCode = err instanceof PulumiScaleError ? err.code : 'PS_INTERNAL';
+    const reason = isRetryable(err) ? `${message} (gave up after ${attempts} attempts)` : message;
+    logger.error({ target: target.name, errorCode, err }, 'operation failed');
+    // The executor restored the previous config, so the value read before still holds.
+    return done(event('failed', to, reason, { errorCode }), { ...record, current });
+  }
+}
