@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   PS_DRAINING: { status: 503, description: 'the daemon is shutting down and takes no new work' },
   PS_STORE_UNAVAILABLE: { status: 503, description: 'the store could not record the request; retry' },
   PS_CERT_FETCH_FAILED: { status: 502, description: 'the SNS signing certificate could not be fetched; SNS will retry' },
+  PS_SNS_CONFIRM_FAILED: { status: 502, description: 'confirming an SNS subscription (GET SubscribeURL) failed; SNS will retry' },
   PS_CONFIG_INVALID: { status: 500, description: 'a config file that does not validate' },
   PS_PULUMI_CONFLICT: { status: 409, description: 'the stack is locked by another update (retried with backoff)' },
   PS_PULUMI_PROGRAM: { status: 500, description: 'the Pulumi program or operation failed; previous config restored' },

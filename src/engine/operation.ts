@@ -41,8 +41,8 @@ export interface OperationOutcome {
   event: ScalingEvent | null;
   /** The target's durable state afterwards. */
   record: TargetRecord;
-  /** The intent to run again after a retryable failure, with its backoff set; else null. */
-  retry: PendingIntent | null;
+  /** After a retryable failure: the intent to run again (its backoff set) and the delay; else null. */
+  retry: { pending: PendingIntent; delayMs: number } | null;
   /** How the operation ended, for the `operation-end` message (`failed` for a retried try). */
   kind: EventKind;
   /** How long the operation took, ms. */
@@ -132,7 +132,7 @@ export async function runOperation(
       return {
         event: null,
         record: { ...record, current },
-        retry: { ...pending, attempts, notBefore },
+        retry: { pending: { ...pending, attempts, notBefore }, delayMs },
         kind: 'failed',
         durationMs: clock.now() - started,
       };

@@ -13,6 +13,9 @@
  * - Every method either completes durably or rejects with StoreUnavailableError; callers map
  *   that to 503 so senders retry. No method blocks on anything but the database.
  * - Writes that must go together (`enqueue`, `startOperation`, `finishOperation`) are atomic.
+ * - A repeated intent or event id is refused with StoreUnavailableError and changes nothing.
+ * - A store used before `init` or after `close` rejects with StoreUnavailableError; `init`
+ *   twice is harmless.
  */
 import type { Intent, PendingIntent, ScalingEvent, TargetRecord } from '../types.js';
 
@@ -45,11 +48,12 @@ export interface Store {
    * `queued` is the result of coalescing `intent` into what was queued before.
    */
   enqueue(intent: Intent, queued: PendingIntent): Promise<void>;
-  /** Moves the queued pending intent to the running slot (the queued slot becomes empty). */
+  /** Moves the queued pending intent to the running slot (the queued slot becomes empty; the running slot is overwritten). */
   startOperation(target: string, running: PendingIntent): Promise<void>;
   /**
    * Ends an operation atomically: clears the running slot, appends the event, saves the target
-   * record. With `requeue`, the running intent goes back to the queued slot instead (retry).
+   * record. With `requeue`, the given intent REPLACES the queued slot (the engine merges
+   * whatever was queued meanwhile before it calls this).
    */
   finishOperation(
     target: string,
@@ -65,14 +69,15 @@ export interface Store {
 
   /** Appends an event that ends no operation (an ignored alert, a refused intent). */
   appendEvent(event: ScalingEvent): Promise<void>;
-  /** History, newest first. */
+  /** History, newest first by insertion order; limit capped at 1000; an unknown `before` id gives an empty page. */
   listEvents(query: EventQuery): Promise<ScalingEvent[]>;
   /** The newest event of each target. */
   lastEvents(): Promise<Map<string, ScalingEvent>>;
 
   /**
    * Remembers a delivery id (e.g. an SNS MessageId) until `expiresAt` (ISO). Resolves true the
-   * first time, false when the id is already remembered and not expired (a replay).
+   * first time, false when the id is already remembered and not expired (a replay; the expiry
+   * is not extended). Expired means `expiresAt <= now` on the store's clock.
    */
   rememberDelivery(key: string, expiresAt: string): Promise<boolean>;
   /** Forgets a delivery id, when the request it came with was not accepted after all. */

@@ -357,7 +357,8 @@ export function describeStoreConformance(name: string, make: () => Promise<Store
         const events = (await appendMany(5)).toReversed();
         const pages: ScalingEvent[][] = [];
         let before: string | undefined;
-        for (;;) {
+        // Bounded, so that a store whose cursor does not advance fails instead of looping.
+        for (let i = 0; i < 10; i++) {
           const page = await store.listEvents(before === undefined ? { limit: 2 } : { limit: 2, before });
           if (page.length === 0) break;
           pages.push(page);

@@ -1,0 +1,418 @@
+/**
+ * The Executor on the Pulumi Automation API: every target gets one LocalWorkspace and one
+ * selected Stack, created at first use and reused, so an operation costs only its own CLI
+ * calls. (Stack methods pass `--stack` on every command in this SDK version, so nothing needs
+ * re-selecting per operation.) The engine runs one operation per target at a time; the only
+ * race left here is two first calls for the same target, which share one memoized promise.
+ *
+ * Atomic config (DESIGN.md): `apply` snapshots the target's keys, sets them all in one
+ * `config set-all`, runs `up` or `preview`, and puts the snapshot back when `up` fails and
+ * after every preview, before it settles.
+ *
+ * An inline target's workspace is a temporary folder, so its stack config (which the file
+ * backend keeps beside the project, not in the state) starts empty after every restart; the
+ * values are recovered from the stack's outputs, which the inline program exports for exactly
+ * that reason and which live in the backend.
+ */
+import { constants } from 'node:fs';
+import { access, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  ConcurrentUpdateError,
+  LocalWorkspace,
+  PulumiCommand,
+  type ConfigMap,
+  type OpMap,
+  type PulumiFn,
+  type Stack,
+} from '@pulumi/pulumi/automation/index.js';
+import type { Logger } from 'pino';
+import type { Config, TargetConfig } from '../config/schema.js';
+import { PulumiCliMissingError, PulumiProgramError, PulumiScaleError, StackConfigError } from '../errors.js';
+import { cliMissing, toPulumiScaleError } from './errors.js';
+import type { ApplyResult, Executor } from './executor.js';
+import { inlineProgram, outputNameOf } from './inline.js';
+
+/** What the executor needs to run. */
+export interface AutomationExecutorOptions {
+  /** The `pulumi` section of the config: backend, CLI folder and shared environment. */
+  pulumi: Config['pulumi'];
+  /** Where operations are logged (a child logger is derived from it). */
+  logger: Logger;
+  /**
+   * Builds the program of an inline target. Defaults to {@link inlineProgram}; tests pass one
+   * that blocks or fails to exercise locks and rollbacks.
+   */
+  inlineProgram?: (target: TargetConfig, configKeys: readonly string[]) => PulumiFn;
+}
+
+/** A target's opened stack, cached for the executor's lifetime. */
+interface OpenStack {
+  stack: Stack;
+  /** The config keys the target owns, set and restored together. */
+  keys: readonly string[];
+  /** A temporary workspace folder this executor created and removes on close. */
+  ownedDir?: string;
+}
+
+/** The Automation API implementation of {@link Executor}. */
+export class AutomationExecutor implements Executor {
+  readonly #pulumi: Config['pulumi'];
+  readonly #log: Logger;
+  readonly #program: (target: TargetConfig, configKeys: readonly string[]) => PulumiFn;
+  /** Keyed by target name; a promise so that concurrent first calls share one creation. */
+  readonly #stacks = new Map<string, Promise<OpenStack>>();
+  /** Operations in flight, so `close` can let them finish before removing their folders. */
+  readonly #running = new Set<Promise<unknown>>();
+  #command: Promise<PulumiCommand> | undefined;
+  /** A folder whose `bin` links to `cliDir`, when `cliDir` is not itself named `bin`. */
+  #shimDir: string | undefined;
+
+  constructor(opts: AutomationExecutorOptions) {
+    this.#pulumi = opts.pulumi;
+    this.#log = opts.logger.child({ component: 'pulumi' });
+    this.#program = opts.inlineProgram ?? ((_target, keys) => inlineProgram(keys));
+  }
+
+  /** Reads the target's key; null when the stack has no value for it. */
+  async read(target: TargetConfig): Promise<number | null> {
+    return this.#track(this.#read(target));
+  }
+
+  /** Sets the target's keys to `to` and runs `up` (or `preview`), restoring on failure and after a preview. */
+  async apply(target: TargetConfig, to: number, opts: { dryRun: boolean }): Promise<ApplyResult> {
+    return this.#track(this.#apply(target, to, opts.dryRun));
+  }
+
+  /** Waits for running operations, then drops every workspace and removes the folders it created. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#running]);
+    const opened = await Promise.allSettled([...this.#stacks.values()]);
+    this.#stacks.clear();
+    for (const result of opened) {
+      if (result.status === 'fulfilled' && result.value.ownedDir !== undefined) {
+        await rm(result.value.ownedDir, { recursive: true, force: true });
+      }
+    }
+    if (this.#shimDir !== undefined) await rm(this.#shimDir, { recursive: true, force: true });
+    this.#shimDir = undefined;
+    this.#command = undefined;
+  }
+
+  async #read(target: TargetConfig): Promise<number | null> {
+    const { stack } = await this.#open(target);
+    const config = await call(`reading the config of ${describe(target)}`, () => stack.getAllConfig());
+    const entry = config[target.configKey];
+    return entry === undefined ? null : parseValue(target, target.configKey, entry);
+  }
+
+  async #apply(target: TargetConfig, to: number, dryRun: boolean): Promise<ApplyResult> {
+    const { stack, keys } = await this.#open(target);
+    const log = this.#log.child({ target: target.name, stack: target.stack });
+    const operation = `${dryRun ? 'preview' : 'up'} of ${describe(target)}`;
+
+    const config = await call(`reading the config of ${describe(target)}`, () => stack.getAllConfig());
+    const before: ConfigMap = {};
+    for (const key of keys) {
+      const entry = config[key];
+      if (entry !== undefined) before[key] = entry;
+    }
+    const wanted: ConfigMap = {};
+    for (const key of keys) wanted[key] = { value: String(to), secret: before[key]?.secret ?? false };
+    await call(`setting ${keys.join(', ')} of ${describe(target)}`, () => stack.setAllConfig(wanted));
+
+    const restore = async (): Promise<void> => {
+      const back = keys.filter((key) => before[key] !== undefined);
+      const absent = keys.filter((key) => before[key] === undefined);
+      if (back.length > 0) await stack.setAllConfig(Object.fromEntries(back.map((key) => [key, before[key]!])));
+      if (absent.length > 0) await stack.removeAllConfig(absent);
+    };
+
+    log.debug({ to, dryRun }, `${dryRun ? 'preview' : 'up'} starting`);
+    const startedAt = new Date();
+    const started = performance.now();
+    let changes: OpMap;
+    if (dryRun) {
+      const result = await settle(log, operation, () => stack.preview(), restore, true);
+      changes = result.changeSummary;
+    } else {
+      const up = async (): Promise<OpMap> => {
+        try {
+          return (await stack.up()).summary.resourceChanges ?? {};
+        } catch (err) {
+          // A refused lock means our update never started; anything else may have come after it.
+          const done = err instanceof ConcurrentUpdateError ? undefined : await succeededSince(stack, startedAt, wanted);
+          if (done === undefined) throw err;
+          // The update itself went through and only the SDK's follow-up reads (outputs,
+          // history) failed: the new value is live, so restoring would be the inconsistency.
+          log.warn({ err }, 'up succeeded but reading its result failed');
+          return done;
+        }
+      };
+      changes = await settle(log, operation, up, restore, false);
+    }
+    const durationMs = Math.round(performance.now() - started);
+
+    const previous = before[target.configKey];
+    const from = previous === undefined ? null : toNumber(previous.value);
+    const result: ApplyResult = {
+      kind: dryRun ? 'previewed' : 'changed',
+      // After a preview the old value is back; a key that had none reports the previewed value.
+      current: dryRun ? (from ?? to) : to,
+      durationMs,
+      changes: countsOf(changes),
+    };
+    log.info({ from, to, kind: result.kind, durationMs, changes: result.changes }, `${dryRun ? 'preview' : 'up'} finished`);
+    return result;
+  }
+
+  /** The target's stack, opened once; a failed opening is forgotten so the next call retries. */
+  #open(target: TargetConfig): Promise<OpenStack> {
+    let opening = this.#stacks.get(target.name);
+    if (opening === undefined) {
+      opening = this.#create(target);
+      this.#stacks.set(target.name, opening);
+      const mine = opening;
+      void mine.catch(() => {
+        if (this.#stacks.get(target.name) === mine) this.#stacks.delete(target.name);
+      });
+    }
+    return opening;
+  }
+
+  async #create(target: TargetConfig): Promise<OpenStack> {
+    const pulumiCommand = await this.#cli();
+    const envVars = this.#envOf(target);
+    const keys = configKeysOf(target);
+    const started = performance.now();
+    let opened: OpenStack;
+    if (target.workDir !== undefined) {
+      const workDir = path.resolve(target.workDir);
+      const stack = await call(`opening stack ${describe(target)}`, () =>
+        LocalWorkspace.createOrSelectStack({ stackName: target.stack, workDir }, { pulumiCommand, envVars }),
+      );
+      opened = { stack, keys };
+    } else if (target.inline !== undefined) {
+      const projectName = target.inline.project;
+      const workDir = await mkdtemp(path.join(tmpdir(), 'pulumiscale-inline-'));
+      try {
+        const stack = await call(`opening stack ${describe(target)}`, () =>
+          LocalWorkspace.createOrSelectStack(
+            { stackName: target.stack, projectName, program: this.#program(target, keys) },
+            {
+              workDir,
+              pulumiCommand,
+              envVars,
+              projectSettings: {
+                name: projectName,
+                runtime: 'nodejs',
+                description: 'PulumiScale inline config stack (the program runs inside the daemon)',
+              },
+            },
+          ),
+        );
+        await this.#recoverInlineConfig(target, stack, keys);
+        opened = { stack, keys, ownedDir: workDir };
+      } catch (err) {
+        await rm(workDir, { recursive: true, force: true });
+        throw err;
+      }
+    } else {
+      throw new StackConfigError(`target ${target.name} has neither workDir nor inline.project`);
+    }
+    this.#log.debug({ target: target.name, stack: target.stack, ms: Math.round(performance.now() - started) }, 'stack opened');
+    return opened;
+  }
+
+  /** Seeds an inline stack's empty config from the outputs of its last successful update. */
+  async #recoverInlineConfig(target: TargetConfig, stack: Stack, keys: readonly string[]): Promise<void> {
+    const what = `recovering the config of ${describe(target)}`;
+    const config = await call(what, () => stack.getAllConfig());
+    const missing = keys.filter((key) => config[key] === undefined);
+    if (missing.length === 0) return;
+    const outputs = await call(what, () => stack.outputs());
+    const seed: ConfigMap = {};
+    for (const key of missing) {
+      const output = outputs[outputNameOf(key)];
+      if (typeof output?.value === 'number' && Number.isFinite(output.value)) {
+        seed[key] = { value: String(output.value), secret: output.secret };
+      }
+    }
+    if (Object.keys(seed).length === 0) return;
+    await call(what, () => stack.setAllConfig(seed));
+    this.#log.info({ target: target.name, keys: Object.keys(seed) }, 'inline stack config recovered from its outputs');
+  }
+
+  /** Environment of a target's CLI calls: shared env, the backend, then the target's own. */
+  #envOf(target: TargetConfig): Record<string, string> {
+    return {
+      // A daemon must not stall on, or log about, CLI update checks.
+      PULUMI_SKIP_UPDATE_CHECK: 'true',
+      ...this.#pulumi.env,
+      ...(this.#pulumi.backendUrl === undefined ? {} : { PULUMI_BACKEND_URL: this.#pulumi.backendUrl }),
+      ...target.env,
+    };
+  }
+
+  /** The CLI, looked up once; a failed lookup is forgotten so a later call can find a fresh install. */
+  #cli(): Promise<PulumiCommand> {
+    if (this.#command === undefined) {
+      const finding = this.#findCli();
+      this.#command = finding;
+      void finding.catch(() => {
+        if (this.#command === finding) this.#command = undefined;
+      });
+    }
+    return this.#command;
+  }
+
+  async #findCli(): Promise<PulumiCommand> {
+    const skipVersionCheck = Boolean(this.#pulumi.env.PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK);
+    const dir = this.#pulumi.cliDir;
+    if (dir === undefined) {
+      try {
+        return await PulumiCommand.get({ skipVersionCheck });
+      } catch (err) {
+        throw cliMissing(err, 'on PATH (pulumi.cliDir is not set)');
+      }
+    }
+    const root = await this.#installRootFor(path.resolve(dir));
+    try {
+      return await PulumiCommand.get({ root, skipVersionCheck });
+    } catch (err) {
+      throw cliMissing(err, `in ${dir}`);
+    }
+  }
+
+  /**
+   * `PulumiCommand.get` takes an install root and runs `<root>/bin/pulumi`, while `cliDir` names
+   * the folder holding the binary; accept both layouts, linking a temporary root when needed.
+   */
+  async #installRootFor(dir: string): Promise<string> {
+    if (await isExecutable(path.join(dir, 'bin', 'pulumi'))) return dir;
+    if (!(await isExecutable(path.join(dir, 'pulumi')))) {
+      throw new PulumiCliMissingError(
+        `no pulumi binary in ${dir} (pulumi.cliDir); install the Pulumi CLI there or run scripts/setup-pulumi.sh`,
+      );
+    }
+    if (path.basename(dir) === 'bin') return path.dirname(dir);
+    this.#shimDir ??= await mkdtemp(path.join(tmpdir(), 'pulumiscale-cli-'));
+    await symlink(dir, path.join(this.#shimDir, 'bin')).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    return this.#shimDir;
+  }
+
+  #track<T>(op: Promise<T>): Promise<T> {
+    this.#running.add(op);
+    const done = (): void => {
+      this.#running.delete(op);
+    };
+    op.then(done, done);
+    return op;
+  }
+}
+
+/** The keys a target owns (one today; the executor already sets and restores them as a set). */
+function configKeysOf(target: TargetConfig): readonly string[] {
+  return [target.configKey];
+}
+
+function describe(target: TargetConfig): string {
+  const where = target.workDir ?? `inline project ${target.inline?.project ?? '?'}`;
+  return `${target.name} (stack ${target.stack} of ${where})`;
+}
+
+/** Runs a CLI call, mapping its failure to a typed error. */
+async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toPulumiScaleError(err, what);
+  }
+}
+
+/**
+ * Runs `op`, then restores the previous config when it failed (or always, for a preview),
+ * and settles only after that. A failed restore leaves the temporary value in the stack's
+ * config, so it surfaces as a non-retryable error carrying both failures.
+ */
+async function settle<T>(
+  log: Logger,
+  what: string,
+  op: () => Promise<T>,
+  restore: () => Promise<void>,
+  always: boolean,
+): Promise<T> {
+  let outcome: { ok: true; value: T } | { ok: false; error: PulumiScaleError };
+  try {
+    outcome = { ok: true, value: await op() };
+  } catch (err) {
+    outcome = { ok: false, error: toPulumiScaleError(err, what) };
+  }
+  if (!outcome.ok || always) {
+    try {
+      await restore();
+    } catch (err) {
+      const restoreError = toPulumiScaleError(err, 'restoring the previous config');
+      const first = outcome.ok ? `${what} succeeded` : outcome.error.message;
+      log.error({ err: restoreError }, 'restoring the previous config failed; the stack config holds the temporary value');
+      throw new PulumiProgramError(`${first}, but ${restoreError.message}; the stack config still holds the temporary value`, {
+        cause: new AggregateError(outcome.ok ? [err] : [outcome.error, err]),
+      });
+    }
+  }
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
+}
+
+/**
+ * The changes of our update when the stack's history shows it succeeded: an update that started
+ * since `since` (the history has one-second precision, hence the slack) with our values.
+ */
+async function succeededSince(stack: Stack, since: Date, wanted: ConfigMap): Promise<OpMap | undefined> {
+  try {
+    const latest = await stack.info(true);
+    const ours =
+      latest?.kind === 'update' &&
+      latest.result === 'succeeded' &&
+      latest.startTime.getTime() >= since.getTime() - 1000 &&
+      Object.entries(wanted).every(([key, entry]) => latest.config[key]?.value === entry.value);
+    if (ours) return latest.resourceChanges ?? {};
+  } catch {
+    // Unknown is treated as failed: restoring is the safe default when nothing ran.
+  }
+  return undefined;
+}
+
+function parseValue(target: TargetConfig, key: string, entry: { value: string; secret?: boolean }): number {
+  const n = toNumber(entry.value);
+  if (n === null) {
+    const shown = entry.secret ? '[secret]' : JSON.stringify(entry.value);
+    throw new StackConfigError(`${target.name}: ${key} in stack ${target.stack} is ${shown}, not a number`);
+  }
+  return n;
+}
+
+function toNumber(value: string): number | null {
+  const text = value.trim();
+  const n = Number(text);
+  return text === '' || !Number.isFinite(n) ? null : n;
+}
+
+function countsOf(changes: OpMap): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const [op, n] of Object.entries(changes)) if (typeof n === 'number') counts[op] = n;
+  return counts;
+}
+
+async function isExecutable(file: string): Promise<boolean> {
+  try {
+    await access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

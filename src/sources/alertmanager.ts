@@ -1,0 +1,141 @@
+/**
+ * The Alertmanager source: a webhook notification (payload version 4) becomes one intent per
+ * firing alert, and one `ignored` event per resolved alert.
+ *
+ * One notification can carry alerts for several targets, so a bad target or action on one alert
+ * must not throw away the others: the usable alerts are accepted and the rest are listed as
+ * `rejected` (and recorded). Only when nothing in the notification is usable is the request
+ * refused, with the first problem's code, because a 4xx is what makes Alertmanager log the
+ * misconfiguration (it does not retry 4xx, so nothing is lost by refusing).
+ */
+import { z } from 'zod';
+import { PulumiScaleError } from '../errors.js';
+import type { Evidence } from '../types.js';
+import {
+  NO_TARGET,
+  alertIntent,
+  ignoredEvent,
+  numeric,
+  parseWith,
+  resolveTargetAction,
+  type Named,
+  type SourceContext,
+  type SourceResult,
+  type WebhookQuery,
+} from './common.js';
+
+/** The label that names an alert's target. */
+export const TARGET_LABEL = 'pulumiscale_target';
+/** The label that names an alert's action (`up` or `down`). */
+export const ACTION_LABEL = 'pulumiscale_action';
+/** The annotation that carries the alert's metric value (a label `value` also works). */
+export const VALUE_ANNOTATION = 'pulumiscale_value';
+
+const stringMap = z.record(z.string(), z.string());
+
+/** One alert of a notification. Unknown fields are tolerated: newer Alertmanagers add some. */
+const alertSchema = z.object({
+  status: z.enum(['firing', 'resolved']),
+  labels: stringMap,
+  annotations: stringMap.default({}),
+  startsAt: z.string(),
+  endsAt: z.string().optional(),
+  generatorURL: z.string().optional(),
+  fingerprint: z.string().optional(),
+});
+
+/**
+ * The webhook payload, version 4. Only what PulumiScale reads is required; the group fields are
+ * checked for type when present, so a sender that trims them (Grafana, tests) still works.
+ */
+export const alertmanagerPayloadSchema = z.object({
+  version: z.literal('4'),
+  receiver: z.string(),
+  status: z.enum(['firing', 'resolved']),
+  alerts: z.array(alertSchema),
+  groupLabels: stringMap.default({}),
+  commonLabels: stringMap.default({}),
+  commonAnnotations: stringMap.default({}),
+  externalURL: z.string().optional(),
+  groupKey: z.string().optional(),
+  truncatedAlerts: z.number().int().nonnegative().default(0),
+});
+
+/** A validated Alertmanager notification. */
+export type AlertmanagerPayload = z.output<typeof alertmanagerPayloadSchema>;
+/** One alert of it. */
+export type AlertmanagerAlert = AlertmanagerPayload['alerts'][number];
+
+/** Validates a parsed JSON body; a failure is PS_PAYLOAD_INVALID listing zod's issues. */
+export function parseAlertmanagerPayload(body: unknown): AlertmanagerPayload {
+  return parseWith(alertmanagerPayloadSchema, body, 'the Alertmanager notification');
+}
+
+/** What an alert says about itself, kept with the intent or the event. */
+export function alertEvidence(alert: AlertmanagerAlert): Evidence {
+  const evidence: Evidence = { labels: { ...alert.labels } };
+  if (alert.fingerprint !== undefined) evidence.fingerprint = alert.fingerprint;
+  const name = alert.labels.alertname;
+  if (name !== undefined) evidence.alertName = name;
+  if (alert.generatorURL) evidence.generatorURL = alert.generatorURL;
+  const value = numeric(alert.annotations[VALUE_ANNOTATION]) ?? numeric(alert.labels.value);
+  if (value !== undefined) evidence.metricValue = value;
+  return evidence;
+}
+
+function named(alert: AlertmanagerAlert): Named {
+  const n: Named = {};
+  const target = alert.labels[TARGET_LABEL];
+  const action = alert.labels[ACTION_LABEL];
+  if (target !== undefined && target.trim() !== '') n.target = { value: target, where: `label ${TARGET_LABEL}` };
+  if (action !== undefined) n.action = { value: action, where: `label ${ACTION_LABEL}` };
+  return n;
+}
+
+/**
+ * Turns a notification into intents (firing alerts) and `ignored` events (resolved alerts and
+ * rejected ones). Pure: the route stores what this returns. Throws the first problem when no
+ * alert of the notification is usable.
+ */
+export function fromAlertmanager(payload: AlertmanagerPayload, query: WebhookQuery, ctx: SourceContext): SourceResult {
+  const result: SourceResult = { intents: [], ignored: [], rejected: [] };
+  let firstProblem: PulumiScaleError | undefined;
+  let usable = 0;
+
+  payload.alerts.forEach((alert, index) => {
+    const evidence = alertEvidence(alert);
+    const label = alert.labels.alertname ?? alert.fingerprint ?? `#${index}`;
+    const common = { source: 'alertmanager' as const, dryRun: query.dryRun, evidence };
+    let resolved: ReturnType<typeof resolveTargetAction>;
+    try {
+      // Resolved alerts are checked too: the same labels fired the alert, so a bad one is the
+      // same misconfiguration and the operator should hear of it either way.
+      resolved = resolveTargetAction(query, named(alert), ctx);
+    } catch (err) {
+      if (!(err instanceof PulumiScaleError)) throw err;
+      firstProblem ??= err;
+      result.rejected.push({ fingerprint: alert.fingerprint ?? `#${index}`, code: err.code, message: err.message });
+      const asked = query.target ?? alert.labels[TARGET_LABEL]?.trim();
+      result.ignored.push(
+        ignoredEvent(ctx, {
+          ...common,
+          target: asked || NO_TARGET,
+          reason: `alert ${label} ${alert.status}, refused: ${err.message}`,
+          errorCode: err.code,
+        }),
+      );
+      return;
+    }
+    usable += 1;
+    if (alert.status === 'resolved') {
+      result.ignored.push(ignoredEvent(ctx, { ...common, target: resolved.target, reason: `alert ${label} resolved` }));
+      return;
+    }
+    result.intents.push(
+      alertIntent(ctx, { ...common, target: resolved.target, action: resolved.action, reason: `alert ${label} firing` }),
+    );
+  });
+
+  if (usable === 0 && firstProblem) throw firstProblem;
+  return result;
+}

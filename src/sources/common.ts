@@ -1,0 +1,201 @@
+/**
+ * What every webhook source shares: the `?target=&action=&dryRun=` query, the precedence rule
+ * (query, then what the alert itself says, then the target's default action), and the shape of
+ * the intents and `ignored` events a source hands back.
+ *
+ * Sources are pure: ids and the clock come in through {@link SourceContext}, and nothing here
+ * does I/O, so every rule is unit-tested without a server. The HTTP route stores the results.
+ */
+import { z } from 'zod';
+import { PulumiScaleError, type ErrorCode } from '../errors.js';
+import type { Direction, Evidence, Intent, IntentSource, ScalingEvent } from '../types.js';
+
+/** What a source needs to know of the world: the configured targets, ids and the time. */
+export interface SourceContext {
+  /** The configured targets by name; only the default action matters to a source. */
+  targets: Readonly<Record<string, { readonly defaultAction: Direction }>>;
+  /** A new unique id (UUID) for each intent and event. */
+  newId: () => string;
+  /** The clock, in epoch milliseconds. */
+  now: () => number;
+}
+
+/** The webhook query string after validation. */
+export interface WebhookQuery {
+  /** `?target=`: overrides whatever the alert names. Always a configured target. */
+  target?: string;
+  /** `?action=`: overrides whatever the alert says. */
+  action?: Direction;
+  /** `?dryRun=true`: every intent of the request previews instead of applying. */
+  dryRun: boolean;
+}
+
+/** One alert of a request that could not become an intent, as served in `rejected`. */
+export interface Rejection {
+  /** Which alert: the Alertmanager fingerprint or the SNS MessageId. */
+  fingerprint: string;
+  /** The registry code the alert would have been refused with on its own. */
+  code: ErrorCode;
+  /** Why, in words. */
+  message: string;
+}
+
+/** What a source makes of one request. The route stores it; the source decides nothing else. */
+export interface SourceResult {
+  /** Intents to submit, in the order the alerts came. */
+  intents: Intent[];
+  /** `ignored` events to record: resolved alerts, OK alarms, and each rejection. */
+  ignored: ScalingEvent[];
+  /** Alerts refused while others of the same request were accepted. */
+  rejected: Rejection[];
+}
+
+/** Stands for "no target named" in the history, where a target name is required. */
+export const NO_TARGET = '(none)';
+
+// Query values arrive as strings; anything else (a repeated key gives an array) is a mistake.
+const queryShape = z.object({
+  target: z.string().min(1).optional(),
+  action: z.string().optional(),
+  dryRun: z.enum(['true', 'false', '1', '0', '']).optional(),
+});
+
+/**
+ * Validates the webhook query. A bad `?action=` or an unknown `?target=` refuses the whole
+ * request, since it would apply to every alert in it.
+ */
+export function parseWebhookQuery(raw: unknown, ctx: Pick<SourceContext, 'targets'>): WebhookQuery {
+  const q = parseWith(queryShape, raw ?? {}, 'the query string');
+  const out: WebhookQuery = { dryRun: q.dryRun === 'true' || q.dryRun === '1' || q.dryRun === '' };
+  if (q.action !== undefined) out.action = parseAction(q.action, '?action=');
+  if (q.target !== undefined) {
+    if (!Object.hasOwn(ctx.targets, q.target)) throw unknownTarget(q.target, '?target=', ctx);
+    out.target = q.target;
+  }
+  return out;
+}
+
+/** Parses `up` / `down` (case and surrounding blanks ignored); anything else is PS_ACTION_INVALID. */
+export function parseAction(value: string, where: string): Direction {
+  const v = value.trim().toLowerCase();
+  if (v === 'up' || v === 'down') return v;
+  throw new PulumiScaleError('PS_ACTION_INVALID', `${where} "${value}" is not an action; use up or down`, {
+    details: { allowed: ['up', 'down'] },
+  });
+}
+
+function unknownTarget(name: string, where: string, ctx: Pick<SourceContext, 'targets'>): PulumiScaleError {
+  const known = Object.keys(ctx.targets);
+  return new PulumiScaleError('PS_TARGET_UNKNOWN', `${where} names target "${name}", which is not configured`, {
+    details: { known },
+  });
+}
+
+/** Where an alert names its target and action, for messages ("label pulumiscale_target"). */
+export interface Named {
+  target?: { value: string; where: string };
+  action?: { value: string; where: string };
+}
+
+/**
+ * Applies the precedence rule: query, then what the alert names, then (action only) the target's
+ * default. Throws PS_TARGET_MISSING, PS_TARGET_UNKNOWN or PS_ACTION_INVALID.
+ */
+export function resolveTargetAction(
+  query: WebhookQuery,
+  named: Named,
+  ctx: Pick<SourceContext, 'targets'>,
+): { target: string; action: Direction } {
+  let target = query.target;
+  if (target === undefined) {
+    if (named.target === undefined) {
+      throw new PulumiScaleError(
+        'PS_TARGET_MISSING',
+        'no target named: add ?target= to the webhook URL or name one in the alert',
+      );
+    }
+    target = named.target.value.trim();
+    if (!Object.hasOwn(ctx.targets, target)) throw unknownTarget(target, named.target.where, ctx);
+  }
+  const config = ctx.targets[target];
+  const action =
+    query.action ??
+    (named.action !== undefined ? parseAction(named.action.value, named.action.where) : undefined) ??
+    config?.defaultAction ??
+    'up';
+  return { target, action };
+}
+
+/** Builds an alert intent: a bare step, clamped to the target's bounds rather than refused. */
+export function alertIntent(
+  ctx: SourceContext,
+  fields: { target: string; action: Direction; dryRun: boolean; source: IntentSource; reason: string; evidence: Evidence },
+): Intent {
+  return {
+    id: ctx.newId(),
+    target: fields.target,
+    adjustment: { type: 'step', direction: fields.action },
+    dryRun: fields.dryRun,
+    source: fields.source,
+    reason: fields.reason,
+    receivedAt: new Date(ctx.now()).toISOString(),
+    bounds: 'clamp',
+    evidence: fields.evidence,
+  };
+}
+
+/** Builds an `ignored` history event: nothing ran, and the reason says why. */
+export function ignoredEvent(
+  ctx: SourceContext,
+  fields: { target: string; dryRun: boolean; source: IntentSource; reason: string; evidence: Evidence; errorCode?: ErrorCode },
+): ScalingEvent {
+  const event: ScalingEvent = {
+    id: ctx.newId(),
+    target: fields.target,
+    at: new Date(ctx.now()).toISOString(),
+    kind: 'ignored',
+    from: null,
+    to: null,
+    reason: fields.reason,
+    source: fields.source,
+    intents: 0,
+    durationMs: 0,
+    dryRun: fields.dryRun,
+    evidence: fields.evidence,
+  };
+  if (fields.errorCode !== undefined) event.errorCode = fields.errorCode;
+  return event;
+}
+
+/**
+ * Validates with zod, turning failure into PS_PAYLOAD_INVALID that names what was wrong
+ * (`the SNS Message`, `the query string`) and lists the issues with their paths, so a sender
+ * sees which field to fix.
+ */
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string, pathPrefix = ''): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  throw new PulumiScaleError('PS_PAYLOAD_INVALID', `${what} does not have the expected shape`, {
+    details: r.error.issues.map((i) => ({
+      path: [pathPrefix, ...i.path.map(String)].filter((p) => p !== '').join('.'),
+      message: i.message,
+      code: i.code,
+    })),
+  });
+}
+
+/** Parses JSON text (SNS posts JSON as text/plain); a failure is PS_PAYLOAD_INVALID. */
+export function parseJsonText(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new PulumiScaleError('PS_PAYLOAD_INVALID', `${what} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** A finite number from text such as `87.5` or `1.2E-4`; undefined for anything else. */
+export function numeric(text: string | undefined): number | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  const n = Number(text.trim());
+  return Number.isFinite(n) ? n : undefined;
+}

@@ -1,0 +1,188 @@
+/**
+ * Amazon SNS HTTPS deliveries: the envelope's three message types, the URL check that runs
+ * before anything is fetched, the exact string-to-sign of each type, and signature verification
+ * for SignatureVersion 1 (SHA1withRSA) and 2 (SHA256withRSA).
+ *
+ * Why our own code and not an npm validator: the two maintained ones (sns-payload-validator,
+ * sns-validator) fetch the certificate with their own `https.get`, so tests cannot serve it
+ * through an injected fetcher; neither caps the response size or sets a timeout, and
+ * sns-payload-validator caches whatever body the URL answered (a 404 page included). The
+ * verification itself is a few lines of node:crypto; the rules below are AWS's documented ones.
+ */
+import { X509Certificate, createVerify } from 'node:crypto';
+import { z } from 'zod';
+import { PulumiScaleError } from '../errors.js';
+import { parseWith } from './common.js';
+
+/** Fetches a PEM certificate from an already-checked SNS URL (same shape as http/deps.ts). */
+export type PemFetcher = (url: string) => Promise<string>;
+
+// Signed fields are optional in the schema so that an unsigned envelope still parses when
+// verification is off; the verifier insists on them.
+const signed = {
+  MessageId: z.string().min(1),
+  TopicArn: z.string().min(1),
+  Message: z.string(),
+  Timestamp: z.string().min(1),
+  SignatureVersion: z.string().optional(),
+  Signature: z.string().optional(),
+  SigningCertURL: z.string().optional(),
+};
+
+const notificationSchema = z.object({
+  Type: z.literal('Notification'),
+  ...signed,
+  // Absent when the publisher gave none; Lambda's view of SNS writes null instead.
+  Subject: z.string().nullable().optional(),
+  UnsubscribeURL: z.string().optional(),
+});
+
+const confirmationFields = { ...signed, Token: z.string().min(1), SubscribeURL: z.string().min(1) };
+
+/** The SNS envelope: a discriminated union on `Type`. Unknown extra fields are tolerated. */
+export const snsMessageSchema = z.discriminatedUnion('Type', [
+  notificationSchema,
+  z.object({ Type: z.literal('SubscriptionConfirmation'), ...confirmationFields }),
+  z.object({ Type: z.literal('UnsubscribeConfirmation'), ...confirmationFields }),
+]);
+
+/** Any SNS message. */
+export type SnsMessage = z.output<typeof snsMessageSchema>;
+/** An SNS Notification (carries the CloudWatch alarm in `Message`). */
+export type SnsNotification = Extract<SnsMessage, { Type: 'Notification' }>;
+/** A SubscriptionConfirmation or UnsubscribeConfirmation. */
+export type SnsConfirmation = Exclude<SnsMessage, SnsNotification>;
+
+/** The `Type` values of SNS HTTP(S) deliveries. */
+export const SNS_TYPES = ['Notification', 'SubscriptionConfirmation', 'UnsubscribeConfirmation'] as const;
+
+/**
+ * True when a parsed body is meant as an SNS envelope rather than a raw-delivery message: it
+ * has a `Type` field, which no CloudWatch alarm message has. A broken envelope then fails its
+ * schema with a useful message instead of being mistaken for an alarm.
+ */
+export function isSnsEnvelope(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) && 'Type' in body;
+}
+
+/** Validates an SNS envelope; failures are PS_PAYLOAD_INVALID with zod's issues. */
+export function parseSnsMessage(body: unknown): SnsMessage {
+  return parseWith(snsMessageSchema, body, 'the SNS message');
+}
+
+// Regions are lower-case words and digits joined by dashes (us-east-1, cn-north-1,
+// us-gov-west-1); the `.cn` suffix is the China partition.
+const SNS_HOST = /^sns\.[a-z0-9]+(?:-[a-z0-9]+)*\.amazonaws\.com(?:\.cn)?$/;
+
+/**
+ * Checks a URL found in an SNS message before anything is fetched from it: https, an SNS host
+ * (`sns.<region>.amazonaws.com` or `….amazonaws.com.cn`) on the default port, no credentials,
+ * and for a certificate a `.pem` path with no query. Returns the normalised URL; throws
+ * PS_CERT_URL_REJECTED otherwise, so a forged message can never make the daemon call anywhere.
+ */
+export function checkSnsUrl(raw: string | undefined, kind: 'SigningCertURL' | 'SubscribeURL'): URL {
+  const reject = (why: string) =>
+    new PulumiScaleError('PS_CERT_URL_REJECTED', `${kind} ${JSON.stringify((raw ?? '').slice(0, 200))} rejected: ${why}`);
+  if (raw === undefined || raw === '') throw reject('missing');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw reject('not a URL');
+  }
+  if (url.protocol !== 'https:') throw reject('not https');
+  if (url.username !== '' || url.password !== '') throw reject('carries credentials');
+  if (url.port !== '') throw reject('not on the default https port');
+  if (!SNS_HOST.test(url.hostname)) throw reject('not an SNS host (sns.<region>.amazonaws.com[.cn])');
+  if (kind === 'SigningCertURL' && (!url.pathname.endsWith('.pem') || url.search !== '' || url.hash !== '')) {
+    throw reject('not a .pem certificate path');
+  }
+  return url;
+}
+
+/** The fields signed for each type, in AWS's order (byte order of the names). */
+const SIGNED_FIELDS = {
+  Notification: ['Message', 'MessageId', 'Subject', 'Timestamp', 'TopicArn', 'Type'],
+  SubscriptionConfirmation: ['Message', 'MessageId', 'SubscribeURL', 'Timestamp', 'Token', 'TopicArn', 'Type'],
+  UnsubscribeConfirmation: ['Message', 'MessageId', 'SubscribeURL', 'Timestamp', 'Token', 'TopicArn', 'Type'],
+} as const satisfies Record<SnsMessage['Type'], readonly string[]>;
+
+/**
+ * The string SNS signs: for each signed field present, its name, a newline, its value, a
+ * newline. `Subject` is left out when absent (or null), as SNS leaves it out of the message.
+ */
+export function snsStringToSign(msg: SnsMessage): string {
+  const values = msg as unknown as Record<string, unknown>;
+  let out = '';
+  for (const field of SIGNED_FIELDS[msg.Type]) {
+    const value = values[field];
+    if (typeof value !== 'string') continue;
+    out += `${field}\n${value}\n`;
+  }
+  return out;
+}
+
+/** SignatureVersion -> the node:crypto algorithm of the RSA signature. */
+const ALGORITHMS: Record<string, string> = { '1': 'RSA-SHA1', '2': 'RSA-SHA256' };
+
+/**
+ * Verifies an SNS message's signature: checks SigningCertURL before fetching it, fetches the
+ * certificate through `fetchCert`, and checks the signature over the type's string-to-sign.
+ * Throws PS_WEBHOOK_SIGNATURE (unsigned, unknown version, bad signature), PS_CERT_URL_REJECTED
+ * (and nothing is fetched) or PS_CERT_FETCH_FAILED (SNS retries those: the answer is 5xx).
+ */
+export async function verifySnsSignature(msg: SnsMessage, fetchCert: PemFetcher): Promise<void> {
+  if (msg.Signature === undefined || msg.Signature === '' || msg.SignatureVersion === undefined) {
+    throw new PulumiScaleError('PS_WEBHOOK_SIGNATURE', 'the SNS message is not signed (no Signature or SignatureVersion)');
+  }
+  const algorithm = ALGORITHMS[msg.SignatureVersion];
+  if (algorithm === undefined) {
+    throw new PulumiScaleError('PS_WEBHOOK_SIGNATURE', `SignatureVersion ${JSON.stringify(msg.SignatureVersion)} is not supported (1 or 2)`);
+  }
+  const url = checkSnsUrl(msg.SigningCertURL, 'SigningCertURL');
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(await fetchCert(url.href));
+  } catch (err) {
+    if (err instanceof PulumiScaleError) throw err;
+    throw new PulumiScaleError('PS_CERT_FETCH_FAILED', `the SNS signing certificate ${url.href} could not be had: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  let ok = false;
+  try {
+    ok = createVerify(algorithm).update(snsStringToSign(msg), 'utf8').verify(cert.publicKey, msg.Signature, 'base64');
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new PulumiScaleError('PS_WEBHOOK_SIGNATURE', `the SNS message ${msg.MessageId} has a signature that does not verify`);
+}
+
+/**
+ * Wraps a fetcher with a certificate cache: one fetch per URL, shared by concurrent requests.
+ * Only a body that parses as a certificate is kept; a failed fetch is forgotten so that the
+ * next delivery (SNS retries) tries again. SNS rotates certificates rarely and the URL names
+ * the certificate, so entries never go stale; `max` bounds memory (oldest entry dropped).
+ */
+export function createCertCache(fetch: PemFetcher, opts: { max?: number } = {}): PemFetcher & { size(): number } {
+  const max = opts.max ?? 64;
+  const cache = new Map<string, Promise<string>>();
+  const cached = (url: string): Promise<string> => {
+    const hit = cache.get(url);
+    if (hit) return hit;
+    const pending = fetch(url).then((pem) => {
+      new X509Certificate(pem); // throws on anything that is not a certificate, so it is not cached
+      return pem;
+    });
+    cache.set(url, pending);
+    pending.catch(() => {
+      if (cache.get(url) === pending) cache.delete(url);
+    });
+    if (cache.size > max) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+    return pending;
+  };
+  return Object.assign(cached, { size: () => cache.size });
+}

@@ -1,0 +1,239 @@
+/**
+ * The Automation API executor against the real Pulumi CLI: fixture projects copied into a
+ * sandbox with a file:// backend, and every assertion read back from the stack with the CLI
+ * (`pulumi config`, `pulumi stack output`), not from logs or from the executor itself.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
+import type { PulumiFn } from '@pulumi/pulumi/automation/index.js';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { TargetConfig } from '../../src/config/schema.js';
+import { PulumiCliMissingError, PulumiProgramError, StackConfigError, StackConflictError } from '../../src/errors.js';
+import { AutomationExecutor, type AutomationExecutorOptions } from '../../src/pulumi/automation.js';
+import { inlineProgram } from '../../src/pulumi/inline.js';
+import {
+  configGet,
+  createPulumiSandbox,
+  fileBackendStack,
+  pulumiOk,
+  stackOutputs,
+  type PulumiSandbox,
+} from '../support/pulumi.js';
+
+const logger = pino({ level: process.env.PULUMISCALE_TEST_LOG ?? 'silent' });
+
+let sandbox: PulumiSandbox;
+const executors: AutomationExecutor[] = [];
+
+beforeAll(async () => {
+  // Throws (failing every test with the setup command) when no CLI is installed.
+  sandbox = await createPulumiSandbox();
+});
+
+afterEach(async () => {
+  await Promise.all(executors.splice(0).map((executor) => executor.close()));
+});
+
+afterAll(async () => {
+  await sandbox?.cleanup();
+});
+
+function executor(overrides: Partial<AutomationExecutorOptions> = {}): AutomationExecutor {
+  const created = new AutomationExecutor({
+    pulumi: { backendUrl: sandbox.backendUrl, cliDir: sandbox.cliDir, env: sandbox.pulumiEnv },
+    logger,
+    ...overrides,
+  });
+  executors.push(created);
+  return created;
+}
+
+function target(fields: Pick<TargetConfig, 'stack'> & Partial<TargetConfig>): TargetConfig {
+  return {
+    name: `t-${fields.stack}`,
+    configKey: 'web:replicas',
+    min: 0,
+    max: 10,
+    step: 1,
+    cooldown: { up: 60_000, down: 300_000 },
+    defaultAction: 'up',
+    paused: false,
+    env: {},
+    ...fields,
+  };
+}
+
+/** A project on disk: a fresh copy of the fixture, with its own stack name in the shared backend. */
+async function onDisk(fixture: 'simple' | 'failing', stack: string): Promise<{ dir: string; t: TargetConfig }> {
+  const dir = await sandbox.copyFixture(fixture, stack);
+  return { dir, t: target({ stack, workDir: dir }) };
+}
+
+describe('AutomationExecutor on a project on disk', () => {
+  it('applies a value: the key is set, up runs, and the stack outputs it', async () => {
+    const { dir, t } = await onDisk('simple', 'apply');
+    const ex = executor();
+
+    await expect(ex.read(t)).resolves.toBeNull();
+    const result = await ex.apply(t, 3, { dryRun: false });
+
+    expect(result).toMatchObject({ kind: 'changed', current: 3 });
+    expect(result.durationMs).toBeGreaterThan(0);
+    expect(Object.values(result.changes).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(await configGet(sandbox, dir, 'apply', 'web:replicas')).toBe('3');
+    expect(await stackOutputs(sandbox, 'apply', dir)).toEqual({ replicas: 3 });
+    await expect(ex.read(t)).resolves.toBe(3);
+
+    await ex.apply(t, 5, { dryRun: false });
+    expect(await stackOutputs(sandbox, 'apply', dir)).toEqual({ replicas: 5 });
+  });
+
+  it('a failed up puts the previous value back and leaves the outputs as they were', async () => {
+    const { dir, t } = await onDisk('failing', 'rollback');
+    const ex = executor();
+    await ex.apply(t, 2, { dryRun: false });
+
+    const failure = await ex.apply(t, 9, { dryRun: false }).catch((err: unknown) => err);
+
+    expect(failure).toBeInstanceOf(PulumiProgramError);
+    expect((failure as Error).message).toMatch(/out-of-bounds/);
+    expect((failure as Error).cause).toBeDefined();
+    expect(await configGet(sandbox, dir, 'rollback', 'web:replicas')).toBe('2');
+    expect(await stackOutputs(sandbox, 'rollback', dir)).toEqual({ replicas: 2 });
+    await expect(ex.read(t)).resolves.toBe(2);
+  });
+
+  it('a failed up of a key that had no value removes it again', async () => {
+    const { dir, t } = await onDisk('failing', 'rollback-absent');
+    const ex = executor();
+
+    await expect(ex.apply(t, 9, { dryRun: false })).rejects.toBeInstanceOf(PulumiProgramError);
+
+    expect(await configGet(sandbox, dir, 'rollback-absent', 'web:replicas')).toBeNull();
+  });
+
+  it('a dry run previews the change and restores the old value afterwards', async () => {
+    const { dir, t } = await onDisk('simple', 'preview');
+    const ex = executor();
+    await ex.apply(t, 2, { dryRun: false });
+
+    const result = await ex.apply(t, 4, { dryRun: true });
+
+    expect(result).toMatchObject({ kind: 'previewed', current: 2 });
+    expect(Object.keys(result.changes).length).toBeGreaterThan(0);
+    expect(await configGet(sandbox, dir, 'preview', 'web:replicas')).toBe('2');
+    expect(await stackOutputs(sandbox, 'preview', dir)).toEqual({ replicas: 2 });
+  });
+
+  it('a dry run runs the program with the new value (and still restores the old one)', async () => {
+    const { dir, t } = await onDisk('failing', 'preview-sees');
+    const ex = executor();
+    await ex.apply(t, 2, { dryRun: false });
+
+    // The program fails only for values above 4, so this failure proves the preview saw 9.
+    await expect(ex.apply(t, 9, { dryRun: true })).rejects.toBeInstanceOf(PulumiProgramError);
+
+    expect(await configGet(sandbox, dir, 'preview-sees', 'web:replicas')).toBe('2');
+  });
+
+  it('reads a missing key as null and a non-numeric one as StackConfigError', async () => {
+    const { dir, t } = await onDisk('simple', 'non-numeric');
+    await pulumiOk(sandbox, ['stack', 'init', 'non-numeric'], dir);
+    const ex = executor();
+    await expect(ex.read(t)).resolves.toBeNull();
+
+    await pulumiOk(sandbox, ['config', 'set', 'web:replicas', 'many', '--stack', 'non-numeric'], dir);
+
+    await expect(ex.read(t)).rejects.toBeInstanceOf(StackConfigError);
+    await expect(ex.read(t)).rejects.toThrow(/"many", not a number/);
+  });
+
+  it('two first calls for a new stack create it once', async () => {
+    const { t } = await onDisk('simple', 'first-calls');
+    const ex = executor();
+
+    await expect(Promise.all([ex.read(t), ex.read(t)])).resolves.toEqual([null, null]);
+  });
+});
+
+describe('AutomationExecutor on an inline program', () => {
+  const project = 'web-config';
+
+  it('applies a value that the stack exports as an output, and reads it back after a restart', async () => {
+    const t = target({ stack: 'inline', inline: { project } });
+    const first = executor();
+
+    const result = await first.apply(t, 7, { dryRun: false });
+
+    expect(result).toMatchObject({ kind: 'changed', current: 7 });
+    expect(await stackOutputs(sandbox, fileBackendStack(project, 'inline'))).toEqual({ replicas: 7 });
+    await expect(first.read(t)).resolves.toBe(7);
+
+    // A new executor has a new, empty workspace folder: the value comes back from the outputs.
+    await first.close();
+    await expect(executor().read(t)).resolves.toBe(7);
+  });
+
+  it('an update refused because another holds the stack lock is a StackConflictError, and restores', async () => {
+    const t = target({ stack: 'locked', inline: { project } });
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // The holder runs a real `up` whose program waits, so the file backend's lock is held by
+    // a live update for as long as the test needs it.
+    const holding: PulumiFn = async () => {
+      entered();
+      await released;
+      return inlineProgram([t.configKey])();
+    };
+    const holder = executor({ inlineProgram: () => holding });
+    const contender = executor();
+    await contender.read(t); // open the contender's workspace before the lock is taken
+
+    const held = holder.apply(t, 2, { dryRun: false });
+    await inside;
+    const refused = await contender.apply(t, 3, { dryRun: false }).catch((err: unknown) => err);
+    release();
+
+    expect(refused).toBeInstanceOf(StackConflictError);
+    expect((refused as Error).message).toMatch(/locked/);
+    await expect(contender.read(t)).resolves.toBeNull();
+    await expect(held).resolves.toMatchObject({ kind: 'changed', current: 2 });
+    expect(await stackOutputs(sandbox, fileBackendStack(project, 'locked'))).toEqual({ replicas: 2 });
+  });
+
+  it('a program that throws fails the update as a PulumiProgramError and restores', async () => {
+    const t = target({ stack: 'throws', inline: { project } });
+    const failing: PulumiFn = async () => {
+      const value = new pulumi.Config('web').requireNumber('replicas');
+      if (value === 13) throw new Error('13 is unlucky');
+      return { replicas: value };
+    };
+    const ex = executor({ inlineProgram: () => failing });
+    await ex.apply(t, 12, { dryRun: false });
+
+    await expect(ex.apply(t, 13, { dryRun: false })).rejects.toThrow(PulumiProgramError);
+
+    await expect(ex.read(t)).resolves.toBe(12);
+    expect(await stackOutputs(sandbox, fileBackendStack(project, 'throws'))).toEqual({ replicas: 12 });
+  });
+});
+
+describe('AutomationExecutor without a CLI', () => {
+  it('fails with PulumiCliMissingError naming the setup script', async () => {
+    const empty = await mkdtemp(path.join(tmpdir(), 'pulumiscale-no-cli-'));
+    try {
+      const ex = executor({ pulumi: { cliDir: empty, env: {} } });
+      const t = target({ stack: 'no-cli', inline: { project: 'web-config' } });
+
+      await expect(ex.read(t)).rejects.toBeInstanceOf(PulumiCliMissingError);
+      await expect(ex.read(t)).rejects.toThrow(/setup-pulumi\.sh/);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+});

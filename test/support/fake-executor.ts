@@ -1,0 +1,157 @@
+/**
+ * An executor for engine tests: it keeps each target's value in memory, records every call, and
+ * can be told to fail, to conflict N times, or to hold applies until the test releases them, so
+ * ordering and concurrency are tested without sleeps or Pulumi.
+ */
+import type { TargetConfig } from '../../src/config/schema.js';
+import { stackKeyOf } from '../../src/engine/scheduler.js';
+import { StackConflictError } from '../../src/errors.js';
+import type { ApplyResult, Executor } from '../../src/pulumi/executor.js';
+
+/** One recorded call. */
+export interface ExecutorCall {
+  op: 'read' | 'apply';
+  target: string;
+  to?: number;
+  dryRun?: boolean;
+}
+
+/** An apply waiting for the test to let it finish. */
+export interface HeldApply {
+  target: string;
+  to: number;
+  /** Lets the apply go on (it then succeeds or throws as configured). */
+  release(): void;
+}
+
+/** The fake; values are keyed by target name. */
+export class FakeExecutor implements Executor {
+  /** Each target's value in its "stack config"; absent means not set (read gives null). */
+  readonly values = new Map<string, number>();
+  /** Every call, in the order they started. */
+  readonly calls: ExecutorCall[] = [];
+  /** Applies being held (oldest first), while `holding` is on. */
+  readonly held: HeldApply[] = [];
+  /** While true, every apply waits until released. */
+  holding = false;
+  /** The most calls that were in flight at once, across stacks. */
+  maxInFlight = 0;
+  /** How many times two calls were in flight on the same stack (must stay 0). */
+  sameStackOverlaps = 0;
+  closed = false;
+
+  readonly #applyErrors = new Map<string, unknown[]>();
+  readonly #readErrors = new Map<string, unknown[]>();
+  readonly #perStack = new Map<string, number>();
+  readonly #watchers = new Set<() => void>();
+  #inFlight = 0;
+
+  /** The apply calls only. */
+  get applies(): ExecutorCall[] {
+    return this.calls.filter((c) => c.op === 'apply');
+  }
+
+  /** The next applies of `target` throw these errors, one per call. */
+  failApply(target: string, ...errors: unknown[]): void {
+    this.#applyErrors.set(target, [...(this.#applyErrors.get(target) ?? []), ...errors]);
+  }
+
+  /** The next `times` applies of `target` find the stack locked (StackConflictError). */
+  conflict(target: string, times: number): void {
+    this.failApply(target, ...Array.from({ length: times }, () => new StackConflictError('the stack is locked by another update')));
+  }
+
+  /** The next reads of `target` throw these errors, one per call. */
+  failRead(target: string, ...errors: unknown[]): void {
+    this.#readErrors.set(target, [...(this.#readErrors.get(target) ?? []), ...errors]);
+  }
+
+  /** Releases the oldest held apply (of `target`, when given). */
+  release(target?: string): void {
+    const i = this.held.findIndex((h) => target === undefined || h.target === target);
+    const h = this.held[i];
+    if (h === undefined) throw new Error(`no held apply${target === undefined ? '' : ` of ${target}`}`);
+    h.release();
+  }
+
+  /** Stops holding and releases every held apply. */
+  releaseAll(): void {
+    this.holding = false;
+    while (this.held.length > 0) this.release();
+  }
+
+  /** Resolves once `predicate` holds, checked now and after every call starts or ends. */
+  until(predicate: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!predicate()) return;
+        this.#watchers.delete(check);
+        resolve();
+      };
+      this.#watchers.add(check);
+      check();
+    });
+  }
+
+  async read(target: TargetConfig): Promise<number | null> {
+    this.calls.push({ op: 'read', target: target.name });
+    return this.#track(target, async () => {
+      const err = this.#readErrors.get(target.name)?.shift();
+      if (err !== undefined) throw err;
+      return this.values.get(target.name) ?? null;
+    });
+  }
+
+  async apply(target: TargetConfig, to: number, opts: { dryRun: boolean }): Promise<ApplyResult> {
+    this.calls.push({ op: 'apply', target: target.name, to, dryRun: opts.dryRun });
+    return this.#track(target, async () => {
+      if (this.holding) await this.#hold(target.name, to);
+      const err = this.#applyErrors.get(target.name)?.shift();
+      if (err !== undefined) throw err;
+      const before = this.values.get(target.name);
+      if (opts.dryRun) return { kind: 'previewed', current: before ?? to, durationMs: 0, changes: { update: 1 } };
+      this.values.set(target.name, to);
+      return { kind: 'changed', current: to, durationMs: 0, changes: { update: 1 } };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  #hold(target: string, to: number): Promise<void> {
+    return new Promise((resolve) => {
+      const entry: HeldApply = {
+        target,
+        to,
+        release: () => {
+          this.held.splice(this.held.indexOf(entry), 1);
+          resolve();
+        },
+      };
+      this.held.push(entry);
+      this.#changed();
+    });
+  }
+
+  async #track<T>(target: TargetConfig, fn: () => Promise<T>): Promise<T> {
+    const stack = stackKeyOf(target);
+    const onStack = (this.#perStack.get(stack) ?? 0) + 1;
+    if (onStack > 1) this.sameStackOverlaps += 1;
+    this.#perStack.set(stack, onStack);
+    this.#inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.#inFlight);
+    this.#changed();
+    try {
+      return await fn();
+    } finally {
+      this.#perStack.set(stack, (this.#perStack.get(stack) ?? 1) - 1);
+      this.#inFlight -= 1;
+      this.#changed();
+    }
+  }
+
+  #changed(): void {
+    for (const check of [...this.#watchers]) check();
+  }
+}

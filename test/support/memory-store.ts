@@ -1,0 +1,136 @@
+/**
+ * An in-memory Store for engine and HTTP unit tests. It copies everything in and out (as a
+ * database would), so a test sees only what was written, and it can be told to fail a method
+ * with StoreUnavailableError to test "acknowledged means durable".
+ */
+import { StoreUnavailableError } from '../../src/errors.js';
+import type { EventQuery, PendingSlots, Store } from '../../src/store/store.js';
+import type { Intent, PendingIntent, ScalingEvent, TargetRecord } from '../../src/types.js';
+
+/** A Store method name. */
+export type StoreMethod = Exclude<keyof Store, 'init' | 'close'>;
+
+/** The fake. Its maps are public so tests can seed and inspect them. */
+export class MemoryStore implements Store {
+  /** Every accepted intent, in order. */
+  readonly intents: Intent[] = [];
+  /** Pending slots by target. */
+  readonly pending = new Map<string, PendingSlots>();
+  /** Target records by name. */
+  readonly targets = new Map<string, TargetRecord>();
+  /** History, oldest first. */
+  readonly events: ScalingEvent[] = [];
+  /** Delivery ids and when they expire (ISO). */
+  readonly deliveries = new Map<string, string>();
+  /** Every method call, by name, in order. */
+  readonly calls: StoreMethod[] = [];
+  /** "now" for delivery expiry; tests may replace it. */
+  now: () => number = () => Date.now();
+  closed = false;
+
+  readonly #failures = new Map<StoreMethod, number>();
+
+  /** The next `times` calls of `method` reject with StoreUnavailableError. */
+  failNext(method: StoreMethod, times = 1): void {
+    this.#failures.set(method, (this.#failures.get(method) ?? 0) + times);
+  }
+
+  /** A target's slots (empty ones when none were written). */
+  slots(target: string): PendingSlots {
+    return copy(this.pending.get(target) ?? { queued: null, running: null });
+  }
+
+  async init(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  async enqueue(intent: Intent, queued: PendingIntent): Promise<void> {
+    this.#call('enqueue');
+    this.intents.push(copy(intent));
+    this.pending.set(intent.target, { ...this.slots(intent.target), queued: copy(queued) });
+  }
+
+  async startOperation(target: string, running: PendingIntent): Promise<void> {
+    this.#call('startOperation');
+    this.pending.set(target, { queued: null, running: copy(running) });
+  }
+
+  async finishOperation(
+    target: string,
+    outcome: { event: ScalingEvent | null; record: TargetRecord; requeue?: PendingIntent | null },
+  ): Promise<void> {
+    this.#call('finishOperation');
+    const slots = this.slots(target);
+    this.pending.set(target, { queued: outcome.requeue ? copy(outcome.requeue) : slots.queued, running: null });
+    if (outcome.event) this.events.push(copy(outcome.event));
+    this.targets.set(target, copy(outcome.record));
+  }
+
+  async loadPending(): Promise<Map<string, PendingSlots>> {
+    this.#call('loadPending');
+    const out = new Map<string, PendingSlots>();
+    for (const [name, slots] of this.pending) if (slots.queued || slots.running) out.set(name, copy(slots));
+    return out;
+  }
+
+  async saveTarget(record: TargetRecord): Promise<void> {
+    this.#call('saveTarget');
+    this.targets.set(record.name, copy(record));
+  }
+
+  async loadTargets(): Promise<Map<string, TargetRecord>> {
+    this.#call('loadTargets');
+    return new Map([...this.targets].map(([k, v]) => [k, copy(v)]));
+  }
+
+  async appendEvent(event: ScalingEvent): Promise<void> {
+    this.#call('appendEvent');
+    this.events.push(copy(event));
+  }
+
+  async listEvents(query: EventQuery): Promise<ScalingEvent[]> {
+    this.#call('listEvents');
+    let list = [...this.events].reverse();
+    if (query.target !== undefined) list = list.filter((e) => e.target === query.target);
+    if (query.before !== undefined) {
+      const i = list.findIndex((e) => e.id === query.before);
+      list = i === -1 ? [] : list.slice(i + 1);
+    }
+    return list.slice(0, query.limit).map(copy);
+  }
+
+  async lastEvents(): Promise<Map<string, ScalingEvent>> {
+    this.#call('lastEvents');
+    const out = new Map<string, ScalingEvent>();
+    for (const e of this.events) out.set(e.target, copy(e));
+    return out;
+  }
+
+  async rememberDelivery(key: string, expiresAt: string): Promise<boolean> {
+    this.#call('rememberDelivery');
+    const known = this.deliveries.get(key);
+    if (known !== undefined && Date.parse(known) > this.now()) return false;
+    this.deliveries.set(key, expiresAt);
+    return true;
+  }
+
+  async forgetDelivery(key: string): Promise<void> {
+    this.#call('forgetDelivery');
+    this.deliveries.delete(key);
+  }
+
+  #call(method: StoreMethod): void {
+    this.calls.push(method);
+    const left = this.#failures.get(method) ?? 0;
+    if (left > 0) {
+      this.#failures.set(method, left - 1);
+      throw new StoreUnavailableError(`store unavailable (${method}, injected by the test)`);
+    }
+  }
+}
+
+function copy<T>(value: T): T {
+  return structuredClone(value);
+}
