@@ -153,6 +153,16 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['targets', name, 'configKey'], message: `already owned by target ${other}` });
       }
       seen.set(id, name);
+      // An inline program exports only its own target's keys, so a second inline target on the
+      // same project and stack would delete the first one's outputs at every `up`.
+      if (t.inline) {
+        const stackId = `inline:${t.inline.project}#${t.stack}`;
+        const owner = seen.get(stackId);
+        if (owner) {
+          ctx.addIssue({ code: 'custom', path: ['targets', name, 'inline'], message: `project and stack already used by inline target ${owner}` });
+        }
+        seen.set(stackId, name);
+      }
     }
   });
 

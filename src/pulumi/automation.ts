@@ -160,7 +160,7 @@ export class AutomationExecutor implements Executor {
     const result: ApplyResult = {
       kind: dryRun ? 'previewed' : 'changed',
       // After a preview the old value is back; a key that had none reports the previewed value.
-      current: dryRun ? (from ?? to) : to,
+      current: dryRun ? from : to,
       durationMs,
       changes: countsOf(changes),
     };

@@ -17,8 +17,8 @@ import type { TargetConfig } from '../config/schema.js';
 export interface ApplyResult {
   /** `changed` after `up`, `previewed` after a dry run's `preview`. */
   kind: 'changed' | 'previewed';
-  /** The value now in the stack's config (the old one after a preview). */
-  current: number;
+  /** The value now in the stack's config: the new one after `up`, the old one (null when the key had none) after a preview. */
+  current: number | null;
   /** How long the Pulumi operation took. */
   durationMs: number;
   /** Resource changes Pulumi reported, by operation (e.g. { update: 1, same: 2 }). */

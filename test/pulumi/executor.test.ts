@@ -3,11 +3,11 @@
  * sandbox with a file:// backend, and every assertion read back from the stack with the CLI
  * (`pulumi config`, `pulumi stack output`), not from logs or from the executor itself.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
-import type { PulumiFn } from '@pulumi/pulumi/automation/index.js';
+import { ConcurrentUpdateError, type PulumiFn } from '@pulumi/pulumi/automation/index.js';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TargetConfig } from '../../src/config/schema.js';
@@ -201,6 +201,7 @@ describe('AutomationExecutor on an inline program', () => {
 
     expect(refused).toBeInstanceOf(StackConflictError);
     expect((refused as Error).message).toMatch(/locked/);
+    expect((refused as Error).cause).toBeInstanceOf(ConcurrentUpdateError);
     await expect(contender.read(t)).resolves.toBeNull();
     await expect(held).resolves.toMatchObject({ kind: 'changed', current: 2 });
     expect(await stackOutputs(sandbox, fileBackendStack(project, 'locked'))).toEqual({ replicas: 2 });
@@ -223,17 +224,65 @@ describe('AutomationExecutor on an inline program', () => {
   });
 });
 
-describe('AutomationExecutor without a CLI', () => {
-  it('fails with PulumiCliMissingError naming the setup script', async () => {
+describe('AutomationExecutor finding the CLI', () => {
+  const inlineTarget = target({ stack: 'no-cli', inline: { project: 'web-config' } });
+
+  it('a cliDir without a pulumi binary is a PulumiCliMissingError naming the setup script', async () => {
     const empty = await mkdtemp(path.join(tmpdir(), 'pulumiscale-no-cli-'));
     try {
       const ex = executor({ pulumi: { cliDir: empty, env: {} } });
-      const t = target({ stack: 'no-cli', inline: { project: 'web-config' } });
 
-      await expect(ex.read(t)).rejects.toBeInstanceOf(PulumiCliMissingError);
-      await expect(ex.read(t)).rejects.toThrow(/setup-pulumi\.sh/);
+      const failure = await ex.read(inlineTarget).catch((err: unknown) => err);
+
+      expect(failure).toBeInstanceOf(PulumiCliMissingError);
+      expect((failure as Error).message).toMatch(/setup-pulumi\.sh/);
     } finally {
       await rm(empty, { recursive: true, force: true });
     }
+  });
+
+  it('no cliDir and no pulumi on PATH is a PulumiCliMissingError naming the setup script', async () => {
+    const saved = process.env.PATH;
+    // The SDK looks the CLI up on this process's PATH; keep only what cannot hold a pulumi.
+    process.env.PATH = path.dirname(process.execPath);
+    try {
+      const ex = executor({ pulumi: { env: {} } });
+
+      const failure = await ex.read(inlineTarget).catch((err: unknown) => err);
+
+      expect(failure).toBeInstanceOf(PulumiCliMissingError);
+      expect((failure as Error).message).toMatch(/on PATH.*setup-pulumi\.sh/s);
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+
+  it('a cliDir not named bin works (the SDK wants <root>/bin/pulumi)', async () => {
+    const cliDir = path.join(sandbox.root, 'cli-elsewhere');
+    await mkdir(cliDir);
+    for (const binary of ['pulumi', 'pulumi-language-yaml']) {
+      await symlink(path.join(sandbox.cliDir, binary), path.join(cliDir, binary));
+    }
+    const { dir, t } = await onDisk('simple', 'cli-elsewhere-stack');
+    const ex = executor({ pulumi: { backendUrl: sandbox.backendUrl, cliDir, env: sandbox.pulumiEnv } });
+
+    await ex.apply(t, 1, { dryRun: false });
+
+    expect(await stackOutputs(sandbox, 'cli-elsewhere-stack', dir)).toEqual({ replicas: 1 });
+  });
+
+  it('a CLI without the YAML language host is a PulumiCliMissingError, and restores', async () => {
+    // A copy, not a link: the CLI also looks for language hosts beside its resolved executable.
+    const cliDir = path.join(sandbox.root, 'cli-without-yaml');
+    await mkdir(cliDir);
+    await copyFile(path.join(sandbox.cliDir, 'pulumi'), path.join(cliDir, 'pulumi'));
+    await chmod(path.join(cliDir, 'pulumi'), 0o755);
+    const { dir, t } = await onDisk('simple', 'no-yaml-host');
+    const ex = executor({ pulumi: { backendUrl: sandbox.backendUrl, cliDir, env: sandbox.pulumiEnv } });
+    const isolated = { ...t, env: { PATH: '/usr/bin:/bin' } };
+
+    await expect(ex.apply(isolated, 1, { dryRun: false })).rejects.toThrow(PulumiCliMissingError);
+
+    expect(await configGet(sandbox, dir, 'no-yaml-host', 'web:replicas')).toBeNull();
   });
 });

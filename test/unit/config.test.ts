@@ -98,6 +98,15 @@ targets:
     expect(problemsOf(text)).toEqual([{ path: 'targets.web2.configKey', message: 'already owned by target web' }]);
   });
 
+  it('refuses two inline targets on the same project and stack', () => {
+    const inline = (name: string, key: string) =>
+      `  ${name}:\n    inline: { project: settings }\n    stack: prod\n    configKey: ${key}\n    min: 1\n    max: 2\n`;
+    const text = `targets:\n${inline('a', 'settings:x')}${inline('b', 'settings:y')}`;
+    expect(problemsOf(text)).toEqual([
+      { path: 'targets.b.inline', message: 'project and stack already used by inline target a' },
+    ]);
+  });
+
   it('reports YAML syntax errors and unreadable files as problems', () => {
     expect(problemsOf('targets: [unclosed')[0]?.message).toMatch(/^YAML: /);
     expect(() => loadConfig('/nonexistent/pulumiscale.yaml')).toThrow(ConfigError);
