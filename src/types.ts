@@ -100,8 +100,7 @@ export type SkipReason =
   | 'at-min'
   | 'no-change'
   | 'paused'
-  | 'out-of-bounds'
-  | 'unknown-current';
+  | 'out-of-bounds';
 
 /** What `policy.decide()` returns: data, never an action. */
 export type Decision =
@@ -177,7 +176,7 @@ export interface TargetState extends TargetRecord {
   pending: Intent | null;
   /** How many intents the pending one stands for. */
   pendingCount: number;
-  /** Whether an operation is running on the target's stack now. */
+  /** Whether an operation is running on the target's stack now (true while any target's operation holds that stack). */
   running: boolean;
   lastEvent: ScalingEvent | null;
 }

@@ -20,14 +20,14 @@ import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/schema.js';
 import { PulumiScaleError } from '../errors.js';
 import type { EventBus } from '../observe/bus.js';
-import { activeCooldowns } from '../policy/decide.js';
 import type { Executor } from '../pulumi/executor.js';
 import type { Store } from '../store/store.js';
-import type { Intent, PendingIntent, ScalingEvent, TargetRecord, TargetState } from '../types.js';
+import type { Intent, PendingIntent, ScalingEvent, TargetState } from '../types.js';
 import type { Clock } from './clock.js';
-import { Mailbox } from './mailbox.js';
 import { runOperation, type OperationDeps, type RetryPolicy } from './operation.js';
-import { Scheduler, stackKeyOf } from './scheduler.js';
+import { newRuntime, readyAt, stateOf, type TargetRuntime } from './runtime.js';
+import { Scheduler } from './scheduler.js';
+import { Waiters } from './waiters.js';
 
 /** What the engine is built from. */
 export interface EngineOptions {
@@ -52,17 +52,11 @@ export interface EngineOptions {
   newId?: () => string;
 }
 
-/** What the engine keeps per target. */
-interface Runtime {
-  config: TargetConfig;
-  stack: string;
-  mailbox: Mailbox;
-  record: TargetRecord;
-  lastEvent: ScalingEvent | null;
-  /** Do not start before this instant (ms): set after the store refused to start an operation. */
-  holdUntil: number;
-}
-
+/**
+ * The engine. The HTTP layer calls `submit`, `record`, `state`, `states` and `isDraining`; the
+ * daemon calls `start` once and `drain` on shutdown. Its methods wait for the store only (never
+ * for Pulumi); operations run in the background and report through the store and the bus.
+ */
 export class Engine {
   readonly #store: Store;
   readonly #bus: EventBus;
@@ -70,12 +64,12 @@ export class Engine {
   readonly #logger: Logger;
   readonly #retry: RetryPolicy;
   readonly #deps: OperationDeps;
-  readonly #targets = new Map<string, Runtime>();
+  readonly #targets = new Map<string, TargetRuntime>();
   readonly #scheduler: Scheduler;
   /** Targets whose current value has not been read since start (background reads). */
   readonly #unread = new Set<string>();
-  /** Checks run after every state change (`idle`, `drain` waiters). */
-  readonly #waiters = new Set<() => void>();
+  /** Who waits for the engine to settle (`idle`, `drain`); told after every change. */
+  readonly #waiters: Waiters;
   #started: Promise<void> | null = null;
   #loaded = false;
   #draining = false;
@@ -96,17 +90,9 @@ export class Engine {
       retry: opts.retry,
       newId: opts.newId ?? randomUUID,
     };
+    this.#waiters = new Waiters(opts.clock);
     this.#scheduler = new Scheduler({ concurrency: opts.concurrency, clock: opts.clock, wake: () => this.#pump() });
-    for (const config of opts.targets) {
-      this.#targets.set(config.name, {
-        config,
-        stack: stackKeyOf(config),
-        mailbox: new Mailbox(),
-        record: { name: config.name, current: null, paused: config.paused, cooldownUntil: { up: null, down: null } },
-        lastEvent: null,
-        holdUntil: 0,
-      });
-    }
+    for (const config of opts.targets) this.#targets.set(config.name, newRuntime(config));
   }
 
   /**
@@ -167,12 +153,12 @@ export class Engine {
   /** One target's state, or null for a name that is not configured. */
   async state(name: string): Promise<TargetState | null> {
     const t = this.#targets.get(name);
-    return t === undefined ? null : this.#stateOf(t);
+    return t === undefined ? null : stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now());
   }
 
   /** Every target's state, in config order. */
   async states(): Promise<TargetState[]> {
-    return [...this.#targets.values()].map((t) => this.#stateOf(t));
+    return [...this.#targets.values()].map((t) => stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now()));
   }
 
   /** True once a drain has begun. */
@@ -185,41 +171,18 @@ export class Engine {
    * check) to finish, or for `timeoutMs` on the engine's clock. Queued intents stay in the store
    * for the next start. Never interrupts an operation. Resolves `finished: false` on timeout.
    */
-  drain(timeoutMs: number): Promise<{ finished: boolean }> {
+  async drain(timeoutMs: number): Promise<{ finished: boolean }> {
     this.#draining = true;
     this.#scheduler.stop();
-    return new Promise((resolve) => {
-      let timer: unknown = null;
-      const check = (): void => {
-        if (!this.#quiet()) return;
-        this.#waiters.delete(check);
-        if (timer !== null) this.#clock.clearTimer(timer);
-        resolve({ finished: true });
-      };
-      this.#waiters.add(check);
-      check();
-      if (!this.#waiters.has(check)) return;
-      timer = this.#clock.setTimer(() => {
-        this.#waiters.delete(check);
-        resolve({ finished: false });
-      }, timeoutMs);
-    });
+    return { finished: await this.#waiters.until(() => this.#quiet(), timeoutMs) };
   }
 
   /**
    * Resolves when nothing is running and nothing queued is ready to run (a retry waiting for
    * its backoff is not ready). For tests and tools; it does not stop new work from arriving.
    */
-  idle(): Promise<void> {
-    return new Promise((resolve) => {
-      const check = (): void => {
-        if (!this.#isIdle()) return;
-        this.#waiters.delete(check);
-        resolve();
-      };
-      this.#waiters.add(check);
-      check();
-    });
+  async idle(): Promise<void> {
+    await this.#waiters.until(() => this.#isIdle());
   }
 
   async #load(): Promise<void> {
@@ -261,21 +224,28 @@ export class Engine {
       const t = this.#targets.get(name);
       const pending = t?.mailbox.queued ?? null;
       if (t === undefined || pending === null) return null;
-      return { stack: t.stack, readyAt: this.#readyAt(t, pending) };
+      return { stack: t.stack, readyAt: readyAt(t, pending) };
     });
     for (const name of picked) {
-      const t = this.#targets.get(name) as Runtime;
-      void this.#operate(t).finally(() => this.#release(t.stack));
+      const t = this.#targets.get(name) as TargetRuntime;
+      this.#background(this.#operate(t), t.stack);
     }
     for (const name of this.#unread) {
       if (this.#scheduler.full) break;
-      const t = this.#targets.get(name) as Runtime;
+      const t = this.#targets.get(name) as TargetRuntime;
       // A target with work reads its value when its operation starts.
       if (t.mailbox.queued !== null || t.mailbox.running !== null) continue;
       if (!this.#scheduler.acquire(t.stack, { target: name, kind: 'read' })) continue;
       this.#unread.delete(name);
-      void this.#refresh(t).finally(() => this.#release(t.stack));
+      this.#background(this.#refresh(t), t.stack);
     }
+  }
+
+  /** Frees the stack once `work` settles; `work` reports its own failures, this is a last guard. */
+  #background(work: Promise<void>, stack: string): void {
+    work
+      .finally(() => this.#release(stack))
+      .catch((err: unknown) => this.#logger.error({ err, stack }, 'unexpected engine failure'));
   }
 
   #release(stack: string): void {
@@ -285,7 +255,7 @@ export class Engine {
   }
 
   /** One operation, from taking the queued intent to publishing the outcome. Never rejects. */
-  async #operate(t: Runtime): Promise<void> {
+  async #operate(t: TargetRuntime): Promise<void> {
     const name = t.config.name;
     let pending: PendingIntent | null;
     try {
@@ -318,11 +288,11 @@ export class Engine {
       const { pending: retried, delayMs } = outcome.retry;
       this.#bus.publish({ type: 'retry', target: name, attempt: retried.attempts, delayMs });
     }
-    this.#bus.publish({ type: 'operation-end', target: name, kind: outcome.kind, durationMs: outcome.durationMs });
+    this.#bus.publish({ type: 'operation-end', target: name, kind: outcome.retry ? 'retried' : outcome.kind, durationMs: outcome.durationMs });
   }
 
   /** Reads a target's current value in the background; keeps it when it changed. Never rejects. */
-  async #refresh(t: Runtime): Promise<void> {
+  async #refresh(t: TargetRuntime): Promise<void> {
     try {
       const current = await this.#deps.executor.read(t.config);
       if (current === t.record.current) return;
@@ -331,11 +301,6 @@ export class Engine {
     } catch (err) {
       this.#logger.warn({ target: t.config.name, err }, 'could not read the current value');
     }
-  }
-
-  #readyAt(t: Runtime, pending: PendingIntent): number {
-    const notBefore = pending.notBefore === null ? 0 : Date.parse(pending.notBefore);
-    return Math.max(t.holdUntil, Number.isNaN(notBefore) ? 0 : notBefore);
   }
 
   /** Nothing running and no submit in flight. */
@@ -349,30 +314,13 @@ export class Engine {
     const now = this.#clock.now();
     for (const t of this.#targets.values()) {
       const pending = t.mailbox.queued;
-      if (pending !== null && this.#readyAt(t, pending) <= now) return false;
+      if (pending !== null && readyAt(t, pending) <= now) return false;
     }
     return true;
   }
 
   #notify(): void {
-    for (const check of [...this.#waiters]) check();
-  }
-
-  #stateOf(t: Runtime): TargetState {
-    const lock = this.#scheduler.lockOf(t.stack);
-    const pending = t.mailbox.queued;
-    return {
-      ...t.record,
-      cooldownUntil: activeCooldowns(t.record.cooldownUntil, this.#clock.now()),
-      stack: t.config.stack,
-      configKeys: [t.config.configKey],
-      min: t.config.min,
-      max: t.config.max,
-      pending: pending?.intent ?? null,
-      pendingCount: pending?.count ?? 0,
-      running: lock?.kind === 'operation',
-      lastEvent: t.lastEvent,
-    };
+    this.#waiters.notify();
   }
 }
 

@@ -106,7 +106,7 @@ export class Scheduler {
         earliest = Math.min(earliest, c.readyAt);
         continue;
       }
-      if (this.full) continue;
+      if (this.full || this.#locks.has(c.stack)) continue;
       this.#waiting.delete(name);
       this.#hold(c.stack, { target: name, kind: 'operation' });
       picked.push(name);

@@ -10,7 +10,7 @@ export type BusMessage =
   | { type: 'event'; event: ScalingEvent }
   | { type: 'intent'; target: string; source: string; merged: boolean }
   | { type: 'operation-start'; target: string }
-  | { type: 'operation-end'; target: string; kind: ScalingEvent['kind']; durationMs: number }
+  | { type: 'operation-end'; target: string; kind: ScalingEvent['kind'] | 'retried'; durationMs: number }
   | { type: 'retry'; target: string; attempt: number; delayMs: number };
 
 /** A subscriber. It must not block: long work belongs in its own queue. */

@@ -16,7 +16,7 @@
  *    The cooldown is over exactly at its deadline.
  */
 import type { TargetConfig } from '../config/schema.js';
-import type { Adjustment, CooldownUntil, Decision, Direction, Intent, PendingIntent } from '../types.js';
+import type { Adjustment, CooldownUntil, Decision, Direction, Intent, PendingIntent, SkipReason } from '../types.js';
 
 /** Cooldown durations in milliseconds, per direction (the target's parsed `cooldown`). */
 export type Cooldowns = TargetConfig['cooldown'];
@@ -159,7 +159,7 @@ function nothingToDo(
   return skip(current, to, 'no-change', `${intent.reason}: already ${current} (${adj})`);
 }
 
-function skip(from: number | null, wanted: number | null, reason: Extract<Decision, { kind: 'skip' }>['reason'], detail: string): Decision {
+function skip(from: number | null, wanted: number | null, reason: SkipReason, detail: string): Decision {
   return { kind: 'skip', from, wanted, reason, detail };
 }
 

@@ -13,6 +13,8 @@
  * - Every method either completes durably or rejects with StoreUnavailableError; callers map
  *   that to 503 so senders retry. No method blocks on anything but the database.
  * - Writes that must go together (`enqueue`, `startOperation`, `finishOperation`) are atomic.
+ * - Callers send no concurrent writes for one target (the engine writes one at a time per
+ *   target): `startOperation` empties the queued slot, so an overlapping `enqueue` could be lost.
  * - A repeated intent or event id is refused with StoreUnavailableError and changes nothing.
  * - A store used before `init` or after `close` rejects with StoreUnavailableError; `init`
  *   twice is harmless.
@@ -53,7 +55,8 @@ export interface Store {
   /**
    * Ends an operation atomically: clears the running slot, appends the event, saves the target
    * record. With `requeue`, the given intent REPLACES the queued slot (the engine merges
-   * whatever was queued meanwhile before it calls this).
+   * whatever was queued meanwhile before it calls this). `event: null` with `requeue` is also
+   * how crash recovery moves a running slot back into the queue.
    */
   finishOperation(
     target: string,

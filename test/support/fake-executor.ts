@@ -40,8 +40,8 @@ export class FakeExecutor implements Executor {
   sameStackOverlaps = 0;
   closed = false;
 
-  readonly #applyErrors = new Map<string, unknown[]>();
-  readonly #readErrors = new Map<string, unknown[]>();
+  readonly #applyErrors = new Map<string, Error[]>();
+  readonly #readErrors = new Map<string, Error[]>();
   readonly #perStack = new Map<string, number>();
   readonly #watchers = new Set<() => void>();
   #inFlight = 0;
@@ -52,7 +52,7 @@ export class FakeExecutor implements Executor {
   }
 
   /** The next applies of `target` throw these errors, one per call. */
-  failApply(target: string, ...errors: unknown[]): void {
+  failApply(target: string, ...errors: Error[]): void {
     this.#applyErrors.set(target, [...(this.#applyErrors.get(target) ?? []), ...errors]);
   }
 
@@ -62,7 +62,7 @@ export class FakeExecutor implements Executor {
   }
 
   /** The next reads of `target` throw these errors, one per call. */
-  failRead(target: string, ...errors: unknown[]): void {
+  failRead(target: string, ...errors: Error[]): void {
     this.#readErrors.set(target, [...(this.#readErrors.get(target) ?? []), ...errors]);
   }
 

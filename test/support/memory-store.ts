@@ -1,7 +1,9 @@
 /**
  * An in-memory Store for engine and HTTP unit tests. It copies everything in and out (as a
- * database would), so a test sees only what was written, and it can be told to fail a method
- * with StoreUnavailableError to test "acknowledged means durable".
+ * database would), so a test sees only what was written, keeps the contract's edge rules
+ * (duplicate ids refused, closed store refuses, pages capped), and can be told to fail a method
+ * with StoreUnavailableError to test "acknowledged means durable". It is usable without `init`
+ * so tests can seed it first.
  */
 import { StoreUnavailableError } from '../../src/errors.js';
 import type { EventQuery, PendingSlots, Store } from '../../src/store/store.js';
@@ -9,6 +11,9 @@ import type { Intent, PendingIntent, ScalingEvent, TargetRecord } from '../../sr
 
 /** A Store method name. */
 export type StoreMethod = Exclude<keyof Store, 'init' | 'close'>;
+
+/** The largest page `listEvents` returns, as the contract caps it. */
+const MAX_PAGE = 1000;
 
 /** The fake. Its maps are public so tests can seed and inspect them. */
 export class MemoryStore implements Store {
@@ -40,7 +45,9 @@ export class MemoryStore implements Store {
     return copy(this.pending.get(target) ?? { queued: null, running: null });
   }
 
-  async init(): Promise<void> {}
+  async init(): Promise<void> {
+    this.closed = false;
+  }
 
   async close(): Promise<void> {
     this.closed = true;
@@ -48,6 +55,7 @@ export class MemoryStore implements Store {
 
   async enqueue(intent: Intent, queued: PendingIntent): Promise<void> {
     this.#call('enqueue');
+    if (this.intents.some((i) => i.id === intent.id)) throw new StoreUnavailableError(`intent ${intent.id} was already recorded`);
     this.intents.push(copy(intent));
     this.pending.set(intent.target, { ...this.slots(intent.target), queued: copy(queued) });
   }
@@ -62,6 +70,7 @@ export class MemoryStore implements Store {
     outcome: { event: ScalingEvent | null; record: TargetRecord; requeue?: PendingIntent | null },
   ): Promise<void> {
     this.#call('finishOperation');
+    this.#refuseDuplicate(outcome.event);
     const slots = this.slots(target);
     this.pending.set(target, { queued: outcome.requeue ? copy(outcome.requeue) : slots.queued, running: null });
     if (outcome.event) this.events.push(copy(outcome.event));
@@ -87,6 +96,7 @@ export class MemoryStore implements Store {
 
   async appendEvent(event: ScalingEvent): Promise<void> {
     this.#call('appendEvent');
+    this.#refuseDuplicate(event);
     this.events.push(copy(event));
   }
 
@@ -98,7 +108,7 @@ export class MemoryStore implements Store {
       const i = list.findIndex((e) => e.id === query.before);
       list = i === -1 ? [] : list.slice(i + 1);
     }
-    return list.slice(0, query.limit).map(copy);
+    return list.slice(0, Math.min(query.limit, MAX_PAGE)).map(copy);
   }
 
   async lastEvents(): Promise<Map<string, ScalingEvent>> {
@@ -111,6 +121,7 @@ export class MemoryStore implements Store {
   async rememberDelivery(key: string, expiresAt: string): Promise<boolean> {
     this.#call('rememberDelivery');
     const known = this.deliveries.get(key);
+    // Expired means expiresAt <= now; a replay does not extend the expiry.
     if (known !== undefined && Date.parse(known) > this.now()) return false;
     this.deliveries.set(key, expiresAt);
     return true;
@@ -121,8 +132,15 @@ export class MemoryStore implements Store {
     this.deliveries.delete(key);
   }
 
+  #refuseDuplicate(event: ScalingEvent | null): void {
+    if (event !== null && this.events.some((e) => e.id === event.id)) {
+      throw new StoreUnavailableError(`event ${event.id} was already recorded`);
+    }
+  }
+
   #call(method: StoreMethod): void {
     this.calls.push(method);
+    if (this.closed) throw new StoreUnavailableError(`store closed (${method})`);
     const left = this.#failures.get(method) ?? 0;
     if (left > 0) {
       this.#failures.set(method, left - 1);

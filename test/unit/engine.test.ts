@@ -317,10 +317,10 @@ describe('engine: outcomes', () => {
     expect(events()).toMatchObject([{ kind: 'changed', from: 3, to: 8, intents: 2 }]);
   });
 
-  it.each([
+  it.each(rules([
     { rule: 'a program failure records failed with its code', error: new PulumiProgramError('resource web failed'), code: 'PS_PULUMI_PROGRAM', reason: 'resource web failed' },
     { rule: 'an unexpected error records failed as PS_INTERNAL', error: new Error('boom'), code: 'PS_INTERNAL', reason: 'boom' },
-  ])('$rule and leaves current unchanged', async ({ error, code, reason }) => {
+  ]))('%s and leaves current unchanged', async (_rule, { error, code, reason }) => {
     const { engine, exec, store, events } = await started({ targets: [target('web', { cooldown: { up: 60_000, down: 0 } })], values: { web: 3 } });
     exec.failApply('web', error);
     await engine.submit(intent('web'));
@@ -368,10 +368,10 @@ describe('engine: outcomes', () => {
     expect(await engine.state('web')).toMatchObject({ cooldownUntil: { up: clock.iso(60_000), down: clock.iso(300_000 - 30_000) } });
   });
 
-  it.each([
+  it.each(rules([
     { rule: 'a global dry run previews', engineDryRun: true, intentDryRun: false },
     { rule: 'a dry-run intent previews', engineDryRun: false, intentDryRun: true },
-  ])('$rule: current unchanged and no cooldown', async ({ engineDryRun, intentDryRun }) => {
+  ]))('%s: current unchanged and no cooldown', async (_rule, { engineDryRun, intentDryRun }) => {
     const { engine, exec, events } = await started({
       targets: [target('web', { cooldown: { up: 60_000, down: 0 } })],
       values: { web: 3 },
@@ -536,3 +536,8 @@ describe('engine: record', () => {
     expect((await engine.state('web'))?.lastEvent).toEqual(ignored);
   });
 });
+
+/** Table rows as [rule, row], so each test is named by its full rule (`$rule` would be cut short). */
+function rules<T extends { rule: string }>(rows: readonly T[]): [string, T][] {
+  return rows.map((row) => [row.rule, row]);
+}

@@ -57,7 +57,7 @@ function expectSkip(d: Decision): Extract<Decision, { kind: 'skip' }> {
 }
 
 describe('decide: the wanted value', () => {
-  it.each([
+  it.each(rules([
     { rule: 'a step up adds the target step', current: 3, adj: up, target: { step: 2 }, want: 5, direction: 'up' },
     { rule: 'a step down subtracts the target step', current: 5, adj: down, target: { step: 2 }, want: 3, direction: 'down' },
     { rule: 'by adds a positive amount', current: 3, adj: by(4), target: {}, want: 7, direction: 'up' },
@@ -68,7 +68,7 @@ describe('decide: the wanted value', () => {
     { rule: 'an unset key starts a by from min', current: null, adj: by(3), target: {}, want: 5, direction: 'up' },
     { rule: 'an unset key takes a to as is', current: null, adj: to(6), target: {}, want: 6, direction: 'up' },
     { rule: 'an unset key set to min counts as a scale-up', current: null, adj: to(2), target: {}, want: 2, direction: 'up' },
-  ] as const)('$rule', ({ current, adj, target, want, direction }) => {
+  ] as const))('%s', (_rule, { current, adj, target, want, direction }) => {
     const d = expectChange(decide(input(current, adj, { target: { ...TARGET, ...target } })));
     expect(d).toMatchObject({ to: want, direction, clamped: false });
     expect(d.from).toBe(current ?? TARGET.min);
@@ -76,37 +76,37 @@ describe('decide: the wanted value', () => {
 });
 
 describe('decide: bounds', () => {
-  it.each([
+  it.each(rules([
     { rule: 'lower bound is inclusive', current: 3, adj: to(2), want: 2 },
     { rule: 'upper bound is inclusive', current: 9, adj: to(10), want: 10 },
     { rule: 'a step up may reach max', current: 9, adj: up, want: 10 },
     { rule: 'a step down may reach min', current: 3, adj: down, want: 2 },
-  ])('$rule (clamp and reject alike)', ({ current, adj, want }) => {
+  ]))('%s (clamp and reject alike)', (_rule, { current, adj, want }) => {
     for (const bounds of ['clamp', 'reject'] as const) {
       const d = expectChange(decide(input(current, adj, { intent: { bounds } })));
       expect(d).toMatchObject({ to: want, clamped: false });
     }
   });
 
-  it.each([
+  it.each(rules([
     { rule: 'a clamp intent above max is clamped to max', current: 8, adj: by(5), want: 10, direction: 'up', says: 'clamped to max 10' },
     { rule: 'a clamp intent below min is clamped to min', current: 4, adj: by(-5), want: 2, direction: 'down', says: 'clamped to min 2' },
     { rule: 'a clamp to above max is clamped to max', current: 3, adj: to(50), want: 10, direction: 'up', says: 'clamped to max 10' },
     { rule: 'a step down of an unset key is clamped to min', current: null, adj: down, want: 2, direction: 'up', says: 'clamped to min 2' },
     { rule: 'a scale-down from above max comes back within bounds', current: 50, adj: down, want: 10, direction: 'down', says: 'clamped to max 10' },
     { rule: 'a scale-up from below min comes back within bounds', current: 0, adj: up, want: 2, direction: 'up', says: 'clamped to min 2' },
-  ] as const)('$rule', ({ current, adj, want, direction, says }) => {
+  ] as const))('%s', (_rule, { current, adj, want, direction, says }) => {
     const d = expectChange(decide(input(current, adj)));
     expect(d).toMatchObject({ to: want, direction, clamped: true });
     expect(d.reason).toContain(says);
   });
 
-  it.each([
+  it.each(rules([
     { rule: 'reject: a to above max is out of bounds', current: 3, adj: to(11), wanted: 11 },
     { rule: 'reject: a to below min is out of bounds', current: 3, adj: to(1), wanted: 1 },
     { rule: 'reject: a step past max is out of bounds', current: 10, adj: up, wanted: 11 },
     { rule: 'reject: a by past min is out of bounds', current: 3, adj: by(-2), wanted: 1 },
-  ])('$rule', ({ current, adj, wanted }) => {
+  ]))('%s', (_rule, { current, adj, wanted }) => {
     const d = expectSkip(decide(input(current, adj, { intent: { bounds: 'reject' } })));
     expect(d).toMatchObject({ reason: 'out-of-bounds', from: current, wanted });
     expect(d.detail).toContain(`${wanted} is outside [2, 10]`);
@@ -114,7 +114,7 @@ describe('decide: bounds', () => {
 });
 
 describe('decide: nothing to do', () => {
-  it.each([
+  it.each(rules([
     { rule: 'a step up at max is at-max', current: 10, adj: up, reason: 'at-max', says: 'already at max 10' },
     { rule: 'a clamped by at max is at-max', current: 10, adj: by(5), reason: 'at-max', says: 'already at max 10' },
     { rule: 'a to above max while at max is at-max', current: 10, adj: to(12), reason: 'at-max', says: 'already at max 10' },
@@ -125,7 +125,7 @@ describe('decide: nothing to do', () => {
     { rule: 'asking for max while at max is no-change, not at-max', current: 10, adj: to(10), reason: 'no-change', says: 'already 10' },
     { rule: 'a scale-up never lowers a value above max', current: 50, adj: up, reason: 'at-max', says: '50 is above max 10' },
     { rule: 'a scale-down never raises a value below min', current: 0, adj: down, reason: 'at-min', says: '0 is below min 2' },
-  ] as const)('$rule', ({ current, adj, reason, says }) => {
+  ] as const))('%s', (_rule, { current, adj, reason, says }) => {
     const d = expectSkip(decide(input(current, adj)));
     expect(d.reason).toBe(reason);
     expect(d.from).toBe(current);
@@ -134,11 +134,11 @@ describe('decide: nothing to do', () => {
 });
 
 describe('decide: paused', () => {
-  it.each([
+  it.each(rules([
     { rule: 'a paused target skips a change it would make', current: 3, adj: up },
     { rule: 'a paused target skips before bounds are checked', current: 3, adj: to(99) },
     { rule: 'a paused target skips before cooldown is checked', current: 3, adj: down },
-  ])('$rule', ({ current, adj }) => {
+  ]))('%s', (_rule, { current, adj }) => {
     const d = expectSkip(
       decide(input(current, adj, { target: { ...TARGET, paused: true }, cooldownUntil: { up: iso(NOW + 1), down: iso(NOW + 1) }, intent: { bounds: 'reject' } })),
     );
@@ -148,7 +148,7 @@ describe('decide: paused', () => {
 });
 
 describe('decide: cooldown', () => {
-  it.each([
+  it.each(rules([
     { rule: 'an up change inside the up cooldown is skipped', current: 3, adj: up, until: { up: NOW + 1, down: null }, skipped: true },
     { rule: 'a down change inside the down cooldown is skipped', current: 5, adj: down, until: { up: null, down: NOW + 1 }, skipped: true },
     { rule: 'cooldown ends exactly at its deadline', current: 3, adj: up, until: { up: NOW, down: null }, skipped: false },
@@ -158,7 +158,7 @@ describe('decide: cooldown', () => {
     { rule: 'a to below current is blocked by the down cooldown', current: 8, adj: to(4), until: { up: null, down: NOW + 1 }, skipped: true },
     { rule: 'setting an unset key counts as up for cooldown', current: null, adj: to(4), until: { up: NOW + 1, down: null }, skipped: true },
     { rule: 'a clamped change is still subject to cooldown', current: 8, adj: by(9), until: { up: NOW + 1, down: null }, skipped: true },
-  ])('$rule', ({ current, adj, until, skipped }) => {
+  ]))('%s', (_rule, { current, adj, until, skipped }) => {
     const cooldownUntil = { up: until.up === null ? null : iso(until.up), down: until.down === null ? null : iso(until.down) };
     const d = decide(input(current, adj, { cooldownUntil }));
     expect(d.kind).toBe(skipped ? 'skip' : 'change');
@@ -185,14 +185,14 @@ describe('decide: cooldown', () => {
 });
 
 describe('decide: reasons read like a sentence', () => {
-  it.each([
+  it.each(rules([
     { rule: 'a step names its size', current: 3, adj: up, step: 2, reason: 'alert HighCPU: 3 -> 5 (step +2)' },
     { rule: 'a by names its sign', current: 7, adj: by(-3), step: 1, reason: 'alert HighCPU: 7 -> 4 (by -3)' },
     { rule: 'a to names its value', current: 3, adj: to(8), step: 1, reason: 'alert HighCPU: 3 -> 8 (to 8)' },
     { rule: 'a clamp says so', current: 8, adj: by(5), step: 1, reason: 'alert HighCPU: 8 -> 10 (by +5, clamped to max 10)' },
     { rule: 'an unset key says it started from min', current: null, adj: up, step: 1, reason: 'alert HighCPU: unset -> 3 (step +1, key not set: from min 2)' },
     { rule: 'an unset key with a to says it was unset', current: null, adj: to(6), step: 1, reason: 'alert HighCPU: unset -> 6 (to 6, key not set)' },
-  ] as const)('$rule', ({ current, adj, step, reason }) => {
+  ] as const))('%s', (_rule, { current, adj, step, reason }) => {
     expect(expectChange(decide(input(current, adj, { target: { ...TARGET, step } }))).reason).toBe(reason);
   });
 });
@@ -228,11 +228,11 @@ describe('cooldownAfter and activeCooldowns', () => {
     expect(cooldownAfter({ up: iso(NOW + 5), down: null }, 'down', NOW, TARGET.cooldown)).toEqual({ up: iso(NOW + 5), down: iso(NOW + 300_000) });
   });
 
-  it.each([
+  it.each(rules([
     { rule: 'a deadline in the future is active', until: NOW + 1, active: true },
     { rule: 'a deadline reached is over', until: NOW, active: false },
     { rule: 'a deadline passed is over', until: NOW - 1, active: false },
-  ])('$rule', ({ until, active }) => {
+  ]))('%s', (_rule, { until, active }) => {
     expect(activeCooldowns({ up: iso(until), down: null }, NOW)).toEqual({ up: active ? iso(until) : null, down: null });
   });
 });
@@ -248,7 +248,7 @@ describe('coalesce', () => {
     });
   });
 
-  it.each([
+  it.each(rules([
     { rule: 'the newest wins between two ups', existing: up, incoming: to(8), current: 3, wins: 'incoming' },
     { rule: 'the newest wins between two downs', existing: down, incoming: by(-2), current: 5, wins: 'incoming' },
     { rule: 'an up replaces a pending down', existing: down, incoming: up, current: 5, wins: 'incoming' },
@@ -260,7 +260,7 @@ describe('coalesce', () => {
     { rule: 'with no current value a to counts as up', existing: to(1), incoming: down, current: null, wins: 'existing' },
     { rule: 'a pending no-op is replaced by a down', existing: by(0), incoming: down, current: 3, wins: 'incoming' },
     { rule: 'a no-op does not count as a down against an up', existing: up, incoming: to(3), current: 3, wins: 'incoming' },
-  ] as const)('$rule', ({ existing, incoming, current, wins }) => {
+  ] as const))('%s', (_rule, { existing, incoming, current, wins }) => {
     const old = pending(intent(existing));
     const neu = intent(incoming);
     const { pending: result, merged } = coalesce(old, neu, current, NOW_ISO);
@@ -268,21 +268,21 @@ describe('coalesce', () => {
     expect(result.intent).toBe(wins === 'existing' ? old.intent : neu);
   });
 
-  it.each([
+  it.each(rules([
     { rule: 'a real pending intent is not replaced by a dry-run', existing: { adj: down, dryRun: false }, incoming: { adj: up, dryRun: true }, wins: 'existing' },
     { rule: 'a dry-run pending intent is replaced by a real one', existing: { adj: up, dryRun: true }, incoming: { adj: to(9), dryRun: false }, wins: 'incoming' },
     { rule: 'a dry-run is replaced by a newer dry-run', existing: { adj: up, dryRun: true }, incoming: { adj: to(9), dryRun: true }, wins: 'incoming' },
     { rule: 'a pending dry-run up is still never dropped for a down', existing: { adj: up, dryRun: true }, incoming: { adj: down, dryRun: false }, wins: 'existing' },
-  ] as const)('$rule', ({ existing, incoming, wins }) => {
+  ] as const))('%s', (_rule, { existing, incoming, wins }) => {
     const old = pending(intent(existing.adj, { dryRun: existing.dryRun }));
     const neu = intent(incoming.adj, { dryRun: incoming.dryRun });
     expect(coalesce(old, neu, 5, NOW_ISO).pending.intent).toBe(wins === 'existing' ? old.intent : neu);
   });
 
-  it.each([
+  it.each(rules([
     { rule: 'a kept intent keeps its retry state', existing: up, incoming: down, attempts: 2, notBefore: iso(NOW + 4000) },
     { rule: 'a new effective intent starts without retry state', existing: up, incoming: to(9), attempts: 0, notBefore: null },
-  ] as const)('$rule; the count grows and firstAt stays', ({ existing, incoming, attempts, notBefore }) => {
+  ] as const))('%s; the count grows and firstAt stays', (_rule, { existing, incoming, attempts, notBefore }) => {
     const old = pending(intent(existing), { count: 7, firstAt: iso(NOW - 10_000), attempts: 2, notBefore: iso(NOW + 4000) });
     const { pending: result } = coalesce(old, intent(incoming), 5, NOW_ISO);
     expect(result).toMatchObject({ count: 8, firstAt: iso(NOW - 10_000), attempts, notBefore });
@@ -297,10 +297,10 @@ describe('coalesce', () => {
 });
 
 describe('mergePending', () => {
-  it.each([
+  it.each(rules([
     { rule: 'a newer pending up replaces an older down', older: down, newer: up, wins: 'newer' },
     { rule: 'an older pending up is kept against a newer down', older: up, newer: down, wins: 'older' },
-  ] as const)('$rule; counts add up and the earliest firstAt stays', ({ older, newer, wins }) => {
+  ] as const))('%s; counts add up and the earliest firstAt stays', (_rule, { older, newer, wins }) => {
     const o = pending(intent(older), { count: 3, firstAt: iso(NOW - 5000), attempts: 1, notBefore: iso(NOW + 2000) });
     const n = pending(intent(newer), { count: 4, firstAt: iso(NOW - 1000) });
     const merged = mergePending(o, n, 5);
@@ -316,4 +316,9 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** Table rows as [rule, row], so each test is named by its full rule (`$rule` would be cut short). */
+function rules<T extends { rule: string }>(rows: readonly T[]): [string, T][] {
+  return rows.map((row) => [row.rule, row]);
 }
