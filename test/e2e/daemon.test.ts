@@ -1,0 +1,220 @@
+/**
+ * End to end: the built daemon as a child process on a temporary config, real HTTP requests,
+ * the real Pulumi CLI on a file backend, and assertions on the stacks' config and outputs as the
+ * CLI reports them, never on log lines.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ScalingEvent, TargetState } from '../../src/types.js';
+import { startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
+import {
+  configGet,
+  createPulumiSandbox,
+  fileBackendStack,
+  pulumiOk,
+  stackOutputs,
+  type PulumiSandbox,
+} from '../support/pulumi.js';
+
+let sandbox: PulumiSandbox;
+let webDir: string;
+let failingDir: string;
+
+function configYaml(extra = ''): string {
+  return `
+server: { host: 127.0.0.1, port: 0 }
+engine: { concurrency: 2, drainTimeout: 2m }
+store: { path: ./state.db }
+pulumi:
+  backendUrl: ${sandbox.backendUrl}
+  cliDir: ${sandbox.cliDir}
+  env:
+${Object.entries(sandbox.pulumiEnv)
+  .map(([k, v]) => `    ${k}: "${v}"`)
+  .join('\n')}
+log: { level: info }
+targets:
+  web:
+    workDir: ${webDir}
+    stack: dev
+    configKey: web:replicas
+    min: 1
+    max: 50
+    cooldown: { up: 0s, down: 0s }
+  broken:
+    workDir: ${failingDir}
+    stack: dev
+    configKey: web:replicas
+    min: 0
+    max: 10
+    cooldown: { up: 0s, down: 0s }
+  settings:
+    inline: { project: settings }
+    stack: dev
+    configKey: settings:workers
+    min: 1
+    max: 8
+${extra}`;
+}
+
+/** Waits until the target has nothing queued or running, and returns its state. */
+async function settled(d: DaemonProcess, name: string): Promise<TargetState> {
+  return until(async () => {
+    const { body } = await d.request<TargetState>('GET', `/api/v1/targets/${name}`);
+    return body.pending === null && !body.running && body.lastEvent !== null ? body : undefined;
+  }, `target ${name} to settle`);
+}
+
+async function events(d: DaemonProcess, target: string, limit = 1000): Promise<ScalingEvent[]> {
+  return (await d.request<ScalingEvent[]>('GET', `/api/v1/events?target=${target}&limit=${limit}`)).body;
+}
+
+/** How many `update` operations the stack's history holds. */
+async function updateCount(projectDir: string, stack: string): Promise<number> {
+  const history = JSON.parse(await pulumiOk(sandbox, ['stack', 'history', '--json', '--stack', stack], projectDir)) as {
+    kind: string;
+  }[];
+  return history.filter((h) => h.kind === 'update').length;
+}
+
+beforeAll(async () => {
+  sandbox = await createPulumiSandbox();
+  webDir = await sandbox.copyFixture('simple', 'web');
+  failingDir = await sandbox.copyFixture('failing', 'broken');
+});
+
+afterAll(async () => {
+  await sandbox?.cleanup();
+});
+
+describe('pulumiscale serve, end to end', () => {
+  let d: DaemonProcess;
+  beforeAll(async () => {
+    d = await startDaemonProcess(sandbox.root, configYaml(), sandbox.env);
+  });
+  afterAll(async () => {
+    expect(await d.stop('SIGTERM')).toBe(0);
+  });
+
+  it('scales a project on disk with a real pulumi up: to, then by', async () => {
+    const accepted = await d.request<{ accepted: boolean }>('POST', '/api/v1/targets/web/scale', { to: 3 });
+    expect(accepted.status).toBe(202);
+    expect((await settled(d, 'web')).current).toBe(3);
+    expect(await configGet(sandbox, webDir, 'dev', 'web:replicas')).toBe('3');
+    expect((await stackOutputs(sandbox, 'dev', webDir)).replicas).toBe(3);
+
+    expect((await d.request('POST', '/api/v1/targets/web/scale', { by: -1 })).status).toBe(202);
+    const state = await settled(d, 'web');
+    expect(state.current).toBe(2);
+    expect(state.lastEvent).toMatchObject({ kind: 'changed', from: 3, to: 2, source: 'api', intents: 1 });
+    expect(await configGet(sandbox, webDir, 'dev', 'web:replicas')).toBe('2');
+    expect((await stackOutputs(sandbox, 'dev', webDir)).replicas).toBe(2);
+  });
+
+  it('scales an inline program target', async () => {
+    expect((await d.request('POST', '/api/v1/targets/settings/scale', { to: 4 })).status).toBe(202);
+    expect((await settled(d, 'settings')).current).toBe(4);
+    expect((await stackOutputs(sandbox, fileBackendStack('settings', 'dev'))).workers).toBe(4);
+  });
+
+  it('previews a dry run without changing the stack', async () => {
+    const before = await updateCount(webDir, 'dev');
+    expect((await d.request('POST', '/api/v1/targets/web/scale', { to: 9, dryRun: true })).status).toBe(202);
+    const state = await settled(d, 'web');
+    expect(state.lastEvent).toMatchObject({ kind: 'previewed', from: 2, to: 9, dryRun: true });
+    expect(state.current).toBe(2);
+    expect(await configGet(sandbox, webDir, 'dev', 'web:replicas')).toBe('2');
+    expect(await updateCount(webDir, 'dev')).toBe(before);
+  });
+
+  it('a failing program leaves the old value in config and records a failed event', async () => {
+    expect((await d.request('POST', '/api/v1/targets/broken/scale', { to: 2 })).status).toBe(202);
+    expect((await settled(d, 'broken')).current).toBe(2);
+
+    expect((await d.request('POST', '/api/v1/targets/broken/scale', { to: 7 })).status).toBe(202);
+    const state = await settled(d, 'broken');
+    expect(state.lastEvent).toMatchObject({ kind: 'failed', from: 2, to: 7, errorCode: 'PS_PULUMI_PROGRAM' });
+    expect(state.current).toBe(2);
+    expect(await configGet(sandbox, failingDir, 'dev', 'web:replicas')).toBe('2');
+    expect((await stackOutputs(sandbox, 'dev', failingDir)).replicas).toBe(2);
+  });
+
+  it('refuses a manual value outside the bounds, and records a no-op as skipped', async () => {
+    const refused = await d.request<{ error: { code: string } }>('POST', '/api/v1/targets/web/scale', { to: 51 });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.code).toBe('PS_OUT_OF_BOUNDS');
+
+    expect((await d.request('POST', '/api/v1/targets/web/scale', { to: 2 })).status).toBe(202);
+    const state = await settled(d, 'web');
+    expect(state.lastEvent).toMatchObject({ kind: 'skipped', skipReason: 'no-change', from: 2 });
+  });
+
+  it('500 intents fired within a second end in at most two pulumi up runs and one consistent value', async () => {
+    const start = (await settled(d, 'web')).current ?? 0;
+    const before = await updateCount(webDir, 'dev');
+    const seen = new Set((await events(d, 'web')).map((e) => e.id));
+
+    const statuses: number[] = [];
+    const began = Date.now();
+    for (let batch = 0; batch < 10; batch++) {
+      const sent = Array.from({ length: 50 }, () =>
+        d.request('POST', '/api/v1/targets/web/scale', { action: 'up' }).then((r) => statuses.push(r.status)),
+      );
+      await Promise.all(sent);
+    }
+    const firedInMs = Date.now() - began;
+    expect(statuses).toHaveLength(500);
+    expect(statuses.every((s) => s === 202)).toBe(true);
+
+    const state = await settled(d, 'web');
+    const newEvents = (await events(d, 'web')).filter((e) => !seen.has(e.id));
+    const ups = (await updateCount(webDir, 'dev')) - before;
+    expect(ups).toBeGreaterThanOrEqual(1);
+    expect(ups).toBeLessThanOrEqual(2);
+    expect(newEvents.filter((e) => e.kind === 'changed')).toHaveLength(ups);
+    expect(newEvents.reduce((n, e) => n + e.intents, 0)).toBe(500);
+    expect(state.current).toBe(start + ups);
+    expect(await configGet(sandbox, webDir, 'dev', 'web:replicas')).toBe(String(state.current));
+    expect((await stackOutputs(sandbox, 'dev', webDir)).replicas).toBe(state.current);
+    // The rule is about a storm arriving faster than one operation; say so if the machine was slow.
+    expect(firedInMs, 'the 500 requests took longer than a second to send').toBeLessThan(5_000);
+  });
+
+  it('serves history newest first and target state with the contract fields', async () => {
+    const list = await d.request<TargetState[]>('GET', '/api/v1/targets');
+    expect(list.body.map((t) => t.name)).toEqual(['web', 'broken', 'settings']);
+    for (const key of ['name', 'stack', 'configKeys', 'current', 'min', 'max', 'paused', 'pending', 'cooldownUntil', 'lastEvent']) {
+      expect(list.body[0]).toHaveProperty(key);
+    }
+    const history = await events(d, 'web', 5);
+    expect(history.length).toBe(5);
+    const times = history.map((e) => Date.parse(e.at));
+    expect([...times].sort((a, b) => b - a)).toEqual(times);
+    for (const key of ['id', 'target', 'at', 'kind', 'from', 'to', 'reason', 'source', 'intents', 'durationMs']) {
+      expect(history[0]).toHaveProperty(key);
+    }
+  });
+});
+
+describe('acknowledged means durable', () => {
+  it.each([
+    ['SIGTERM (drain)', 'SIGTERM' as const, 0],
+    ['SIGKILL (crash)', 'SIGKILL' as const, null],
+  ])('an intent accepted just before %s is applied, then or at the next start', async (_name, signal, code) => {
+    const value = signal === 'SIGTERM' ? 11 : 12;
+    let d = await startDaemonProcess(sandbox.root, configYaml(), sandbox.env);
+    expect((await d.request('POST', '/api/v1/targets/web/scale', { to: value })).status).toBe(202);
+    expect(await d.stop(signal)).toBe(code);
+
+    d = await startDaemonProcess(sandbox.root, configYaml(), sandbox.env);
+    try {
+      const state = await until(async () => {
+        const { body } = await d.request<TargetState>('GET', '/api/v1/targets/web');
+        return body.current === value && body.pending === null && !body.running ? body : undefined;
+      }, `web to reach ${value}`);
+      expect(state.current).toBe(value);
+      expect(await configGet(sandbox, webDir, 'dev', 'web:replicas')).toBe(String(value));
+    } finally {
+      expect(await d.stop('SIGTERM')).toBe(0);
+    }
+  });
+});
