@@ -87,11 +87,8 @@ export async function runOperation(
     evidence: intent.evidence,
     ...extra,
   });
+  // The outcome itself is logged once, by the bus's log subscriber (observe/logger.ts).
   const done = (ev: ScalingEvent, next: TargetRecord): OperationOutcome => {
-    logger.info(
-      { target: target.name, kind: ev.kind, from: ev.from, to: ev.to, reason: ev.reason, intents: ev.intents, dryRun },
-      `scaling ${ev.kind}`,
-    );
     return { event: ev, record: next, retry: null, kind: ev.kind, durationMs: ev.durationMs };
   };
 

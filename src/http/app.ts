@@ -2,7 +2,7 @@
  * Builds the Fastify app: probes, metrics, the API and the webhooks, with one error handler.
  * The app holds no state of its own; everything lives in the engine and the store.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { registerApiRoutes } from './api.js';
 import type { AppDeps } from './deps.js';
 import { installErrorHandling } from './errors.js';
@@ -16,7 +16,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // pino's Logger is a FastifyBaseLogger; naming the base type keeps FastifyInstance's default generics.
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.config.server.bodyLimit,
-    disableRequestLogging: true,
+    // Requests are not logged one by one; refusals and decisions are, with their reasons.
+    logController: new LogController({ disableRequestLogging: true }),
     // SNS retries and Alertmanager re-sends identify themselves by payload, not by connection.
     requestIdHeader: 'x-request-id',
   });
