@@ -63,11 +63,14 @@ const targetSchema = z
     env: z.record(z.string(), z.string()).default({}),
   })
   .superRefine((t, ctx) => {
-    if (t.max < t.min) ctx.addIssue({ code: 'custom', path: ['max'], message: 'must be >= min' });
+    // `when` makes these cross-field rules run even when another field failed, so that
+    // `validate` reports every problem at once; hence the defensive checks on types.
+    if (typeof t !== 'object' || t === null) return;
+    if (typeof t.max === 'number' && typeof t.min === 'number' && t.max < t.min) ctx.addIssue({ code: 'custom', path: ['max'], message: 'must be >= min' });
     if ((t.workDir === undefined) === (t.inline === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['workDir'], message: 'set exactly one of workDir or inline' });
     }
-  });
+  }, { when: () => true });
 
 export const configSchema = z
   .strictObject({
@@ -146,7 +149,9 @@ export const configSchema = z
   })
   .superRefine((c, ctx) => {
     const seen = new Map<string, string>();
+    if (typeof c.targets !== 'object' || c.targets === null) return;
     for (const [name, t] of Object.entries(c.targets)) {
+      if (typeof t !== 'object' || t === null || typeof t.configKey !== 'string') continue;
       const id = `${t.workDir ?? `inline:${t.inline?.project}`}#${t.stack}#${t.configKey}`;
       const other = seen.get(id);
       if (other) {
@@ -164,7 +169,7 @@ export const configSchema = z
         seen.set(stackId, name);
       }
     }
-  });
+  }, { when: () => true });
 
 /** The parsed, validated config (durations in ms, sizes in bytes). */
 export type Config = z.output<typeof configSchema>;
