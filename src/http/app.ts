@@ -12,9 +12,10 @@ export type { AppDeps } from './deps.js';
 
 /** Creates the app; the caller listens (or uses `app.inject()` in tests). */
 export function buildApp(deps: AppDeps): FastifyInstance {
+  // pino's Logger is a FastifyBaseLogger; naming the base type keeps FastifyInstance's default generics.
+  const loggerInstance: FastifyBaseLogger = deps.logger;
   const app = Fastify({
-    // pino's Logger is a FastifyBaseLogger; naming the base type keeps FastifyInstance's default generics.
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    loggerInstance,
     bodyLimit: deps.config.server.bodyLimit,
     // Requests are not logged one by one; refusals and decisions are, with their reasons.
     logController: new LogController({ disableRequestLogging: true }),

@@ -49,7 +49,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
   };
 
   /** Stores what a source made: events first, so a store outage fails before any intent. */
-  const store = async (log: FastifyBaseLogger, result: SourceResult): Promise<WebhookReply> => {
+  const storeResult = async (log: FastifyBaseLogger, result: SourceResult): Promise<WebhookReply> => {
     for (const event of result.ignored) {
       await deps.engine.record(event);
       const fields = { target: event.target, source: event.source, reason: event.reason, evidence: event.evidence };
@@ -79,7 +79,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
       const query = parseWebhookQuery(req.query, ctx);
       const payload = parseAlertmanagerPayload(jsonBody(req.body, 'the Alertmanager notification'));
       const result = fromAlertmanager(payload, query, ctx);
-      const body = await store(req.log, result);
+      const body = await storeResult(req.log, result);
       req.log.info({ receiver: payload.receiver, groupKey: payload.groupKey, alerts: payload.alerts.length, ...body }, 'alertmanager notification');
       return reply.status(202).send(body);
     },
@@ -100,7 +100,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
       }
       const alarm = parseCloudWatchAlarm(body);
       const query = parseWebhookQuery(req.query, ctx);
-      return reply.status(202).send(await store(req.log, asSourceResult(fromCloudWatch(alarm, query, ctx))));
+      return reply.status(202).send(await storeResult(req.log, asSourceResult(fromCloudWatch(alarm, query, ctx))));
     }
 
     const msg = parseSnsMessage(body);
@@ -156,7 +156,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
     const first = await deps.store.rememberDelivery(key, new Date(now() + cw.replayWindow).toISOString());
     if (!first) throw new PulumiScaleError('PS_REPLAYED', `the SNS message ${msg.MessageId} was already accepted`);
     try {
-      return reply.status(202).send(await store(log, result));
+      return reply.status(202).send(await storeResult(log, result));
     } catch (err) {
       // Not accepted after all: forget the id so that SNS's retry of this message gets through.
       await deps.store.forgetDelivery(key).catch((e: unknown) => log.error({ err: e }, 'could not forget an SNS delivery id'));

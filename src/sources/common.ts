@@ -44,7 +44,10 @@ export interface Rejection {
 export interface SourceResult {
   /** Intents to submit, in the order the alerts came. */
   intents: Intent[];
-  /** `ignored` events to record: resolved alerts, OK alarms, and each rejection. */
+  /**
+   * `ignored` events to record: resolved alerts, OK alarms, and one per rejection (those carry
+   * `errorCode`; the reply's `ignored` count leaves them out).
+   */
   ignored: ScalingEvent[];
   /** Alerts refused while others of the same request were accepted. */
   rejected: Rejection[];
@@ -91,9 +94,11 @@ function unknownTarget(name: string, where: string, ctx: Pick<SourceContext, 'ta
   });
 }
 
-/** Where an alert names its target and action, for messages ("label pulumiscale_target"). */
+/** What an alert itself names, and where (for messages such as "label pulumiscale_target"). */
 export interface Named {
+  /** The target the alert names (a label, a description token). */
   target?: { value: string; where: string };
+  /** The action the alert names, not yet validated. */
   action?: { value: string; where: string };
 }
 

@@ -3,10 +3,11 @@
  * before anything is fetched, the exact string-to-sign of each type, and signature verification
  * for SignatureVersion 1 (SHA1withRSA) and 2 (SHA256withRSA).
  *
- * Why our own code and not an npm validator: the two maintained ones (sns-payload-validator,
- * sns-validator) fetch the certificate with their own `https.get`, so tests cannot serve it
- * through an injected fetcher; neither caps the response size or sets a timeout, and
- * sns-payload-validator caches whatever body the URL answered (a 404 page included). The
+ * Why our own code and not an npm validator: the two in use (sns-payload-validator,
+ * sns-validator) fetch the certificate with their own `https.get` (the first takes at most an
+ * https.Agent), so tests cannot serve it through an injected fetcher; neither sets a timeout or
+ * caps the response; sns-validator keeps a module-wide, unbounded cache, and
+ * sns-payload-validator caches whatever body the URL answered, a non-200 page included. The
  * verification itself is a few lines of node:crypto; the rules below are AWS's documented ones.
  */
 import { X509Certificate, createVerify } from 'node:crypto';
@@ -149,10 +150,11 @@ export async function verifySnsSignature(msg: SnsMessage, fetchCert: PemFetcher)
       cause: err,
     });
   }
-  let ok = false;
+  let ok: boolean;
   try {
     ok = createVerify(algorithm).update(snsStringToSign(msg), 'utf8').verify(cert.publicKey, msg.Signature, 'base64');
   } catch {
+    // A key or signature node:crypto cannot even parse is as bad as a wrong one.
     ok = false;
   }
   if (!ok) throw new PulumiScaleError('PS_WEBHOOK_SIGNATURE', `the SNS message ${msg.MessageId} has a signature that does not verify`);

@@ -1,0 +1,215 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeTestApp, TEST_AUTH, type TestApp } from '../support/http.js';
+
+const AUTH = { authorization: `Bearer ${TEST_AUTH.apiToken}` };
+const NOW = Date.parse('2026-11-27T10:00:00Z');
+
+let t: TestApp;
+afterEach(async () => {
+  await t?.close();
+});
+
+async function scale(name: string, body: unknown, headers: Record<string, string> = AUTH) {
+  return t.app.inject({ method: 'POST', url: `/api/v1/targets/${name}/scale`, headers, payload: body as object });
+}
+
+describe('POST /api/v1/targets/:name/scale', () => {
+  it.each([
+    ['to', { to: 5 }, { type: 'to', to: 5 }],
+    ['by', { by: -1 }, { type: 'by', by: -1 }],
+    ['action', { action: 'down' }, { type: 'step', direction: 'down' }],
+  ])('stores a manual "%s" intent and answers 202 with it', async (_n, body, adjustment) => {
+    t = await makeTestApp({ now: () => NOW });
+    const res = await scale('web', { ...body, dryRun: true, reason: 'load test' });
+    expect(res.statusCode).toBe(202);
+    expect(t.engine.submitted).toEqual([
+      {
+        id: 'id-1',
+        target: 'web',
+        adjustment,
+        dryRun: true,
+        source: 'api',
+        reason: 'load test',
+        receivedAt: '2026-11-27T10:00:00.000Z',
+        bounds: 'reject',
+        evidence: {},
+      },
+    ]);
+    expect(res.json()).toMatchObject({ accepted: true, intent: { id: 'id-1' }, pending: { count: 1 } });
+  });
+
+  it.each([
+    ['below min', { to: 1 }],
+    ['above max', { to: 41 }],
+  ])('refuses a "to" %s with 422 and the bounds', async (_n, body) => {
+    t = await makeTestApp();
+    const res = await scale('web', body);
+    expect(res.statusCode).toBe(422);
+    expect(res.json()).toEqual({
+      error: { code: 'PS_OUT_OF_BOUNDS', message: expect.stringContaining('[2, 40]') as unknown, details: { min: 2, max: 40 } },
+    });
+    expect(t.engine.untouched()).toBe(true);
+  });
+
+  it('accepts the bounds themselves', async () => {
+    t = await makeTestApp();
+    expect((await scale('web', { to: 2 })).statusCode).toBe(202);
+    expect((await scale('web', { to: 40 })).statusCode).toBe(202);
+  });
+
+  it.each([
+    ['both to and by', { to: 3, by: 1 }],
+    ['nothing', {}],
+    ['a fractional to', { to: 2.5 }],
+    ['a negative to', { to: -1 }],
+    ['a zero by', { by: 0 }],
+    ['a string to', { to: '5' }],
+    ['an unknown field', { to: 5, force: true }],
+    ['an unknown action', { action: 'sideways' }],
+    ['a non-boolean dryRun', { to: 5, dryRun: 'yes' }],
+  ])('refuses %s with 400 and zod issues', async (_n, body) => {
+    t = await makeTestApp();
+    const res = await scale('web', body);
+    expect(res.statusCode).toBe(400);
+    const err = res.json<{ error: { code: string; details: unknown[] } }>().error;
+    expect(err.code).toBe('PS_PAYLOAD_INVALID');
+    expect(err.details.length).toBeGreaterThan(0);
+    expect(t.engine.untouched()).toBe(true);
+  });
+
+  it('refuses malformed JSON with 400', async () => {
+    t = await makeTestApp();
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/targets/web/scale',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      payload: '{"to": ',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_PAYLOAD_INVALID');
+  });
+
+  it('answers 404 for an unknown target', async () => {
+    t = await makeTestApp();
+    const res = await scale('nope', { to: 3 });
+    expect(res.statusCode).toBe(404);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_TARGET_UNKNOWN');
+  });
+
+  it('answers 503 while draining and 503 when the store is down, storing nothing', async () => {
+    t = await makeTestApp();
+    t.engine.draining = true;
+    const draining = await scale('web', { to: 3 });
+    expect(draining.statusCode).toBe(503);
+    expect(draining.json<{ error: { code: string } }>().error.code).toBe('PS_DRAINING');
+    t.engine.draining = false;
+    t.engine.failNext('submit');
+    const down = await scale('web', { to: 3 });
+    expect(down.statusCode).toBe(503);
+    expect(down.headers['retry-after']).toBe('5');
+    expect(down.json<{ error: { code: string } }>().error.code).toBe('PS_STORE_UNAVAILABLE');
+    expect(t.engine.submitted).toEqual([]);
+  });
+});
+
+describe('API authentication', () => {
+  it.each([
+    ['no Authorization header', {}],
+    ['a wrong token', { authorization: 'Bearer wrong' }],
+    ['a token of another route', { authorization: `Bearer ${TEST_AUTH.alertmanagerToken}` }],
+    ['the wrong scheme', { authorization: `Token ${TEST_AUTH.apiToken}` }],
+  ])('refuses %s with 401', async (_n, headers) => {
+    t = await makeTestApp();
+    for (const req of [
+      { method: 'GET' as const, url: '/api/v1/targets' },
+      { method: 'GET' as const, url: '/api/v1/events' },
+      { method: 'POST' as const, url: '/api/v1/targets/web/scale', payload: { to: 3 } },
+    ]) {
+      const res = await t.app.inject({ ...req, headers });
+      expect(res.statusCode).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Bearer');
+      expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_UNAUTHORIZED');
+    }
+    expect(t.engine.untouched()).toBe(true);
+  });
+
+  it('leaves the probes and metrics open', async () => {
+    t = await makeTestApp();
+    for (const url of ['/healthz', '/readyz', '/metrics']) {
+      expect((await t.app.inject({ url })).statusCode).toBe(200);
+    }
+  });
+
+  it('opens the API when no token is configured', async () => {
+    t = await makeTestApp({ config: { api: { bearerTokens: [] } } });
+    expect((await t.app.inject({ url: '/api/v1/targets' })).statusCode).toBe(200);
+  });
+});
+
+describe('GET /api/v1/targets and /api/v1/events', () => {
+  it('lists every target in config order, and one by name', async () => {
+    t = await makeTestApp();
+    const list = await t.app.inject({ url: '/api/v1/targets', headers: AUTH });
+    expect(list.json<{ name: string }[]>().map((s) => s.name)).toEqual(['web', 'worker', 'batch']);
+    const one = await t.app.inject({ url: '/api/v1/targets/worker', headers: AUTH });
+    expect(one.json()).toMatchObject({ name: 'worker', stack: 'prod', configKeys: ['worker:replicas'], min: 1, max: 20 });
+    expect((await t.app.inject({ url: '/api/v1/targets/nope', headers: AUTH })).statusCode).toBe(404);
+  });
+
+  it('serves history newest first, filtered and limited', async () => {
+    t = await makeTestApp();
+    for (let i = 1; i <= 5; i++) {
+      t.store.events.push({
+        id: `e${i}`,
+        target: i % 2 ? 'web' : 'worker',
+        at: new Date(NOW + i * 1000).toISOString(),
+        kind: 'changed',
+        from: i,
+        to: i + 1,
+        reason: 'test',
+        source: 'api',
+        intents: 1,
+        durationMs: 10,
+        dryRun: false,
+      });
+    }
+    const ids = async (q: string) => (await t.app.inject({ url: `/api/v1/events${q}`, headers: AUTH })).json<{ id: string }[]>().map((e) => e.id);
+    expect(await ids('')).toEqual(['e5', 'e4', 'e3', 'e2', 'e1']);
+    expect(await ids('?target=web')).toEqual(['e5', 'e3', 'e1']);
+    expect(await ids('?limit=2')).toEqual(['e5', 'e4']);
+    expect(await ids('?limit=2&before=e4')).toEqual(['e3', 'e2']);
+  });
+
+  it.each(['?limit=0', '?limit=1001', '?limit=abc', '?color=red'])('refuses the query %s with 400', async (q) => {
+    t = await makeTestApp();
+    const res = await t.app.inject({ url: `/api/v1/events${q}`, headers: AUTH });
+    expect(res.statusCode).toBe(400);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_PAYLOAD_INVALID');
+  });
+});
+
+describe('probes and unknown routes', () => {
+  it('turns not-ready while draining, staying alive', async () => {
+    t = await makeTestApp();
+    expect((await t.app.inject({ url: '/readyz' })).json()).toEqual({ status: 'ready' });
+    t.engine.draining = true;
+    const ready = await t.app.inject({ url: '/readyz' });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json()).toEqual({ status: 'draining' });
+    expect((await t.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+  });
+
+  it('answers unknown routes with a JSON 404', async () => {
+    t = await makeTestApp();
+    const res = await t.app.inject({ url: '/nope?x=1' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toEqual({ error: { code: 'PS_NOT_FOUND', message: 'no route GET /nope' } });
+  });
+
+  it('counts refusals by route and code in /metrics', async () => {
+    t = await makeTestApp();
+    await scale('web', { to: 99 });
+    const text = (await t.app.inject({ url: '/metrics' })).body;
+    expect(text).toMatch(/pulumiscale_http_refused_total\{route="\/api\/v1\/targets\/:name\/scale",code="PS_OUT_OF_BOUNDS"\} 1/);
+  });
+});

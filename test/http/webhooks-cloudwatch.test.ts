@@ -1,0 +1,178 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { TEST_AUTH, makeTestApp, type TestApp, type TestAppOptions } from '../support/http.js';
+import { TEST_CERT_URL, fixture, makeTestPki, signSns, startCertServer, type CertServer, type TestPki } from '../support/sns.js';
+
+const NOW = Date.parse('2026-11-27T10:01:00.000Z');
+const TEXT = { 'content-type': 'text/plain; charset=UTF-8' };
+
+let pki: TestPki;
+let server: CertServer;
+let t: TestApp | undefined;
+
+beforeAll(async () => {
+  pki = makeTestPki();
+  server = await startCertServer(pki);
+});
+afterAll(() => server.close());
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+async function app(opts: TestAppOptions = {}) {
+  t = await makeTestApp({ now: () => NOW, sns: { fetchCert: server.fetchCert, confirmSubscription: vi.fn(server.confirm) }, ...opts });
+  return t;
+}
+
+async function post(body: unknown, query = '', headers: Record<string, string> = TEXT) {
+  t ??= await app();
+  return t.app.inject({ method: 'POST', url: `/webhooks/cloudwatch${query}`, headers, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+}
+
+const signed = (file: string, version: '1' | '2' = '1') => signSns(fixture(`cloudwatch/${file}.json`), pki.key, { version });
+const direction = (i: { adjustment: { type: string; direction?: string } } | undefined) => i?.adjustment.direction;
+
+describe('POST /webhooks/cloudwatch: notifications', () => {
+  it.each(['1', '2'] as const)('a signed (v%s) ALARM notification sent as text/plain becomes an intent (202)', async (version) => {
+    const res = await post(signed('sns-notification-single-alarm', version));
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toEqual({ accepted: 1, ignored: 0, rejected: [] });
+    const [intent] = t!.engine.submitted;
+    expect(intent).toMatchObject({ target: 'web', source: 'cloudwatch', bounds: 'clamp', reason: 'alarm web-cpu-high in ALARM' });
+    expect(intent?.evidence).toEqual({
+      alarmName: 'web-cpu-high',
+      messageId: '0f3c5b7e-8a21-5d94-b6e0-7c1a2f9d4e83',
+      threshold: 80,
+      comparisonOperator: 'GreaterThanThreshold',
+      metricValue: 87.5,
+    });
+    expect(t!.store.deliveries.get('sns:0f3c5b7e-8a21-5d94-b6e0-7c1a2f9d4e83')).toBe('2026-11-28T10:01:00.000Z');
+  });
+
+  it('a metric-math alarm scales the target its description names, by the default action', async () => {
+    const res = await post(signed('sns-notification-math-alarm', '2'));
+    expect(res.statusCode).toBe(202);
+    expect(t!.engine.submitted.map((i) => [i.target, direction(i), i.evidence.metricValue])).toEqual([['worker', 'up', 152.25]]);
+  });
+
+  it.each(['sns-notification-single-ok', 'sns-notification-math-ok'])('%s (OK) is recorded as an ignored event', async (file) => {
+    const res = await post(signed(file));
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toEqual({ accepted: 0, ignored: 1, rejected: [] });
+    expect(t!.engine.submitted).toEqual([]);
+    expect(t!.engine.recorded).toEqual([expect.objectContaining({ kind: 'ignored', source: 'cloudwatch', reason: expect.stringMatching(/went to OK$/) as unknown })]);
+  });
+
+  it('?action=down overrides the description token', async () => {
+    await post(signed('sns-notification-single-alarm'), '?action=down');
+    expect(direction(t!.engine.submitted[0])).toBe('down');
+  });
+
+  it("the description token overrides the target's default action", async () => {
+    await app({ config: { targets: { web: { defaultAction: 'down' } } } });
+    await post(signed('sns-notification-single-alarm'));
+    expect(direction(t!.engine.submitted[0])).toBe('up');
+  });
+
+  it('?target= overrides the description token and ?dryRun=true previews', async () => {
+    await post(signed('sns-notification-single-alarm'), '?target=batch&dryRun=true');
+    expect(t!.engine.submitted.map((i) => [i.target, i.dryRun])).toEqual([['batch', true]]);
+  });
+
+  it('takes application/json as well', async () => {
+    const res = await post(signed('sns-notification-single-alarm'), '', { 'content-type': 'application/json' });
+    expect(res.statusCode).toBe(202);
+  });
+
+  it('fetches the signing certificate once for many deliveries', async () => {
+    const before = server.requests.filter((p) => p === new URL(TEST_CERT_URL).pathname).length;
+    await post(signed('sns-notification-single-alarm'));
+    await post(signed('sns-notification-single-ok'));
+    await post(signed('sns-notification-math-alarm'));
+    expect(server.requests.filter((p) => p === new URL(TEST_CERT_URL).pathname).length - before).toBe(1);
+  });
+
+  it("forgets the MessageId when storing fails, so that SNS's retry gets through", async () => {
+    await app();
+    t!.engine.failNext('submit');
+    const body = signed('sns-notification-single-alarm');
+    expect((await post(body)).statusCode).toBe(503);
+    expect(t!.store.deliveries.size).toBe(0);
+    expect((await post(body)).statusCode).toBe(202);
+    expect((await post(body)).statusCode).toBe(409);
+    expect(t!.engine.submitted).toHaveLength(1);
+  });
+});
+
+describe('POST /webhooks/cloudwatch: subscriptions', () => {
+  it('without autoConfirm, logs the SubscribeURL at warn and answers 200', async () => {
+    const msg = signed('sns-subscription-confirmation');
+    const res = await post(msg);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ type: 'SubscriptionConfirmation', confirmed: false });
+    expect(t!.deps.sns?.confirmSubscription).not.toHaveBeenCalled();
+    const line = t!.logs.find((l) => l.level === 40 && typeof l.subscribeURL === 'string');
+    expect(line?.subscribeURL).toBe(msg.SubscribeURL);
+    expect(t!.engine.untouched()).toBe(true);
+  });
+
+  it('with autoConfirm, GETs the SubscribeURL (through the local HTTPS server)', async () => {
+    await app({ config: { webhooks: { cloudwatch: { autoConfirm: true } } } });
+    const msg = signed('sns-subscription-confirmation', '2');
+    const res = await post(msg);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ type: 'SubscriptionConfirmation', confirmed: true });
+    expect(t!.deps.sns?.confirmSubscription).toHaveBeenCalledWith(msg.SubscribeURL);
+    expect(server.requests).toContain(`${new URL(msg.SubscribeURL as string).pathname}${new URL(msg.SubscribeURL as string).search}`);
+  });
+
+  it('a failed confirmation answers 502 so that SNS sends it again', async () => {
+    await app({
+      config: { webhooks: { cloudwatch: { autoConfirm: true } } },
+      sns: { fetchCert: server.fetchCert, confirmSubscription: () => Promise.reject(new Error('ECONNRESET')) },
+    });
+    const res = await post(signed('sns-subscription-confirmation'));
+    expect(res.statusCode).toBe(502);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_SNS_CONFIRM_FAILED');
+  });
+
+  it('an UnsubscribeConfirmation is logged and answered 200', async () => {
+    const res = await post(signed('sns-unsubscribe-confirmation'));
+    expect(res.statusCode).toBe(200);
+    expect(t!.logs.some((l) => l.level === 40 && l.type === 'UnsubscribeConfirmation')).toBe(true);
+    expect(t!.engine.untouched()).toBe(true);
+  });
+});
+
+describe('POST /webhooks/cloudwatch with verifySignature off', () => {
+  const off = { config: { webhooks: { cloudwatch: { verifySignature: false, topicArns: [] } } } };
+
+  it('accepts raw message delivery (the bare alarm)', async () => {
+    await app(off);
+    const res = await post(fixture('cloudwatch/alarm-single-metric.json'));
+    expect(res.statusCode).toBe(202);
+    expect(t!.engine.submitted.map((i) => i.target)).toEqual(['web']);
+  });
+
+  it('accepts an unsigned envelope from any topic, and still deduplicates it', async () => {
+    await app(off);
+    const body = { ...fixture('cloudwatch/sns-notification-single-alarm.json'), TopicArn: 'arn:aws:sns:eu-west-1:1:other' };
+    expect((await post(body)).statusCode).toBe(202);
+    expect((await post(body)).statusCode).toBe(409);
+    expect(t!.engine.submitted).toHaveLength(1);
+  });
+
+  it('still checks the topic when topicArns are listed', async () => {
+    await app({ config: { webhooks: { cloudwatch: { verifySignature: false, topicArns: [TEST_AUTH.topicArn] } } } });
+    const body = { ...fixture('cloudwatch/sns-notification-single-alarm.json'), TopicArn: 'arn:aws:sns:eu-west-1:1:other' };
+    expect((await post(body)).statusCode).toBe(403);
+  });
+});
+
+describe('refusals are counted by route and code', () => {
+  it('increments pulumiscale_http_refused_total', async () => {
+    await post('{not json');
+    const text = await t!.metrics.registry.metrics();
+    expect(text).toContain('pulumiscale_http_refused_total{route="/webhooks/cloudwatch",code="PS_PAYLOAD_INVALID"} 1');
+  });
+});

@@ -1,0 +1,258 @@
+/**
+ * `makeTestApp()`: the real Fastify app (buildApp) on a real parsed config, with a fake engine
+ * that records what reached it and a fake store for deliveries and events, for HTTP tests
+ * through `app.inject()`. Logs are captured as parsed JSON lines so tests can assert on them.
+ */
+import type { FastifyInstance } from 'fastify';
+import { pino, type Level } from 'pino';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { StoreUnavailableError } from '../../src/errors.js';
+import { buildApp } from '../../src/http/app.js';
+import type { AppDeps, EngineApi } from '../../src/http/deps.js';
+import { Metrics } from '../../src/observe/metrics.js';
+import type { EventQuery } from '../../src/store/store.js';
+import type { Intent, PendingIntent, ScalingEvent, TargetState } from '../../src/types.js';
+
+/** Credentials and names the base config uses. */
+export const TEST_AUTH = {
+  alertmanagerToken: 'am-token-for-tests',
+  alertmanagerBasic: { username: 'alertmanager', password: 'am-password-for-tests' },
+  apiToken: 'api-token-for-tests',
+  topicArn: 'arn:aws:sns:us-east-1:123456789012:pulumiscale-alarms',
+} as const;
+
+/**
+ * The base config: three targets (`web` and `worker` default to up, `batch` to down), both
+ * webhooks protected, a 64 KiB body limit. Tests override parts with `config`.
+ */
+export const BASE_CONFIG = {
+  server: { host: '127.0.0.1', port: 0, bodyLimit: '64kb' },
+  store: { path: ':memory:' },
+  log: { level: 'silent' },
+  webhooks: {
+    alertmanager: { bearerTokens: [TEST_AUTH.alertmanagerToken], basicAuth: [TEST_AUTH.alertmanagerBasic] },
+    cloudwatch: { verifySignature: true, topicArns: [TEST_AUTH.topicArn], autoConfirm: false, replayWindow: '24h' },
+  },
+  api: { bearerTokens: [TEST_AUTH.apiToken] },
+  targets: {
+    web: { workDir: './infra/web', stack: 'prod', configKey: 'web:replicas', min: 2, max: 40 },
+    worker: { workDir: './infra/worker', stack: 'prod', configKey: 'worker:replicas', min: 1, max: 20, step: 2 },
+    batch: { inline: { project: 'batch' }, stack: 'dev', configKey: 'batch:replicas', min: 0, max: 8, defaultAction: 'down' },
+  },
+};
+
+type MethodName<T> = { [K in keyof T]: T[K] extends (...args: never[]) => unknown ? K : never }[keyof T];
+
+/** An engine that does nothing but remember: what a test asserts "reached the engine". */
+export class FakeEngine implements EngineApi {
+  /** Intents submitted, in order. */
+  readonly submitted: Intent[] = [];
+  /** Events recorded (ignored, refused), in order. */
+  readonly recorded: ScalingEvent[] = [];
+  /** Set to make isDraining() true. */
+  draining = false;
+  readonly #failures = new Map<string, { times: number; error: () => Error }>();
+  readonly #pending = new Map<string, PendingIntent>();
+
+  constructor(
+    private readonly config: Readonly<Config>,
+    private readonly store: FakeStore,
+  ) {}
+
+  /** The next `times` calls of `method` reject (StoreUnavailableError unless given). */
+  failNext(method: 'submit' | 'record', times = 1, error: () => Error = () => new StoreUnavailableError(`store down (${method}, injected)`)): void {
+    this.#failures.set(method, { times, error });
+  }
+
+  /** True when no intent and no event reached the engine. */
+  untouched(): boolean {
+    return this.submitted.length === 0 && this.recorded.length === 0;
+  }
+
+  async submit(intent: Intent): Promise<PendingIntent> {
+    this.#fail('submit');
+    this.submitted.push(intent);
+    const before = this.#pending.get(intent.target);
+    const pending: PendingIntent = {
+      intent,
+      count: (before?.count ?? 0) + 1,
+      firstAt: before?.firstAt ?? intent.receivedAt,
+      attempts: 0,
+      notBefore: null,
+    };
+    this.#pending.set(intent.target, pending);
+    return pending;
+  }
+
+  async record(event: ScalingEvent): Promise<void> {
+    this.#fail('record');
+    this.recorded.push(event);
+    this.store.events.push(event);
+  }
+
+  async state(name: string): Promise<TargetState | null> {
+    const t = this.config.targets[name];
+    if (!t) return null;
+    const pending = this.#pending.get(name) ?? null;
+    const last = [...this.store.events].reverse().find((e) => e.target === name) ?? null;
+    return {
+      name,
+      stack: t.stack,
+      configKeys: [t.configKey],
+      min: t.min,
+      max: t.max,
+      current: null,
+      paused: t.paused,
+      cooldownUntil: { up: null, down: null },
+      pending: pending?.intent ?? null,
+      pendingCount: pending?.count ?? 0,
+      running: false,
+      lastEvent: last,
+    };
+  }
+
+  async states(): Promise<TargetState[]> {
+    const out: TargetState[] = [];
+    for (const name of Object.keys(this.config.targets)) {
+      const s = await this.state(name);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  isDraining(): boolean {
+    return this.draining;
+  }
+
+  #fail(method: MethodName<EngineApi>): void {
+    const f = this.#failures.get(method);
+    if (f && f.times > 0) {
+      f.times -= 1;
+      throw f.error();
+    }
+  }
+}
+
+/** The store as the HTTP layer sees it: events and delivery ids, in memory. */
+export class FakeStore implements Pick<AppDeps['store'], 'listEvents' | 'rememberDelivery' | 'forgetDelivery'> {
+  /** History, oldest first. */
+  readonly events: ScalingEvent[] = [];
+  /** Delivery ids and when they expire (ISO). */
+  readonly deliveries = new Map<string, string>();
+  readonly #failures = new Map<string, number>();
+
+  constructor(private readonly now: () => number) {}
+
+  /** The next `times` calls of `method` reject with StoreUnavailableError. */
+  failNext(method: 'listEvents' | 'rememberDelivery' | 'forgetDelivery', times = 1): void {
+    this.#failures.set(method, (this.#failures.get(method) ?? 0) + times);
+  }
+
+  async listEvents(query: EventQuery): Promise<ScalingEvent[]> {
+    this.#fail('listEvents');
+    let list = [...this.events].reverse();
+    if (query.target !== undefined) list = list.filter((e) => e.target === query.target);
+    if (query.before !== undefined) {
+      const i = list.findIndex((e) => e.id === query.before);
+      list = i === -1 ? [] : list.slice(i + 1);
+    }
+    return list.slice(0, query.limit);
+  }
+
+  async rememberDelivery(key: string, expiresAt: string): Promise<boolean> {
+    this.#fail('rememberDelivery');
+    const known = this.deliveries.get(key);
+    if (known !== undefined && Date.parse(known) > this.now()) return false;
+    this.deliveries.set(key, expiresAt);
+    return true;
+  }
+
+  async forgetDelivery(key: string): Promise<void> {
+    this.#fail('forgetDelivery');
+    this.deliveries.delete(key);
+  }
+
+  #fail(method: string): void {
+    const left = this.#failures.get(method) ?? 0;
+    if (left > 0) {
+      this.#failures.set(method, left - 1);
+      throw new StoreUnavailableError(`store down (${method}, injected)`);
+    }
+  }
+}
+
+/** Options of {@link makeTestApp}. */
+export interface TestAppOptions {
+  /** Deep-merged over {@link BASE_CONFIG} (objects merge, arrays and scalars replace). */
+  config?: Record<string, unknown>;
+  /** A whole YAML config instead of BASE_CONFIG (then `config` is ignored). */
+  configText?: string;
+  /** Environment for `${VAR}` interpolation (default: empty). */
+  env?: NodeJS.ProcessEnv;
+  /** The clock (default Date.now). */
+  now?: () => number;
+  /** Id generator (default: `id-1`, `id-2`… so assertions are stable). */
+  newId?: () => string;
+  /** SNS plumbing (certificate fetcher, subscription confirmer). */
+  sns?: AppDeps['sns'];
+  /** Captured log level (default info). */
+  logLevel?: Level;
+}
+
+/** A parsed log line. */
+export type LogLine = Record<string, unknown> & { level: number; msg?: string };
+
+/** What {@link makeTestApp} returns. */
+export interface TestApp {
+  /** The real app, ready; use `app.inject()`. */
+  app: FastifyInstance;
+  /** What the app was built with (to reach `deps.sns` mocks, the clock…). */
+  deps: AppDeps;
+  /** The parsed, frozen config. */
+  config: Readonly<Config>;
+  /** The fake engine: what reached it, and switches for draining and failures. */
+  engine: FakeEngine;
+  /** The fake store: events and delivery ids. */
+  store: FakeStore;
+  /** The app's own metrics registry. */
+  metrics: Metrics;
+  /** Every log line written so far, parsed. */
+  logs: LogLine[];
+  /** Closes the app. */
+  close(): Promise<void>;
+}
+
+/** Builds the app on a test config with fakes around it. Call `close()` when done. */
+export async function makeTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
+  const text = opts.configText ?? stringify(deepMerge(BASE_CONFIG, opts.config ?? {}));
+  const config = parseConfig(text, { file: 'test-config.yaml', baseDir: process.cwd(), env: opts.env ?? {} });
+  const now = opts.now ?? Date.now;
+  let n = 0;
+  const newId = opts.newId ?? (() => `id-${++n}`);
+  const logs: LogLine[] = [];
+  const logger = pino({ level: opts.logLevel ?? 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
+  const store = new FakeStore(now);
+  const engine = new FakeEngine(config, store);
+  const metrics = new Metrics({ defaultMetrics: false });
+  const deps: AppDeps = { config, engine, store, logger, metrics, now, newId, ...(opts.sns ? { sns: opts.sns } : {}) };
+  const app = buildApp(deps);
+  await app.ready();
+  return { app, deps, config, engine, store, metrics, logs, close: () => app.close() };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Merges `patch` into a copy of `base`; `undefined` in the patch removes a key. */
+export function deepMerge(base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) delete out[k];
+    else if (isPlainObject(v) && isPlainObject(out[k])) out[k] = deepMerge(out[k], v);
+    else out[k] = v;
+  }
+  return out;
+}
