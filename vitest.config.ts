@@ -2,8 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 // Two projects: fast unit/HTTP tests, and end-to-end tests that drive the real Pulumi CLI
 // (slower, so they get longer timeouts and run one file at a time to spare the 2-core CI box).
+// .ci/run asks for a JSON report too, to print a plain "N passed, N failed" closing line.
+const summaryFile = process.env.PULUMISCALE_TEST_REPORT;
+
 export default defineConfig({
   test: {
+    ...(summaryFile ? { reporters: ['default', 'json'], outputFile: { json: summaryFile } } : {}),
     projects: [
       {
         test: {
