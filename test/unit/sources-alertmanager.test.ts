@@ -3,6 +3,7 @@ import { PulumiScaleError, type ErrorCode } from '../../src/errors.js';
 import { alertEvidence, fromAlertmanager, parseAlertmanagerPayload, type AlertmanagerPayload } from '../../src/sources/alertmanager.js';
 import { NO_TARGET, parseWebhookQuery, type SourceContext, type WebhookQuery } from '../../src/sources/common.js';
 import { fixture } from '../support/sns.js';
+import { codeOf } from '../support/errors.js';
 
 const NOW = Date.parse('2026-11-27T10:00:00.000Z');
 
@@ -40,16 +41,6 @@ function payload(alerts: AlertSpec[]): AlertmanagerPayload {
       fingerprint: a.fingerprint ?? `fp${i}`,
     })),
   });
-}
-
-function codeOf(fn: () => unknown): ErrorCode | 'none' {
-  try {
-    fn();
-    return 'none';
-  } catch (err) {
-    if (err instanceof PulumiScaleError) return err.code;
-    throw err;
-  }
 }
 
 describe('fromAlertmanager on the fixtures', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PulumiScaleError, type ErrorCode } from '../../src/errors.js';
+import type { PulumiScaleError } from '../../src/errors.js';
 import {
   descriptionTokens,
   fromCloudWatch,
@@ -10,6 +10,7 @@ import {
 } from '../../src/sources/cloudwatch.js';
 import type { SourceContext, WebhookQuery } from '../../src/sources/common.js';
 import { fixture } from '../support/sns.js';
+import { codeOf } from '../support/errors.js';
 
 const NOW = Date.parse('2026-11-27T10:01:00.000Z');
 const ctx = (): SourceContext => {
@@ -23,16 +24,6 @@ const ctx = (): SourceContext => {
 const noQuery: WebhookQuery = { dryRun: false };
 const alarm = (name: string) => parseCloudWatchAlarm(fixture(`cloudwatch/${name}.json`));
 const withDescription = (a: CloudWatchAlarm, AlarmDescription: string | null): CloudWatchAlarm => ({ ...a, AlarmDescription });
-
-function codeOf(fn: () => unknown): ErrorCode | 'none' {
-  try {
-    fn();
-    return 'none';
-  } catch (err) {
-    if (err instanceof PulumiScaleError) return err.code;
-    throw err;
-  }
-}
 
 describe('latestDatapoint reads the newest value quoted in NewStateReason', () => {
   it.each([

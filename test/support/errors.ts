@@ -1,0 +1,13 @@
+/** Test helpers for the error registry. */
+import { PulumiScaleError, type ErrorCode } from '../../src/errors.js';
+
+/** The registry code `fn` throws, or 'none' when it returns; any other error is rethrown. */
+export function codeOf(fn: () => unknown): ErrorCode | 'none' {
+  try {
+    fn();
+    return 'none';
+  } catch (err) {
+    if (err instanceof PulumiScaleError) return err.code;
+    throw err;
+  }
+}
