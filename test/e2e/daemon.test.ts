@@ -3,6 +3,7 @@
  * the real Pulumi CLI on a file backend, and assertions on the stacks' config and outputs as the
  * CLI reports them, never on log lines.
  */
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScalingEvent, TargetState } from '../../src/types.js';
 import { startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
@@ -192,6 +193,20 @@ describe('pulumiscale serve, end to end', () => {
     for (const key of ['id', 'target', 'at', 'kind', 'from', 'to', 'reason', 'source', 'intents', 'durationMs']) {
       expect(history[0]).toHaveProperty(key);
     }
+  });
+  it('serves /metrics that promtool accepts, counting what happened', async () => {
+    const res = await fetch(`${d.url}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    const promtool = process.env.PULUMISCALE_PROMTOOL ?? '/usr/bin/promtool';
+    const lint = spawnSync(promtool, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (lint.error) throw new Error(`${promtool}: ${lint.error.message}; apt-get install prometheus (.ci/run does)`);
+    expect(lint.stdout + lint.stderr).toBe('');
+    expect(lint.status).toBe(0);
+    expect(text).toMatch(/^pulumiscale_events_total\{target="web",kind="changed"\} [1-9]/m);
+    expect(text).toMatch(/^pulumiscale_events_total\{target="broken",kind="failed"\} 1$/m);
+    expect(text).toMatch(/^pulumiscale_intents_coalesced_total\{target="web"\} [1-9]/m);
+    expect(text).toMatch(/^pulumiscale_ready 1$/m);
   });
 });
 
