@@ -63,6 +63,8 @@ export function mergePending(older: PendingIntent, newer: PendingIntent, current
 
 /** Whether the pending intent stays effective against a newer one. */
 function keepsExisting(existing: Intent, incoming: Intent, current: number | null): boolean {
-  if (!existing.dryRun && incoming.dryRun) return true;
+  // A preview never stands in the way of real work: a real intent is never replaced by a
+  // dry-run one, and always replaces one. The up-over-down rule applies between equals.
+  if (existing.dryRun !== incoming.dryRun) return !existing.dryRun;
   return directionOf(existing.adjustment, current) === 'up' && directionOf(incoming.adjustment, current) === 'down';
 }

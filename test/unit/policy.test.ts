@@ -272,7 +272,8 @@ describe('coalesce', () => {
     { rule: 'a real pending intent is not replaced by a dry-run', existing: { adj: down, dryRun: false }, incoming: { adj: up, dryRun: true }, wins: 'existing' },
     { rule: 'a dry-run pending intent is replaced by a real one', existing: { adj: up, dryRun: true }, incoming: { adj: to(9), dryRun: false }, wins: 'incoming' },
     { rule: 'a dry-run is replaced by a newer dry-run', existing: { adj: up, dryRun: true }, incoming: { adj: to(9), dryRun: true }, wins: 'incoming' },
-    { rule: 'a pending dry-run up is still never dropped for a down', existing: { adj: up, dryRun: true }, incoming: { adj: down, dryRun: false }, wins: 'existing' },
+    { rule: 'a pending dry-run up does not block a real down', existing: { adj: up, dryRun: true }, incoming: { adj: down, dryRun: false }, wins: 'incoming' },
+    { rule: 'a pending dry-run up is never dropped for a dry-run down', existing: { adj: up, dryRun: true }, incoming: { adj: down, dryRun: true }, wins: 'existing' },
   ] as const))('%s', (_rule, { existing, incoming, wins }) => {
     const old = pending(intent(existing.adj, { dryRun: existing.dryRun }));
     const neu = intent(incoming.adj, { dryRun: incoming.dryRun });
