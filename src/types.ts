@@ -91,6 +91,12 @@ export interface PendingIntent {
   attempts: number;
   /** Do not start before this instant (retry backoff), ISO-8601 UTC, or null. */
   notBefore: string | null;
+  /**
+   * Set on the running slot just before a real `up` starts: the value being applied. A running
+   * slot found with it at start was cut off mid-operation, when the stack's config may already
+   * hold the new value; it resumes as `to` that value, so a relative change is never applied twice.
+   */
+  applying?: { from: number | null; to: number } | null;
 }
 
 /** Why a decision changed nothing. */

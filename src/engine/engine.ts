@@ -271,7 +271,13 @@ export class Engine {
     this.#unread.delete(name);
     this.#bus.publish({ type: 'operation-start', target: name });
 
-    const outcome = await runOperation(this.#deps, t.config, t.record, pending);
+    const outcome = await runOperation(this.#deps, t.config, t.record, pending, (applying) =>
+      // Best effort: without the mark a stop mid-`up` re-decides from the present instead of
+      // resuming, which only matters for relative changes; not worth refusing to scale over.
+      t.mailbox
+        .markApplying(applying, (marked) => this.#store.markApplying(name, marked))
+        .catch((err: unknown) => this.#logger.warn({ target: name, err }, 'could not record the value being applied')),
+    );
     try {
       await t.mailbox.finish(outcome.retry?.pending ?? null, outcome.record.current, (requeue) =>
         this.#store.finishOperation(name, { event: outcome.event, record: outcome.record, requeue }),

@@ -59,6 +59,19 @@ export class Mailbox {
   }
 
   /**
+   * Records on the running slot the value about to be applied (see `PendingIntent.applying`),
+   * in turn with the mailbox's other writes.
+   */
+  markApplying(applying: { from: number | null; to: number }, persist: Persist<PendingIntent>): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#running === null) return;
+      const marked = { ...this.#running, applying };
+      await persist(marked);
+      this.#running = marked;
+    });
+  }
+
+  /**
    * Ends the running operation. `retry` (the running intent with its backoff) goes back to the
    * queue, merged with what arrived meanwhile; `persist` gets that requeued intent (or null).
    * The slots change even when `persist` fails: the operation is over either way, and the
@@ -89,6 +102,7 @@ export class Mailbox {
         this.#queued = queued;
         return;
       }
+      // A running intent that carries `applying` keeps it: the operation then resumes it.
       const merged = queued === null ? running : mergePending(running, queued, current);
       await persist(merged);
       this.#queued = merged;

@@ -1,7 +1,8 @@
 /**
  * One operation on one target: read the present, decide, apply, and say what happened. It
- * touches Pulumi only through the executor and never the store: the engine records the outcome,
- * so that ordering and durability stay in one place.
+ * touches Pulumi only through the executor and never the store: the engine records the outcome
+ * (and, through `beforeApply`, what is about to be applied), so that ordering and durability
+ * stay in one place.
  *
  * Decide from the present: the value is read when the operation starts, not when the intent
  * arrived, because other operations (or people) may have changed it since.
@@ -63,6 +64,8 @@ export async function runOperation(
   target: TargetConfig,
   record: TargetRecord,
   pending: PendingIntent,
+  /** Called just before a real (not dry-run) apply, with the value about to be applied. */
+  beforeApply: (applying: { from: number | null; to: number }) => Promise<void> = async () => {},
 ): Promise<OperationOutcome> {
   const { clock, logger } = deps;
   const started = clock.now();
@@ -94,13 +97,24 @@ export async function runOperation(
 
   try {
     current = await deps.executor.read(target);
-    decision = decide({
-      current,
-      pending,
-      target: { ...target, paused: record.paused },
-      cooldownUntil: record.cooldownUntil,
-      now: clock.now(),
-    });
+    if (pending.applying) {
+      // Cut off mid-`up` by a stop: the config may already hold the new value, so finish that
+      // operation (an `up` converges the stack) rather than decide a relative change again.
+      const { from, to } = pending.applying;
+      current = from ?? current;
+      const resumed = Math.min(target.max, Math.max(target.min, to));
+      const reason = `${intent.reason}: resumed after a stop mid-operation: ${from ?? 'unset'} -> ${resumed}`;
+      const direction = resumed >= (from ?? resumed) ? 'up' : 'down';
+      decision = { kind: 'change', from: from ?? resumed, to: resumed, direction, clamped: resumed !== to, reason };
+    } else {
+      decision = decide({
+        current,
+        pending,
+        target: { ...target, paused: record.paused },
+        cooldownUntil: record.cooldownUntil,
+        now: clock.now(),
+      });
+    }
     logger.info(
       decision.kind === 'change'
         ? { target: target.name, kind: 'change', from: current, to: decision.to, reason: decision.reason }
@@ -111,6 +125,7 @@ export async function runOperation(
       return done(event('skipped', null, decision.detail, { skipReason: decision.reason }), { ...record, current });
     }
 
+    if (!dryRun) await beforeApply({ from: current, to: decision.to });
     const result = await deps.executor.apply(target, decision.to, { dryRun });
     if (result.kind === 'previewed') {
       // A preview changes nothing, so it starts no cooldown.

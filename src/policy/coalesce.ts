@@ -58,6 +58,7 @@ export function mergePending(older: PendingIntent, newer: PendingIntent, current
     firstAt: older.firstAt <= newer.firstAt ? older.firstAt : newer.firstAt,
     attempts: winner.attempts,
     notBefore: winner.notBefore,
+    ...(winner.applying ? { applying: winner.applying } : {}),
   };
 }
 

@@ -118,6 +118,12 @@ export class SqliteStore implements Store {
     });
   }
 
+  async markApplying(target: string, running: PendingIntent): Promise<void> {
+    this.#write('markApplying', (sql) => {
+      sql.updatePending.run({ target, slot: 'running', json: JSON.stringify(running) });
+    });
+  }
+
   async finishOperation(
     target: string,
     outcome: { event: ScalingEvent | null; record: TargetRecord; requeue?: PendingIntent | null },
@@ -282,6 +288,7 @@ function prepareStatements(db: DatabaseSync) {
         'ON CONFLICT (target, slot) DO UPDATE SET json = excluded.json',
     ),
     deletePending: db.prepare('DELETE FROM pending WHERE target = :target AND slot = :slot'),
+    updatePending: db.prepare('UPDATE pending SET json = :json WHERE target = :target AND slot = :slot'),
     selectPending: db.prepare('SELECT target, slot, json FROM pending'),
     upsertTarget: db.prepare(
       'INSERT INTO targets (name, json) VALUES (:name, :json) ON CONFLICT (name) DO UPDATE SET json = excluded.json',

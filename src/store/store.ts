@@ -53,6 +53,11 @@ export interface Store {
   /** Moves the queued pending intent to the running slot (the queued slot becomes empty; the running slot is overwritten). */
   startOperation(target: string, running: PendingIntent): Promise<void>;
   /**
+   * Overwrites the running slot only (the queued slot is left as it is), to record what an
+   * operation is about to apply (`PendingIntent.applying`). A no-op when no operation runs.
+   */
+  markApplying(target: string, running: PendingIntent): Promise<void>;
+  /**
    * Ends an operation atomically: clears the running slot, appends the event, saves the target
    * record. With `requeue`, the given intent REPLACES the queued slot (the engine merges
    * whatever was queued meanwhile before it calls this). `event: null` with `requeue` is also

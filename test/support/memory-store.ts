@@ -65,6 +65,12 @@ export class MemoryStore implements Store {
     this.pending.set(target, { queued: null, running: copy(running) });
   }
 
+  async markApplying(target: string, running: PendingIntent): Promise<void> {
+    this.#call('markApplying');
+    const slots = this.slots(target);
+    if (slots.running !== null) this.pending.set(target, { ...slots, running: copy(running) });
+  }
+
   async finishOperation(
     target: string,
     outcome: { event: ScalingEvent | null; record: TargetRecord; requeue?: PendingIntent | null },

@@ -442,6 +442,40 @@ describe('engine: start', () => {
     expect(store.slots('web')).toEqual({ queued: null, running: null });
   });
 
+  it('finishes a relative change cut off mid-apply at the value it was applying, never applying it twice', async () => {
+    const store = new MemoryStore();
+    const at = '2024-12-31T23:00:00.000Z';
+    // A step up from 3 was being applied: the stack's config already says 4 when the daemon died.
+    const cutOff: PendingIntent = { intent: intent('web', up), count: 1, firstAt: at, attempts: 0, notBefore: null, applying: { from: 3, to: 4 } };
+    store.pending.set('web', { running: cutOff, queued: null });
+    store.targets.set('web', { name: 'web', current: 3, paused: false, cooldownUntil: { up: null, down: null } });
+    const { engine, exec, events } = setup({ targets: [target('web')], values: { web: 4 }, store });
+    await engine.start();
+    await engine.idle();
+    expect(exec.applies).toEqual([{ op: 'apply', target: 'web', to: 4, dryRun: false }]);
+    expect(exec.values.get('web')).toBe(4);
+    expect(events()).toMatchObject([{ kind: 'changed', from: 3, to: 4, intents: 1 }]);
+    expect(events()[0]?.reason).toContain('resumed after a stop mid-operation');
+    expect(store.slots('web')).toEqual({ queued: null, running: null });
+  });
+
+  it('records the value being applied on the running slot before a real apply, and not for a preview', async () => {
+    const { engine, exec, store } = await started({ targets: [target('web')], values: { web: 3 } });
+    exec.holding = true;
+    await engine.submit(intent('web', up));
+    await exec.until(() => exec.held.length === 1);
+    expect(store.slots('web').running?.applying).toEqual({ from: 3, to: 4 });
+    exec.release();
+    await engine.idle();
+    expect(store.slots('web')).toEqual({ queued: null, running: null });
+
+    await engine.submit(intent('web', down, { dryRun: true })); // down: the up cooldown is running
+    await exec.until(() => exec.held.length === 1);
+    expect(store.slots('web').running?.applying).toBeUndefined();
+    exec.releaseAll();
+    await engine.idle();
+  });
+
   it('loads the last event and record of each target', async () => {
     const store = new MemoryStore();
     const last: ScalingEvent = {

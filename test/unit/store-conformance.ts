@@ -244,6 +244,26 @@ export function describeStoreConformance(name: string, make: () => Promise<Store
       });
     });
 
+    describe('markApplying', () => {
+      it('overwrites the running slot only, leaving what was queued meanwhile', async () => {
+        const first = makeIntent({ receivedAt: at(1) });
+        await store.enqueue(first, makePending(first));
+        await store.startOperation('web', makePending(first));
+        const next = makeIntent({ receivedAt: at(2) });
+        await store.enqueue(next, makePending(next));
+        const marked = makePending(first, { applying: { from: 3, to: 5 } });
+        await store.markApplying('web', marked);
+        expect((await store.loadPending()).get('web')).toEqual({ queued: makePending(next), running: marked });
+      });
+
+      it('does nothing when no operation runs', async () => {
+        const intent = makeIntent();
+        await store.enqueue(intent, makePending(intent));
+        await store.markApplying('web', makePending(intent, { applying: { from: null, to: 2 } }));
+        expect((await store.loadPending()).get('web')).toEqual({ queued: makePending(intent), running: null });
+      });
+    });
+
     describe('finishOperation', () => {
       /** A target with `running` in its running slot and, optionally, `queued` waiting behind it. */
       async function running(queuedMeanwhile = false): Promise<{ running: PendingIntent; queued: PendingIntent | null }> {
