@@ -32,6 +32,7 @@ async function serve(file: string): Promise<number> {
   const config = loadConfig(file);
   const logger = createLogger(config.log.level);
   const daemon = await startDaemon(config, { logger });
+  let finished = true;
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       if (daemon.engine.isDraining()) {
@@ -40,7 +41,10 @@ async function serve(file: string): Promise<number> {
       }
       logger.info({ signal }, 'signal received');
       daemon.drain().then(
-        () => resolve(),
+        (result) => {
+          finished = result.finished;
+          resolve();
+        },
         (err: unknown) => {
           logger.error({ err }, 'drain failed');
           resolve();
@@ -50,7 +54,8 @@ async function serve(file: string): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-  return 0;
+  // 0 after a clean drain; 1 when the drain timeout cut running operations off.
+  return finished ? 0 : 1;
 }
 
 function validate(file: string): number {

@@ -98,9 +98,16 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
       metrics.ready.set(0);
       logger.info({ timeoutMs: config.engine.drainTimeout }, 'draining: refusing new work, letting running operations finish');
       const result = await engine.drain(config.engine.drainTimeout);
-      if (!result.finished) logger.warn('drain timeout passed with operations still running');
       await started.close();
-      await executor.close();
+      if (result.finished) {
+        await executor.close();
+      } else {
+        // The operator's bound on the wait: stop waiting. A Pulumi CLI that is still running
+        // dies with the daemon and leaves its stack locked (`pulumi cancel` clears it); the
+        // intent stays in the store and resumes at the next start.
+        const running = (await engine.states()).filter((t) => t.running).map((t) => t.name);
+        logger.error({ running, drainTimeout: config.engine.drainTimeout }, 'drain timeout passed with operations still running');
+      }
       await store.close();
       logger.info({ finished: result.finished }, 'drained');
       return result;
