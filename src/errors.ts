@@ -17,7 +17,6 @@ export const ERROR_CODES = {
   PS_REPLAYED: { status: 409, description: 'an SNS MessageId that was already accepted' },
   PS_PAYLOAD_INVALID: { status: 400, description: 'a body that is not valid JSON or not of the expected shape (zod issues attached)' },
   PS_PAYLOAD_TOO_LARGE: { status: 413, description: 'a body over the configured size limit' },
-  PS_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'a body in a content type the route does not take' },
   PS_TARGET_UNKNOWN: { status: 404, description: 'a target name that is not configured' },
   PS_TARGET_MISSING: { status: 422, description: 'a webhook alert that names no target (query, label or description)' },
   PS_ACTION_INVALID: { status: 400, description: 'an action other than up or down' },

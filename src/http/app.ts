@@ -23,6 +23,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     requestIdHeader: 'x-request-id',
   });
   installErrorHandling(app, deps.metrics);
+  // Every body this daemon takes is JSON. SNS labels it text/plain and a bare `curl -d` labels
+  // it a form, so any other content type is read as text and parsed as JSON by the route.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

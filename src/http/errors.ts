@@ -18,7 +18,7 @@ function fromFastify(err: FastifyError): PulumiScaleError | null {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new PulumiScaleError('PS_PAYLOAD_TOO_LARGE', 'the request body is larger than server.bodyLimit');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new PulumiScaleError('PS_UNSUPPORTED_MEDIA_TYPE', `unsupported content type; send JSON`);
+      return new PulumiScaleError('PS_PAYLOAD_INVALID', 'the request body could not be read; send JSON');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new PulumiScaleError('PS_PAYLOAD_INVALID', 'the request body is empty; send a JSON object');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

@@ -77,6 +77,34 @@ describe('POST /api/v1/targets/:name/scale', () => {
     expect(t.engine.untouched()).toBe(true);
   });
 
+  it.each([undefined, 'application/x-www-form-urlencoded', 'text/plain', 'application/json; charset=utf-8'])(
+    'takes a JSON body labelled %s (curl -d sends a form label)',
+    async (contentType) => {
+      t = await makeTestApp();
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/targets/web/scale',
+        headers: { ...AUTH, ...(contentType ? { 'content-type': contentType } : {}) },
+        payload: '{"to": 5}',
+      });
+      expect(res.statusCode).toBe(202);
+      expect(t.engine.submitted.map((i) => i.adjustment)).toEqual([{ type: 'to', to: 5 }]);
+    },
+  );
+
+  it('refuses a form-encoded body that is not JSON with 400', async () => {
+    t = await makeTestApp();
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/targets/web/scale',
+      headers: { ...AUTH, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'to=5',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_PAYLOAD_INVALID');
+    expect(t.engine.untouched()).toBe(true);
+  });
+
   it('refuses malformed JSON with 400', async () => {
     t = await makeTestApp();
     const res = await t.app.inject({

@@ -67,7 +67,7 @@ const alertmanagerCases: BadCase[] = [
   { name: 'a wrong version', request: () => am({ ...firing(), version: '3' }), status: 400, code: 'PS_PAYLOAD_INVALID' },
   { name: 'a missing version', request: () => am({ ...firing(), version: undefined }), status: 400, code: 'PS_PAYLOAD_INVALID' },
   { name: 'a body over server.bodyLimit', request: () => am({ ...firing(), padding: 'x'.repeat(70 * 1024) }), status: 413, code: 'PS_PAYLOAD_TOO_LARGE' },
-  { name: 'an unsupported content type', request: () => am('<alerts/>', { headers: { ...BEARER, 'content-type': 'application/xml' } }), status: 415, code: 'PS_UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'a body that is not JSON, whatever its label', request: () => am('<alerts/>', { headers: { ...BEARER, 'content-type': 'application/xml' } }), status: 400, code: 'PS_PAYLOAD_INVALID' },
   { name: 'no token', request: () => am(firing(), { headers: {} }), status: 401, code: 'PS_UNAUTHORIZED' },
   { name: 'a wrong token', request: () => am(firing(), { headers: { authorization: 'Bearer nope' } }), status: 401, code: 'PS_UNAUTHORIZED' },
   {
