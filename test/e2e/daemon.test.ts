@@ -6,12 +6,13 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScalingEvent, TargetState } from '../../src/types.js';
-import { startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
+import { alive, descendants, startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
 import {
   configGet,
   createPulumiSandbox,
   fileBackendStack,
   pulumiOk,
+  runPulumi,
   stackOutputs,
   type PulumiSandbox,
 } from '../support/pulumi.js';
@@ -236,10 +237,15 @@ describe('acknowledged means durable', () => {
       async () => ((await configGet(sandbox, webDir, 'dev', 'web:replicas')) === String(start + 1) ? true : undefined),
       'the operation to write the new value',
     );
+    const pulumiProcesses = descendants(d.proc.pid ?? 0);
     expect(await d.stop('SIGKILL')).toBe(null);
-    // The killed `pulumi up` leaves the stack's lock behind. PulumiScale never breaks a lock (it
-    // could be someone else's update); the operator clears it, as Pulumi's message says.
-    await pulumiOk(sandbox, ['cancel', '--yes', '--stack', 'dev'], webDir);
+    // The daemon's `pulumi up` outlives it briefly (until it next writes to its closed pipe);
+    // wait for it, so the operator's step below does not race with it.
+    await until(async () => (pulumiProcesses.some(alive) ? undefined : true), "the killed daemon's pulumi processes to end", 60_000);
+    // A killed `pulumi up` leaves the stack's lock behind. PulumiScale never breaks a lock (it
+    // could be someone else's update); the operator clears it, as Pulumi's message says. (If the
+    // orphan finished its update first, there is no lock and nothing to cancel.)
+    await runPulumi(sandbox, ['cancel', '--yes', '--stack', 'dev'], webDir);
 
     d = await startDaemonProcess(sandbox.root, configYaml(), sandbox.env);
     try {
@@ -255,8 +261,13 @@ describe('acknowledged means durable', () => {
 
 /** Waits until the target is idle at `value` (its last event settled). */
 async function settledAt(d: DaemonProcess, name: string, value: number): Promise<TargetState> {
-  return until(async () => {
-    const { body } = await d.request<TargetState>('GET', `/api/v1/targets/${name}`);
-    return body.current === value && body.pending === null && !body.running ? body : undefined;
-  }, `${name} to settle at ${value}`);
+  let last: TargetState | undefined;
+  try {
+    return await until(async () => {
+      last = (await d.request<TargetState>('GET', `/api/v1/targets/${name}`)).body;
+      return last.current === value && last.pending === null && !last.running ? last : undefined;
+    }, `${name} to settle at ${value}`);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last state: ${JSON.stringify(last)}`, { cause: err });
+  }
 }

@@ -3,7 +3,7 @@
  * an operator runs it, and talks to it over real HTTP. Waiting is event-driven: the daemon's
  * "listening" log line, the process's exit, or a condition polled on the API.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -93,5 +93,27 @@ export async function until<T>(probe: () => Promise<T | undefined>, what: string
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 500);
+  }
+}
+
+/** Every process below `pid` (children, grandchildren…), found with `pgrep -P`. */
+export function descendants(pid: number): number[] {
+  let out: string;
+  try {
+    out = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
+  } catch {
+    return []; // pgrep exits 1 when there are none
+  }
+  const kids = out.split('\n').filter(Boolean).map(Number);
+  return kids.flatMap((k) => [k, ...descendants(k)]);
+}
+
+/** Whether a process is still alive (signal 0 probes without touching it). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
