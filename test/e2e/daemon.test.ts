@@ -155,15 +155,10 @@ describe('pulumiscale serve, end to end', () => {
     const before = await updateCount(webDir, 'dev');
     const seen = new Set((await events(d, 'web')).map((e) => e.id));
 
-    const statuses: number[] = [];
-    const began = Date.now();
-    for (let batch = 0; batch < 10; batch++) {
-      const sent = Array.from({ length: 50 }, () =>
-        d.request('POST', '/api/v1/targets/web/scale', { action: 'up' }).then((r) => statuses.push(r.status)),
-      );
-      await Promise.all(sent);
-    }
-    const firedInMs = Date.now() - began;
+    // All at once, as a storm arrives: they land while the first operation still runs.
+    const statuses = await Promise.all(
+      Array.from({ length: 500 }, async () => (await d.request('POST', '/api/v1/targets/web/scale', { action: 'up' })).status),
+    );
     expect(statuses).toHaveLength(500);
     expect(statuses.every((s) => s === 202)).toBe(true);
 
@@ -177,8 +172,6 @@ describe('pulumiscale serve, end to end', () => {
     expect(state.current).toBe(start + ups);
     expect(await configGet(sandbox, webDir, 'dev', 'web:replicas')).toBe(String(state.current));
     expect((await stackOutputs(sandbox, 'dev', webDir)).replicas).toBe(state.current);
-    // The rule is about a storm arriving faster than one operation; say so if the machine was slow.
-    expect(firedInMs, 'the 500 requests took longer than a second to send').toBeLessThan(5_000);
   });
 
   it('serves history newest first and target state with the contract fields', async () => {
