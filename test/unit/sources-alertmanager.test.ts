@@ -4,19 +4,11 @@ import { alertEvidence, fromAlertmanager, parseAlertmanagerPayload, type Alertma
 import { NO_TARGET, parseWebhookQuery, type SourceContext, type WebhookQuery } from '../../src/sources/common.js';
 import { fixture } from '../support/sns.js';
 import { codeOf } from '../support/errors.js';
+import { noQuery, sourceContext } from '../support/sources.js';
 
 const NOW = Date.parse('2026-11-27T10:00:00.000Z');
 
-function ctx(): SourceContext {
-  let n = 0;
-  return {
-    targets: { web: { defaultAction: 'up' }, worker: { defaultAction: 'up' }, batch: { defaultAction: 'down' } },
-    newId: () => `id-${++n}`,
-    now: () => NOW,
-  };
-}
-
-const noQuery: WebhookQuery = { dryRun: false };
+const ctx = (): SourceContext => sourceContext(NOW);
 
 /** One alert of a test notification. */
 interface AlertSpec {

@@ -8,20 +8,13 @@ import {
   parseCloudWatchAlarmText,
   type CloudWatchAlarm,
 } from '../../src/sources/cloudwatch.js';
-import type { SourceContext, WebhookQuery } from '../../src/sources/common.js';
+import type { SourceContext } from '../../src/sources/common.js';
 import { fixture } from '../support/sns.js';
 import { codeOf } from '../support/errors.js';
+import { noQuery, sourceContext } from '../support/sources.js';
 
 const NOW = Date.parse('2026-11-27T10:01:00.000Z');
-const ctx = (): SourceContext => {
-  let n = 0;
-  return {
-    targets: { web: { defaultAction: 'up' }, worker: { defaultAction: 'up' }, batch: { defaultAction: 'down' } },
-    newId: () => `id-${++n}`,
-    now: () => NOW,
-  };
-};
-const noQuery: WebhookQuery = { dryRun: false };
+const ctx = (): SourceContext => sourceContext(NOW);
 const alarm = (name: string) => parseCloudWatchAlarm(fixture(`cloudwatch/${name}.json`));
 const withDescription = (a: CloudWatchAlarm, AlarmDescription: string | null): CloudWatchAlarm => ({ ...a, AlarmDescription });
 
