@@ -3,7 +3,7 @@
  * The `pulumiscale` command: `serve` runs the daemon, `validate` checks a config and prints
  * every problem with its path. Exit codes: 0 fine, 1 a bad config or a failed start, 2 usage.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatProblem, loadConfig } from './config/load.js';
 import { startDaemon } from './daemon.js';
@@ -62,6 +62,13 @@ function validate(file: string): number {
   const config = loadConfig(file);
   const n = Object.keys(config.targets).length;
   process.stdout.write(`${file}: OK (${n} target${n === 1 ? '' : 's'}: ${Object.keys(config.targets).join(', ')})\n`);
+  // Not a problem, since a config is often checked away from the machine that runs it; but
+  // worth saying, as every operation of that target would fail here.
+  for (const [name, t] of Object.entries(config.targets)) {
+    if (t.workDir !== undefined && !existsSync(t.workDir)) {
+      process.stdout.write(`warning: targets.${name}.workDir: ${t.workDir} does not exist on this machine\n`);
+    }
+  }
   return 0;
 }
 

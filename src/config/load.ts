@@ -51,7 +51,13 @@ export function parseConfig(text: string, opts: { file: string; baseDir: string;
   const problems: ConfigProblem[] = issues.map((i) => ({ path: dotted(i.path), message: i.message }));
   const parsed = configSchema.safeParse(value);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push({ path: dotted(issue.path), message: issue.message });
+    // An unset variable already says why its value is empty; the schema's complaint about that
+    // same value would only repeat it.
+    const unset = new Set(problems.map((p) => p.path));
+    for (const issue of parsed.error.issues) {
+      const at = dotted(issue.path);
+      if (!unset.has(at)) problems.push({ path: at, message: issue.message });
+    }
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(opts.file, problems);
   return deepFreeze(resolvePaths(parsed.data, opts.baseDir));

@@ -22,6 +22,15 @@ describe('pulumiscale validate', () => {
     expect(r).toMatchObject({ code: 0, stdout: 'config/pulumiscale.yaml: OK (1 target: demo)\n' });
   });
 
+  it('warns, without failing, about a workDir missing on this machine', async () => {
+    const dir = tempDir('ps-cli-');
+    const file = path.join(dir, 'c.yaml');
+    writeFileSync(file, 'targets:\n  web: { workDir: ./infra/web, stack: prod, configKey: web:replicas, min: 2, max: 40 }\n');
+    const r = await run(['validate', '--config', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[1]).toBe(`warning: targets.web.workDir: ${path.join(dir, 'infra/web')} does not exist on this machine`);
+  });
+
   it('defaults to config/pulumiscale.yaml', async () => {
     expect((await run(['validate'])).code).toBe(0);
   });
@@ -40,7 +49,7 @@ targets:
     const r = await run(['validate', '--config', file]);
     expect(r.code).toBe(1);
     const lines = r.stderr.trim().split('\n');
-    expect(lines[0]).toBe(`${file}: 5 problems`);
+    expect(lines[0]).toBe(`${file}: 4 problems`);
     expect(lines.slice(1).map((l) => l.trim())).toEqual(
       expect.arrayContaining([
         'engine.concurrency: Too small: expected number to be >0',

@@ -60,8 +60,10 @@ describe('config', () => {
 
   it.each<[string, string, NodeJS.ProcessEnv, ConfigProblem[]]>([
     ['max below min', BASE.replace('max: 40', 'max: 1'), {}, [{ path: 'targets.web.max', message: 'must be >= min' }]],
-    ['an unset environment variable', `${BASE}api: { bearerTokens: ["\${NOPE}"] }`, {}, [
+    ['an unset environment variable, once', `${BASE}api: { bearerTokens: ["\${NOPE}"] }`, {}, [
       { path: 'api.bearerTokens.0', message: 'environment variable NOPE is not set' },
+    ]],
+    ['an empty token', `${BASE}api: { bearerTokens: [""] }`, {}, [
       { path: 'api.bearerTokens.0', message: 'must not be empty (is its environment variable set?)' },
     ]],
     ['a duration without a unit', BASE.replace('max: 40', 'max: 40\n    cooldown: { up: "60" }'), {}, [
