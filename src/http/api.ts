@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { PulumiScaleError } from '../errors.js';
-import { parseJsonText } from '../sources/common.js';
 import type { Adjustment, Intent } from '../types.js';
 import { requireCredentials } from './auth.js';
 import type { AppDeps } from './deps.js';
@@ -51,8 +50,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: AppDeps): void {
     if (deps.engine.isDraining()) throw new PulumiScaleError('PS_DRAINING', 'the daemon is draining; retry on another replica or later');
     const target = deps.config.targets[req.params.name];
     if (!target) throw new PulumiScaleError('PS_TARGET_UNKNOWN', `no target named "${req.params.name}"`);
-    const raw = typeof req.body === 'string' ? (req.body.trim() === '' ? {} : parseJsonText(req.body, 'the request body')) : req.body;
-    const body = scaleBody.parse(raw ?? {});
+    const body = scaleBody.parse(req.body ?? {});
     if (body.to !== undefined && (body.to < target.min || body.to > target.max)) {
       throw new PulumiScaleError(
         'PS_OUT_OF_BOUNDS',

@@ -3,6 +3,7 @@
  * The app holds no state of its own; everything lives in the engine and the store.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { PulumiScaleError } from '../errors.js';
 import { registerApiRoutes } from './api.js';
 import type { AppDeps } from './deps.js';
 import { installErrorHandling } from './errors.js';
@@ -24,8 +25,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   installErrorHandling(app, deps.metrics);
   // Every body this daemon takes is JSON. SNS labels it text/plain and a bare `curl -d` labels
-  // it a form, so any other content type is read as text and parsed as JSON by the route.
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // it a form, so whatever the label, the body is parsed as JSON here, once, for every route.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new PulumiScaleError('PS_PAYLOAD_INVALID', `the request body is not valid JSON: ${(err as Error).message}`, { cause: err }));
+    }
+  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

@@ -11,7 +11,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import { PulumiScaleError } from '../errors.js';
 import { fromAlertmanager, parseAlertmanagerPayload } from '../sources/alertmanager.js';
 import { fromCloudWatch, parseCloudWatchAlarm, parseCloudWatchAlarmText, type CloudWatchResult } from '../sources/cloudwatch.js';
-import { parseJsonText, parseWebhookQuery, type SourceContext, type SourceResult } from '../sources/common.js';
+import { parseWebhookQuery, type SourceContext, type SourceResult } from '../sources/common.js';
 import { createHttpsCertFetcher, createHttpsSubscriptionConfirmer } from '../sources/sns-https.js';
 import {
   checkSnsUrl,
@@ -77,7 +77,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
     },
     async (req, reply) => {
       const query = parseWebhookQuery(req.query, ctx);
-      const payload = parseAlertmanagerPayload(jsonBody(req.body, 'the Alertmanager notification'));
+      const payload = parseAlertmanagerPayload(requiredBody(req.body, 'the Alertmanager notification'));
       const result = fromAlertmanager(payload, query, ctx);
       const body = await storeResult(req.log, result);
       req.log.info({ receiver: payload.receiver, groupKey: payload.groupKey, alerts: payload.alerts.length, ...body }, 'alertmanager notification');
@@ -87,7 +87,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
 
   app.post('/webhooks/cloudwatch', { onRequest: notDraining }, async (req, reply) => {
     const cw = deps.config.webhooks.cloudwatch;
-    const body = jsonBody(req.body, 'the SNS delivery');
+    const body = requiredBody(req.body, 'the SNS delivery');
 
     if (!isSnsEnvelope(body)) {
       // Raw message delivery strips the envelope and with it the signature: nothing proves
@@ -165,9 +165,8 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
   }
 }
 
-/** The body as parsed JSON: Fastify leaves text/plain as a string (SNS's content type). */
-function jsonBody(body: unknown, what: string): unknown {
-  if (typeof body === 'string') return parseJsonText(body, what);
+/** The body, already parsed as JSON by the app (whatever its content type); it must be there. */
+function requiredBody(body: unknown, what: string): unknown {
   if (body === undefined || body === null) throw new PulumiScaleError('PS_PAYLOAD_INVALID', `${what} is empty`);
   return body;
 }
