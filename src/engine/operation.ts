@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/schema.js';
 import { isRetryable, PulumiScaleError } from '../errors.js';
 import type { Executor } from '../pulumi/executor.js';
-import { cooldownAfter, decide } from '../policy/decide.js';
+import { cooldownAfter, decide, resumeDecision } from '../policy/decide.js';
 import type { Decision, EventKind, PendingIntent, ScalingEvent, TargetRecord } from '../types.js';
 import type { Clock } from './clock.js';
 
@@ -98,14 +98,10 @@ export async function runOperation(
   try {
     current = await deps.executor.read(target);
     if (pending.applying) {
-      // Cut off mid-`up` by a stop: the config may already hold the new value, so finish that
-      // operation (an `up` converges the stack) rather than decide a relative change again.
-      const { from, to } = pending.applying;
-      current = from ?? current;
-      const resumed = Math.min(target.max, Math.max(target.min, to));
-      const reason = `${intent.reason}: resumed after a stop mid-operation: ${from ?? 'unset'} -> ${resumed}`;
-      const direction = resumed >= (from ?? resumed) ? 'up' : 'down';
-      decision = { kind: 'change', from: from ?? resumed, to: resumed, direction, clamped: resumed !== to, reason };
+      // Cut off mid-`up` by a stop: the value read may be the half-applied one; report the
+      // value the operation started from.
+      current = pending.applying.from ?? current;
+      decision = resumeDecision(pending.applying, intent.reason, target);
     } else {
       decision = decide({
         current,

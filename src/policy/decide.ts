@@ -127,6 +127,31 @@ export function decide(input: DecideInput): Decision {
   };
 }
 
+/**
+ * The decision for an operation cut off mid-`up` by a stop (`PendingIntent.applying`): finish
+ * it at the value it was applying, clamped to today's bounds. It is not decided again from the
+ * present, because the stack's config may already hold that value and a relative change would
+ * then be applied twice; and neither a cooldown nor a pause holds it back, since the change had
+ * already begun. Always a change (the `up` converges the stack even when the value is in place).
+ */
+export function resumeDecision(
+  applying: { from: number | null; to: number },
+  reason: string,
+  target: Pick<PolicyTarget, 'min' | 'max'>,
+): Extract<Decision, { kind: 'change' }> {
+  const to = clamp(applying.to, target.min, target.max);
+  const from = applying.from ?? to;
+  const clampNote = to === applying.to ? '' : `, clamped to ${to === target.max ? 'max' : 'min'} ${to}`;
+  return {
+    kind: 'change',
+    from,
+    to,
+    direction: to >= from ? 'up' : 'down',
+    clamped: to !== applying.to,
+    reason: `${reason}: resumed after a stop mid-operation: ${label(applying.from)} -> ${to}${clampNote}`,
+  };
+}
+
 /** The value an adjustment asks for, before bounds. */
 function wantedValue(adjustment: Adjustment, base: number, step: number): number {
   switch (adjustment.type) {

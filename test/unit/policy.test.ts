@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { coalesce, mergePending } from '../../src/policy/coalesce.js';
-import { activeCooldowns, cooldownAfter, decide, directionOf, type DecideInput, type PolicyTarget } from '../../src/policy/decide.js';
+import { activeCooldowns, cooldownAfter, decide, directionOf, resumeDecision, type DecideInput, type PolicyTarget } from '../../src/policy/decide.js';
 import type { Adjustment, CooldownUntil, Decision, Intent, PendingIntent } from '../../src/types.js';
 
 const NOW = Date.parse('2025-01-01T12:00:00.000Z');
@@ -201,6 +201,24 @@ describe('decide is pure', () => {
   it('gives the same decision for the same input and does not touch it', () => {
     const frozen = deepFreeze(input(3, up, { cooldownUntil: { up: iso(NOW - 1), down: iso(NOW + 1) } }));
     expect(decide(frozen)).toEqual(decide(frozen));
+  });
+});
+
+describe('resumeDecision: an operation cut off mid-up is finished, not decided again', () => {
+  it.each<{ rule: string; applying: { from: number | null; to: number }; want: Partial<Decision> }>([
+    { rule: 'a step up resumes at the value it was applying', applying: { from: 3, to: 4 }, want: { from: 3, to: 4, direction: 'up', clamped: false } },
+    { rule: 'a step down resumes downwards', applying: { from: 5, to: 4 }, want: { from: 5, to: 4, direction: 'down', clamped: false } },
+    { rule: 'a value now above max is clamped to max', applying: { from: 9, to: 12 }, want: { from: 9, to: 10, direction: 'up', clamped: true } },
+    { rule: 'a value now below min is clamped to min', applying: { from: 3, to: 1 }, want: { from: 3, to: 2, direction: 'down', clamped: true } },
+    { rule: 'a key that was unset resumes from the value itself', applying: { from: null, to: 4 }, want: { from: 4, to: 4, direction: 'up' } },
+  ])('$rule', ({ applying, want }) => {
+    const decision = resumeDecision(applying, 'alert HighCPU firing', TARGET);
+    expect(decision).toMatchObject({ kind: 'change', ...want });
+    expect(decision.reason).toMatch(/^alert HighCPU firing: resumed after a stop mid-operation: /);
+  });
+
+  it('says when it clamped', () => {
+    expect(resumeDecision({ from: 9, to: 12 }, 'manual', TARGET).reason).toBe('manual: resumed after a stop mid-operation: 9 -> 10, clamped to max 10');
   });
 });
 
