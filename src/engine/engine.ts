@@ -25,7 +25,7 @@ import type { Store } from '../store/store.js';
 import type { Intent, PendingIntent, ScalingEvent, TargetState } from '../types.js';
 import type { Clock } from './clock.js';
 import { runOperation, type OperationDeps, type RetryPolicy } from './operation.js';
-import { newRuntime, readyAt, stateOf, type TargetRuntime } from './runtime.js';
+import { newRuntime, readyAt, stateOf, type TargetRuntime } from './target-runtime.js';
 import { Scheduler } from './scheduler.js';
 import { Waiters } from './waiters.js';
 

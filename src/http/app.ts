@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { PulumiScaleError } from '../errors.js';
 import { registerApiRoutes } from './api.js';
 import type { AppDeps } from './deps.js';
-import { installErrorHandling } from './errors.js';
+import { installErrorHandling } from './error-handler.js';
 import { registerWebhookRoutes } from './webhooks.js';
 
 export type { AppDeps } from './deps.js';

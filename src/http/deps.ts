@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Metrics } from '../observe/metrics.js';
+import type { CertFetcher } from '../sources/sns.js';
 import type { Store } from '../store/store.js';
 import type { Intent, PendingIntent, ScalingEvent, TargetState } from '../types.js';
 
@@ -22,9 +23,6 @@ export interface EngineApi {
   isDraining(): boolean;
 }
 
-/** Fetches a PEM certificate from an already-checked SNS URL. Injectable for tests. */
-export type CertFetcher = (url: string) => Promise<string>;
-
 /** Everything `buildApp` is given. */
 export interface AppDeps {
   config: Readonly<Config>;
@@ -38,6 +36,7 @@ export interface AppDeps {
   now?: () => number;
   /** SNS plumbing; defaults fetch over HTTPS. */
   sns?: {
+    /** Fetches a PEM certificate from an already-checked SNS URL (HTTPS by default). */
     fetchCert?: CertFetcher;
     /** GETs an already-checked SubscribeURL. */
     confirmSubscription?: (url: string) => Promise<void>;

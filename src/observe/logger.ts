@@ -12,7 +12,6 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       level,
       base: { service: 'pulumiscale' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: ['req.headers.authorization', '*.bearerTokens', '*.password'], censor: '[redacted]' },
     },
     destination,
   );

@@ -31,7 +31,7 @@ import {
 import type { Logger } from 'pino';
 import type { Config, TargetConfig } from '../config/schema.js';
 import { PulumiCliMissingError, PulumiProgramError, PulumiScaleError, StackConfigError } from '../errors.js';
-import { cliMissing, toPulumiScaleError } from './errors.js';
+import { cliMissing, toPulumiScaleError } from './error-mapping.js';
 import type { ApplyResult, Executor } from './executor.js';
 import { inlineProgram, outputNameOf } from './inline.js';
 

@@ -5,6 +5,7 @@
  * redirect (a redirect could lead off the SNS hosts after the check).
  */
 import https from 'node:https';
+import type { CertFetcher } from './sns.js';
 
 /** Limits and trust for an outbound GET. */
 export interface HttpsGetOptions {
@@ -55,7 +56,7 @@ export function httpsGetText(url: string, opts: HttpsGetOptions = {}): Promise<s
 }
 
 /** The default certificate fetcher: an https GET with the limits above. */
-export function createHttpsCertFetcher(opts: HttpsGetOptions = {}): (url: string) => Promise<string> {
+export function createHttpsCertFetcher(opts: HttpsGetOptions = {}): CertFetcher {
   return (url) => httpsGetText(url, opts);
 }
 

@@ -16,7 +16,7 @@ import { PulumiScaleError } from '../errors.js';
 import { parseWith } from './common.js';
 
 /** Fetches a PEM certificate from an already-checked SNS URL (same shape as http/deps.ts). */
-export type PemFetcher = (url: string) => Promise<string>;
+export type CertFetcher = (url: string) => Promise<string>;
 
 // Signed fields are optional in the schema so that an unsigned envelope still parses when
 // verification is off; the verifier insists on them.
@@ -132,7 +132,7 @@ const ALGORITHMS: Record<string, string> = { '1': 'RSA-SHA1', '2': 'RSA-SHA256' 
  * Throws PS_WEBHOOK_SIGNATURE (unsigned, unknown version, bad signature), PS_CERT_URL_REJECTED
  * (and nothing is fetched) or PS_CERT_FETCH_FAILED (SNS retries those: the answer is 5xx).
  */
-export async function verifySnsSignature(msg: SnsMessage, fetchCert: PemFetcher): Promise<void> {
+export async function verifySnsSignature(msg: SnsMessage, fetchCert: CertFetcher): Promise<void> {
   if (msg.Signature === undefined || msg.Signature === '' || msg.SignatureVersion === undefined) {
     throw new PulumiScaleError('PS_WEBHOOK_SIGNATURE', 'the SNS message is not signed (no Signature or SignatureVersion)');
   }
@@ -166,7 +166,7 @@ export async function verifySnsSignature(msg: SnsMessage, fetchCert: PemFetcher)
  * next delivery (SNS retries) tries again. SNS rotates certificates rarely and the URL names
  * the certificate, so entries never go stale; `max` bounds memory (oldest entry dropped).
  */
-export function createCertCache(fetch: PemFetcher, opts: { max?: number } = {}): PemFetcher & { size(): number } {
+export function createCertCache(fetch: CertFetcher, opts: { max?: number } = {}): CertFetcher & { size(): number } {
   const max = opts.max ?? 64;
   const cache = new Map<string, Promise<string>>();
   const cached = (url: string): Promise<string> => {

@@ -12,6 +12,7 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import { buildApp } from '../../src/http/app.js';
 import type { AppDeps, EngineApi } from '../../src/http/deps.js';
 import { Metrics } from '../../src/observe/metrics.js';
+import { TEST_TOPIC_ARN } from './sns.js';
 import type { EventQuery } from '../../src/store/store.js';
 import type { Intent, PendingIntent, ScalingEvent, TargetState } from '../../src/types.js';
 
@@ -20,7 +21,7 @@ export const TEST_AUTH = {
   alertmanagerToken: 'am-token-for-tests',
   alertmanagerBasic: { username: 'alertmanager', password: 'am-password-for-tests' },
   apiToken: 'api-token-for-tests',
-  topicArn: 'arn:aws:sns:us-east-1:123456789012:pulumiscale-alarms',
+  topicArn: TEST_TOPIC_ARN,
 } as const;
 
 /**

@@ -31,8 +31,8 @@ function fromFastify(err: FastifyError): PulumiScaleError | null {
   }
 }
 
-/** Converts anything thrown by a route into a registry error. */
-export function toPulumiScaleError(err: unknown): PulumiScaleError {
+/** Converts anything thrown by a route (or by Fastify for it) into a registry error. */
+export function fromRouteError(err: unknown): PulumiScaleError {
   if (err instanceof PulumiScaleError) return err;
   if (err instanceof ZodError) {
     return new PulumiScaleError('PS_PAYLOAD_INVALID', 'the request body does not have the expected shape', {
@@ -60,7 +60,7 @@ export function installErrorHandling(app: FastifyInstance, metrics: Metrics): vo
     if (e.details !== undefined) body.error.details = e.details;
     return reply.status(e.status).send(body);
   };
-  app.setErrorHandler((err, req, reply) => send(req, reply, toPulumiScaleError(err)));
+  app.setErrorHandler((err, req, reply) => send(req, reply, fromRouteError(err)));
   app.setNotFoundHandler((req, reply) =>
     send(req, reply, new PulumiScaleError('PS_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`)),
   );
