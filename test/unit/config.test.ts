@@ -114,6 +114,13 @@ targets:
     expect(() => loadConfig('/nonexistent/pulumiscale.yaml')).toThrow(ConfigError);
   });
 
+  it('the embedded default listens on localhost unless PULUMISCALE_HOST says otherwise (the image sets it)', () => {
+    const file = new URL('../../config/pulumiscale.yaml', import.meta.url).pathname;
+    expect(loadConfig(file, {}).server.host).toBe('127.0.0.1');
+    expect(loadConfig(file, { PULUMISCALE_HOST: '0.0.0.0' }).server.host).toBe('0.0.0.0');
+    expect(Object.keys(loadConfig(file, {}).targets)).toEqual(['demo']);
+  });
+
   it('loads from a file, anchoring a file:// backend at the file', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ps-config-'));
     const file = path.join(dir, 'c.yaml');
