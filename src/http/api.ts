@@ -29,14 +29,24 @@ const eventsQuery = z.strictObject({
   before: z.string().min(1).optional(),
 });
 
-/** Registers the `/api/v1` routes. */
+/**
+ * Registers the `/api/v1` routes, each behind the API's credentials.
+ *
+ * Why per route and not by URL prefix: the router decodes the path before it matches
+ * (`/%61pi/v1/targets` reaches `/api/v1/targets`), so any check on the raw URL can be walked
+ * around by spelling the path differently. The hook lives in an encapsulated plugin and runs
+ * for every route registered inside it, whatever spelling of the path matched that route.
+ */
 export function registerApiRoutes(app: FastifyInstance, deps: AppDeps): void {
+  void app.register(async (api) => {
+    api.addHook('onRequest', async (req) => requireCredentials(req, deps.config.api));
+    apiRoutes(api, deps);
+  });
+}
+
+function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
   const newId = deps.newId ?? randomUUID;
   const now = deps.now ?? Date.now;
-
-  app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/api/')) requireCredentials(req, deps.config.api);
-  });
 
   app.get('/api/v1/targets', async () => deps.engine.states());
 

@@ -1,0 +1,117 @@
+/**
+ * The API's credentials over a real socket, with raw request lines no client library would
+ * normalise: percent-encoded, doubled-slash and mixed-case spellings of every protected route.
+ * `app.inject()` cannot find this class of hole: it lives between the raw URL and the router,
+ * which decodes the path before it matches.
+ */
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTestApp, TEST_AUTH, type TestApp } from '../support/http.js';
+
+let t: TestApp;
+let port: number;
+
+beforeAll(async () => {
+  t = await makeTestApp();
+  await t.app.listen({ host: '127.0.0.1', port: 0 });
+  port = (t.app.server.address() as AddressInfo).port;
+});
+afterAll(async () => {
+  await t.close();
+});
+
+/** Sends one raw HTTP/1.1 request and resolves with the status code of the answer. */
+function rawRequest(method: string, rawPath: string, headers: Record<string, string> = {}, body?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(answer);
+      if (status === null) reject(new Error(`no HTTP answer to ${method} ${rawPath}: ${JSON.stringify(answer.slice(0, 200))}`));
+      else resolve(Number(status[1]));
+    });
+    const lines = [`${method} ${rawPath} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close'];
+    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+    if (body !== undefined) lines.push('Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`);
+    socket.end(`${lines.join('\r\n')}\r\n\r\n${body ?? ''}`);
+  });
+}
+
+/** Every protected route, as a method and a canonical path. */
+const PROTECTED: { method: string; path: string; body?: string }[] = [
+  { method: 'GET', path: '/api/v1/targets' },
+  { method: 'GET', path: '/api/v1/targets/web' },
+  { method: 'POST', path: '/api/v1/targets/web/scale', body: '{"to": 7}' },
+  { method: 'GET', path: '/api/v1/events' },
+];
+
+/** Ways to spell the same path that a router may decode or fold into the canonical one. */
+function spellings(path: string): string[] {
+  const encodeAll = (s: string) => [...s].map((c) => (c === '/' ? c : `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`)).join('');
+  return [
+    path,
+    path.replace('/api/', '/%61pi/'),
+    path.replace('/api/', '/%61%70%69/'),
+    path.replace('/api/', '/%41pi/'),
+    path.replace('/v1/', '/%76%31/'),
+    encodeAll(path),
+    path.replace('/api/', '//api/'),
+    path.replace('/api/', '/api//'),
+    `/${path}`,
+    path.replace('/api/', '/API/'),
+    path.replace('/api/', '/Api/'),
+    path.replace('/v1/', '/V1/'),
+    path.replace('/api/', '/./api/'),
+    path.replace('/api/v1/', '/api/x/../v1/'),
+    path.replace('/api/', '/%2e/api/'),
+    `${path}/`,
+    `${path}?`,
+    `${path}%3F`,
+    `${path};`,
+  ];
+}
+
+const CASES = PROTECTED.flatMap((route) => spellings(route.path).map((raw) => ({ ...route, raw })));
+
+describe('the API over a real socket', () => {
+  it.each(CASES)('$method $raw without credentials never reaches a handler', async ({ method, raw, body }) => {
+    const before = t.engine.submitted.length;
+    const status = await rawRequest(method, raw, {}, body);
+    // 401 where the router matched a protected route, 404 or 400 where it matched nothing.
+    expect([400, 401, 404]).toContain(status);
+    expect(t.engine.submitted.length).toBe(before);
+  });
+
+  it.each(CASES)('$method $raw with a wrong token never reaches a handler', async ({ method, raw, body }) => {
+    const status = await rawRequest(method, raw, { Authorization: 'Bearer not-the-token' }, body);
+    expect([400, 401, 404]).toContain(status);
+    expect(t.engine.submitted).toEqual([]);
+  });
+
+  it('the encoded spelling that used to slip through is refused, and the canonical one works with the token', async () => {
+    expect(await rawRequest('POST', '/%61pi/v1/targets/web/scale', {}, '{"to": 7}')).toBe(401);
+    expect(await rawRequest('GET', '/%61pi/v1/targets')).toBe(401);
+    const auth = { Authorization: `Bearer ${TEST_AUTH.apiToken}` };
+    expect(await rawRequest('GET', '/api/v1/targets', auth)).toBe(200);
+    expect(await rawRequest('POST', '/%61pi/v1/targets/web/scale', auth, '{"to": 7}')).toBe(202);
+    expect(t.engine.submitted.map((i) => i.adjustment)).toEqual([{ type: 'to', to: 7 }]);
+  });
+
+  it('every /api route the app serves is in the list this suite probes', () => {
+    const served = t.app
+      .printRoutes({ commonPrefix: false })
+      .split('\n')
+      .map((line) => /(\/api\S*) \(([A-Z, ]+)\)/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .flatMap((m) => (m[2] ?? '').split(', ').filter((verb) => verb !== 'HEAD').map((verb) => `${verb} ${m[1] ?? ''}`));
+    const probed = PROTECTED.map((r) => `${r.method} ${r.path.replace('/web', '/:name')}`);
+    expect(served.length).toBeGreaterThan(0);
+    for (const route of served) expect(probed).toContain(route);
+  });
+});
