@@ -1,10 +1,10 @@
 /**
- * Credential checks for the API and the Alertmanager webhook. Comparisons hash both sides
+ * Credential checks for the API and the webhooks. Comparisons hash both sides
  * first so that `timingSafeEqual` sees equal lengths and the time taken says nothing about how
  * much of a token matched.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PulumiScaleError } from '../errors.js';
 
 function digest(s: string): Buffer {
@@ -23,10 +23,37 @@ export function matchesAny(given: string, allowed: readonly string[]): boolean {
   return ok;
 }
 
-/** The credentials a route accepts; empty lists mean the route is open. */
+/** The credentials a route accepts; empty (or absent) lists mean the route is open. */
 export interface Credentials {
-  bearerTokens: readonly string[];
+  /** Accepted `Authorization: Bearer` tokens. */
+  bearerTokens?: readonly string[];
+  /** Accepted `Authorization: Basic` user and password pairs. */
   basicAuth?: readonly { username: string; password: string }[];
+}
+
+/**
+ * The `WWW-Authenticate` challenge of a route taking `creds`: Bearer when it takes tokens, else
+ * Basic with a realm. Some senders only send basic credentials after such a challenge: SNS
+ * posts without them first and retries with the subscription URL's `user:pass@` on a 401 that
+ * asks for Basic.
+ */
+export function challengeFor(creds: Credentials): string {
+  return (creds.bearerTokens ?? []).length > 0 ? 'Bearer' : 'Basic realm="pulumiscale"';
+}
+
+/**
+ * An `onRequest` hook running {@link requireCredentials} before the body is read; a refusal
+ * carries the route's {@link challengeFor} (the error handler keeps a challenge already set).
+ */
+export function credentialsHook(creds: Credentials): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return async (req, reply) => {
+    try {
+      requireCredentials(req, creds);
+    } catch (err) {
+      void reply.header('www-authenticate', challengeFor(creds));
+      throw err;
+    }
+  };
 }
 
 /**
@@ -34,13 +61,14 @@ export interface Credentials {
  * credentials configured is open (the embedded demo binds to localhost).
  */
 export function requireCredentials(req: FastifyRequest, creds: Credentials): void {
+  const bearer = creds.bearerTokens ?? [];
   const basic = creds.basicAuth ?? [];
-  if (creds.bearerTokens.length === 0 && basic.length === 0) return;
+  if (bearer.length === 0 && basic.length === 0) return;
   const header = req.headers.authorization ?? '';
   const space = header.indexOf(' ');
   const scheme = space > 0 ? header.slice(0, space).toLowerCase() : '';
   const value = space > 0 ? header.slice(space + 1).trim() : '';
-  if (scheme === 'bearer' && creds.bearerTokens.length > 0 && matchesAny(value, creds.bearerTokens)) return;
+  if (scheme === 'bearer' && bearer.length > 0 && matchesAny(value, bearer)) return;
   if (scheme === 'basic' && basic.length > 0) {
     const decoded = Buffer.from(value, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
@@ -54,6 +82,8 @@ export function requireCredentials(req: FastifyRequest, creds: Credentials): voi
   }
   throw new PulumiScaleError(
     'PS_UNAUTHORIZED',
-    header ? 'the credentials given are not accepted' : 'this route needs credentials: Authorization: Bearer <token>',
+    header
+      ? 'the credentials given are not accepted'
+      : `this route needs credentials: Authorization: ${bearer.length > 0 ? 'Bearer <token>' : 'Basic <user:password>'}`,
   );
 }

@@ -34,9 +34,12 @@ export interface AppDeps {
   newId?: () => string;
   /** The clock (Date.now by default). */
   now?: () => number;
-  /** SNS plumbing; defaults fetch over HTTPS. */
+  /** SNS plumbing; defaults fetch over HTTPS (sns-client.ts). */
   sns?: {
-    /** Fetches a PEM certificate from an already-checked SNS URL (HTTPS by default). */
+    /**
+     * Fetches a PEM certificate from an already-checked SNS URL (HTTPS by default). The routes
+     * wrap it in the certificate cache, which also bounds the fetches in flight.
+     */
     fetchCert?: CertFetcher;
     /** GETs an already-checked SubscribeURL. */
     confirmSubscription?: (url: string) => Promise<void>;

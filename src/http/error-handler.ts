@@ -54,7 +54,8 @@ export function installErrorHandling(app: FastifyInstance, metrics: Metrics): vo
     } else {
       req.log.info({ code: e.code, reason: e.message }, 'request refused');
     }
-    if (e.code === 'PS_UNAUTHORIZED') void reply.header('www-authenticate', 'Bearer');
+    // A route that takes only basic credentials set its own challenge (see auth.ts credentialsHook).
+    if (e.code === 'PS_UNAUTHORIZED' && !reply.hasHeader('www-authenticate')) void reply.header('www-authenticate', 'Bearer');
     if (e.code === 'PS_DRAINING' || e.code === 'PS_STORE_UNAVAILABLE') void reply.header('retry-after', '5');
     const body: ErrorBody = { error: { code: e.code, message: e.message } };
     if (e.details !== undefined) body.error.details = e.details;

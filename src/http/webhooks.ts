@@ -1,6 +1,8 @@
 /**
  * Webhook routes: Alertmanager, and CloudWatch through an SNS HTTPS subscription. Routes stay
  * thin: check the sender, parse, let a source in `sources/` translate, then store what it made.
+ * For SNS the route only sequences: verify the signature, apply the protocol rules of
+ * `sources/sns-rules.ts`, remember the delivery id, store the result.
  *
  * Status codes steer the senders' retries: 2xx only once every intent is stored ("acknowledged
  * means durable"), 4xx for what a retry cannot fix (neither SNS nor Alertmanager retries those),
@@ -12,18 +14,18 @@ import { PulumiScaleError } from '../errors.js';
 import { fromAlertmanager, parseAlertmanagerPayload } from '../sources/alertmanager.js';
 import { fromCloudWatch, parseCloudWatchAlarm, parseCloudWatchAlarmText, type CloudWatchResult } from '../sources/cloudwatch.js';
 import { parseWebhookQuery, type SourceContext, type SourceResult } from '../sources/common.js';
-import { createHttpsCertFetcher, createHttpsSubscriptionConfirmer } from '../sources/sns-https.js';
 import {
-  checkSnsUrl,
-  createCertCache,
-  isSnsEnvelope,
-  parseSnsMessage,
-  verifySnsSignature,
-  type SnsConfirmation,
-  type SnsNotification,
-} from '../sources/sns.js';
-import { requireCredentials } from './auth.js';
+  checkFreshness,
+  checkRawDelivery,
+  checkTopic,
+  confirmationDecision,
+  deliveryRecord,
+  replayedError,
+} from '../sources/sns-rules.js';
+import { createCertCache, isSnsEnvelope, parseSnsMessage, verifySnsSignature, type SnsConfirmation, type SnsNotification } from '../sources/sns.js';
+import { credentialsHook } from './auth.js';
 import type { AppDeps } from './deps.js';
+import { createHttpsCertFetcher, createHttpsSubscriptionConfirmer } from './sns-client.js';
 
 /** The answer to an accepted webhook delivery. */
 export interface WebhookReply {
@@ -39,6 +41,7 @@ export interface WebhookReply {
 export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void {
   const now = deps.now ?? Date.now;
   const ctx: SourceContext = { targets: deps.config.targets, newId: deps.newId ?? randomUUID, now };
+  // One cache per app, so its bound on certificate fetches in flight holds for the whole daemon.
   const fetchCert = createCertCache(deps.sns?.fetchCert ?? createHttpsCertFetcher());
   const confirmSubscription = deps.sns?.confirmSubscription ?? createHttpsSubscriptionConfirmer();
 
@@ -70,10 +73,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
   app.post(
     '/webhooks/alertmanager',
     {
-      onRequest: [
-        async (req: FastifyRequest) => requireCredentials(req, deps.config.webhooks.alertmanager),
-        notDraining,
-      ],
+      onRequest: [credentialsHook(deps.config.webhooks.alertmanager), notDraining],
     },
     async (req, reply) => {
       const query = parseWebhookQuery(req.query, ctx);
@@ -85,19 +85,13 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
     },
   );
 
-  app.post('/webhooks/cloudwatch', { onRequest: notDraining }, async (req, reply) => {
+  // SNS sends basic credentials only after a 401 that asks for them, which credentialsHook sets.
+  app.post('/webhooks/cloudwatch', { onRequest: [credentialsHook(deps.config.webhooks.cloudwatch), notDraining] }, async (req, reply) => {
     const cw = deps.config.webhooks.cloudwatch;
     const body = requiredBody(req.body, 'the SNS delivery');
 
     if (!isSnsEnvelope(body)) {
-      // Raw message delivery strips the envelope and with it the signature: nothing proves
-      // where the alarm came from, so it is taken only when verification is turned off.
-      if (cw.verifySignature) {
-        throw new PulumiScaleError(
-          'PS_WEBHOOK_SIGNATURE',
-          'not an SNS envelope: raw message delivery is unsigned; turn it off on the subscription (or set webhooks.cloudwatch.verifySignature: false)',
-        );
-      }
+      checkRawDelivery(cw);
       const alarm = parseCloudWatchAlarm(body);
       const query = parseWebhookQuery(req.query, ctx);
       return reply.status(202).send(await storeResult(req.log, asSourceResult(fromCloudWatch(alarm, query, ctx))));
@@ -107,9 +101,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
     // Signature first, then the topic: SNS signs every topic's messages, including an
     // attacker's own topic, so a valid signature alone proves nothing about who sent it.
     if (cw.verifySignature) await verifySnsSignature(msg, fetchCert);
-    if ((cw.verifySignature || cw.topicArns.length > 0) && !cw.topicArns.includes(msg.TopicArn)) {
-      throw new PulumiScaleError('PS_TOPIC_UNKNOWN', `TopicArn ${msg.TopicArn} is not listed in webhooks.cloudwatch.topicArns`);
-    }
+    checkTopic(msg, cw);
     const log = req.log.child({ messageId: msg.MessageId, topicArn: msg.TopicArn, type: msg.Type });
 
     switch (msg.Type) {
@@ -124,15 +116,13 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
   });
 
   async function confirm(log: FastifyBaseLogger, reply: FastifyReply, msg: SnsConfirmation) {
-    // The same host check as certificates (any path): a forged SubscribeURL must never make
-    // the daemon call an arbitrary address.
-    const url = checkSnsUrl(msg.SubscribeURL, 'SubscribeURL');
-    if (!deps.config.webhooks.cloudwatch.autoConfirm) {
-      log.warn({ subscribeURL: url.href }, 'SNS subscription awaits confirmation: open SubscribeURL, or set webhooks.cloudwatch.autoConfirm');
+    const decision = confirmationDecision(msg, deps.config.webhooks.cloudwatch);
+    if (decision.action === 'await') {
+      log.warn({ subscribeURL: decision.url.href }, 'SNS subscription awaits confirmation: open SubscribeURL, or set webhooks.cloudwatch.autoConfirm');
       return reply.status(200).send({ type: msg.Type, confirmed: false });
     }
     try {
-      await confirmSubscription(url.href);
+      await confirmSubscription(decision.url.href);
     } catch (err) {
       throw new PulumiScaleError('PS_SNS_CONFIRM_FAILED', `GET SubscribeURL failed: ${(err as Error).message}`, { cause: err });
     }
@@ -145,16 +135,10 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
     const query = parseWebhookQuery(req.query, ctx);
     const result = asSourceResult(fromCloudWatch(parseCloudWatchAlarmText(msg.Message), query, ctx, { messageId: msg.MessageId }));
 
-    // Deduplication only works while the id is remembered, so a message older than that window
-    // cannot be told from a replay of a captured one: refuse it.
-    const sentAt = Date.parse(msg.Timestamp);
-    if (Number.isNaN(sentAt)) throw new PulumiScaleError('PS_PAYLOAD_INVALID', `Timestamp ${JSON.stringify(msg.Timestamp)} is not a date`);
-    if (now() - sentAt > cw.replayWindow) {
-      throw new PulumiScaleError('PS_REPLAYED', `the SNS message ${msg.MessageId} is older than webhooks.cloudwatch.replayWindow`);
-    }
-    const key = `sns:${msg.MessageId}`;
-    const first = await deps.store.rememberDelivery(key, new Date(now() + cw.replayWindow).toISOString());
-    if (!first) throw new PulumiScaleError('PS_REPLAYED', `the SNS message ${msg.MessageId} was already accepted`);
+    const at = now();
+    checkFreshness(msg, at, cw.replayWindow);
+    const { key, expiresAt } = deliveryRecord(msg, at, cw.replayWindow);
+    if (!(await deps.store.rememberDelivery(key, expiresAt))) throw replayedError(msg);
     try {
       return reply.status(202).send(await storeResult(log, result));
     } catch (err) {

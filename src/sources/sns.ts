@@ -71,15 +71,32 @@ export function parseSnsMessage(body: unknown): SnsMessage {
   return parseWith(snsMessageSchema, body, 'the SNS message');
 }
 
-// Regions are lower-case words and digits joined by dashes (us-east-1, cn-north-1,
-// us-gov-west-1); the `.cn` suffix is the China partition.
-const SNS_HOST = /^sns\.[a-z0-9]+(?:-[a-z0-9]+)*\.amazonaws\.com(?:\.cn)?$/;
+// An AWS region: a two-letter area, an optional partition mark (us-gov-west-1, us-iso-east-1,
+// us-isob-east-1), a direction word and a number (eu-central-2, ap-southeast-4, cn-northwest-1).
+// Only a region may sit between `sns.` and `.amazonaws.com`: a looser "words and dashes" also
+// matches S3 bucket hosts (`sns.s3-ap-southeast-2.amazonaws.com`, `sns.s3.amazonaws.com`), which
+// whoever owns a bucket named `sns` can fill with a certificate of their own.
+const AWS_REGION = /^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
+// `sns.<region>.amazonaws.com`, or `.amazonaws.com.cn` for the China partition's regions only.
+const SNS_HOST = /^sns\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/;
+// Where SNS publishes its signing certificates: `/SimpleNotificationService-<hex id>.pem`.
+const SNS_CERT_PATH = /^\/SimpleNotificationService-[0-9A-Za-z]+\.pem$/;
+
+/** True when `hostname` (already lower-cased by URL) is an SNS endpoint of an AWS region. */
+function isSnsHost(hostname: string): boolean {
+  const m = SNS_HOST.exec(hostname);
+  if (!m) return false;
+  const region = m[1] ?? '';
+  return AWS_REGION.test(region) && region.startsWith('cn-') === (m[2] !== undefined);
+}
 
 /**
  * Checks a URL found in an SNS message before anything is fetched from it: https, an SNS host
- * (`sns.<region>.amazonaws.com` or `….amazonaws.com.cn`) on the default port, no credentials,
- * and for a certificate a `.pem` path with no query. Returns the normalised URL; throws
- * PS_CERT_URL_REJECTED otherwise, so a forged message can never make the daemon call anywhere.
+ * (`sns.<region>.amazonaws.com`, or `….amazonaws.com.cn` for a `cn-` region) on the default
+ * port, no credentials; a certificate must also sit at AWS's path,
+ * `/SimpleNotificationService-<id>.pem`, with no query or fragment (a SubscribeURL may have any
+ * path and query). Returns the normalised URL; throws PS_CERT_URL_REJECTED otherwise, so a
+ * forged message can never make the daemon call anywhere.
  */
 export function checkSnsUrl(raw: string | undefined, kind: 'SigningCertURL' | 'SubscribeURL'): URL {
   const reject = (why: string) =>
@@ -94,9 +111,10 @@ export function checkSnsUrl(raw: string | undefined, kind: 'SigningCertURL' | 'S
   if (url.protocol !== 'https:') throw reject('not https');
   if (url.username !== '' || url.password !== '') throw reject('carries credentials');
   if (url.port !== '') throw reject('not on the default https port');
-  if (!SNS_HOST.test(url.hostname)) throw reject('not an SNS host (sns.<region>.amazonaws.com[.cn])');
-  if (kind === 'SigningCertURL' && (!url.pathname.endsWith('.pem') || url.search !== '' || url.hash !== '')) {
-    throw reject('not a .pem certificate path');
+  if (!isSnsHost(url.hostname)) throw reject('not an SNS host (sns.<region>.amazonaws.com[.cn])');
+  // `href` rather than `search`/`hash`, which read '' for a bare trailing `?` or `#`.
+  if (kind === 'SigningCertURL' && (!SNS_CERT_PATH.test(url.pathname) || /[?#]/.test(url.href))) {
+    throw reject('not an SNS certificate path (/SimpleNotificationService-<id>.pem, no query)');
   }
   return url;
 }
@@ -160,22 +178,57 @@ export async function verifySnsSignature(msg: SnsMessage, fetchCert: CertFetcher
   if (!ok) throw new PulumiScaleError('PS_WEBHOOK_SIGNATURE', `the SNS message ${msg.MessageId} has a signature that does not verify`);
 }
 
+/** Options of {@link createCertCache}. */
+export interface CertCacheOptions {
+  /** Certificates kept (default 64); past it the oldest is dropped. */
+  max?: number;
+  /**
+   * Fetches in flight at once (default 4). A miss past it is refused at once with
+   * PS_CERT_FETCH_FAILED (502, so SNS retries later) instead of waiting in a queue: SNS uses a
+   * handful of certificates, which stay cached, so only a flood of forged messages naming
+   * distinct URLs reaches the bound, and it must open no more sockets nor hold more requests.
+   */
+  maxInFlight?: number;
+}
+
+/** A cached certificate fetcher, with gauges for tests and metrics. */
+export type CertCache = CertFetcher & {
+  /** Certificates cached or being fetched. */
+  size(): number;
+  /** Fetches not yet settled. */
+  inFlight(): number;
+};
+
 /**
- * Wraps a fetcher with a certificate cache: one fetch per URL, shared by concurrent requests.
- * Only a body that parses as a certificate is kept; a failed fetch is forgotten so that the
- * next delivery (SNS retries) tries again. SNS rotates certificates rarely and the URL names
- * the certificate, so entries never go stale; `max` bounds memory (oldest entry dropped).
+ * Wraps a fetcher with a certificate cache: one fetch per URL, shared by concurrent requests,
+ * and at most `maxInFlight` fetches at once. Only a body that parses as a certificate is kept;
+ * a failed or refused fetch is forgotten so that the next delivery (SNS retries) tries again.
+ * SNS rotates certificates rarely and the URL names the certificate, so entries never go
+ * stale; `max` bounds memory (oldest entry dropped). Make one per daemon: the bound is its own.
  */
-export function createCertCache(fetch: CertFetcher, opts: { max?: number } = {}): CertFetcher & { size(): number } {
+export function createCertCache(fetch: CertFetcher, opts: CertCacheOptions = {}): CertCache {
   const max = opts.max ?? 64;
+  const maxInFlight = opts.maxInFlight ?? 4;
   const cache = new Map<string, Promise<string>>();
+  let inFlight = 0;
   const cached = (url: string): Promise<string> => {
     const hit = cache.get(url);
     if (hit) return hit;
-    const pending = fetch(url).then((pem) => {
-      new X509Certificate(pem); // throws on anything that is not a certificate, so it is not cached
-      return pem;
-    });
+    if (inFlight >= maxInFlight) {
+      return Promise.reject(
+        new PulumiScaleError('PS_CERT_FETCH_FAILED', `${maxInFlight} SNS certificate fetches are already under way; ${url} is not fetched now, SNS retries`),
+      );
+    }
+    inFlight += 1;
+    // The executor turns a fetcher that throws synchronously into a rejection, so the slot is freed.
+    const pending = new Promise<string>((resolve) => resolve(fetch(url)))
+      .finally(() => {
+        inFlight -= 1;
+      })
+      .then((pem) => {
+        new X509Certificate(pem); // throws on anything that is not a certificate, so it is not cached
+        return pem;
+      });
     cache.set(url, pending);
     pending.catch(() => {
       if (cache.get(url) === pending) cache.delete(url);
@@ -186,5 +239,5 @@ export function createCertCache(fetch: CertFetcher, opts: { max?: number } = {})
     }
     return pending;
   };
-  return Object.assign(cached, { size: () => cache.size });
+  return Object.assign(cached, { size: () => cache.size, inFlight: () => inFlight });
 }

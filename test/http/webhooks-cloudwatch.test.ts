@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TEST_AUTH, makeTestApp, type TestApp, type TestAppOptions } from '../support/http.js';
 import { TEST_CERT_URL, fixture, makeTestPki, signSns, startCertServer, type CertServer, type TestPki } from '../support/sns.js';
@@ -166,6 +167,65 @@ describe('POST /webhooks/cloudwatch with verifySignature off', () => {
     await app({ config: { webhooks: { cloudwatch: { verifySignature: false, topicArns: [TEST_AUTH.topicArn] } } } });
     const body = { ...fixture('cloudwatch/sns-notification-single-alarm.json'), TopicArn: 'arn:aws:sns:eu-west-1:1:other' };
     expect((await post(body)).statusCode).toBe(403);
+  });
+});
+
+describe('POST /webhooks/cloudwatch with webhooks.cloudwatch.basicAuth (https://user:pass@host/webhooks/cloudwatch)', () => {
+  const SNS_USER = { username: 'sns', password: 'sns-password-for-tests' };
+  const withBasic = { config: { webhooks: { cloudwatch: { basicAuth: [SNS_USER] } } } };
+  const basic = (user: string, password: string) => ({ ...TEXT, authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+
+  it.each([
+    { rule: "no credentials (SNS's first try) are refused with a Basic challenge, so that SNS sends them", headers: TEXT },
+    { rule: 'a wrong password is refused', headers: basic(SNS_USER.username, 'wrong') },
+    { rule: 'a wrong user name is refused', headers: basic('someone', SNS_USER.password) },
+    { rule: 'a bearer token is refused (the route takes basic credentials only)', headers: { ...TEXT, authorization: 'Bearer sns-password-for-tests' } },
+  ])('$rule: 401 PS_UNAUTHORIZED before the signature is checked', async ({ headers }) => {
+    await app(withBasic);
+    const fetchedBefore = server.fetched.length;
+    const res = await post(signed('sns-notification-single-alarm'), '', headers);
+    expect(res.statusCode).toBe(401);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_UNAUTHORIZED');
+    expect(res.headers['www-authenticate']).toBe('Basic realm="pulumiscale"');
+    expect(server.fetched.length).toBe(fetchedBefore);
+    expect(t!.engine.untouched()).toBe(true);
+  });
+
+  it('the right credentials proceed: a valid notification is accepted (202)', async () => {
+    await app(withBasic);
+    const res = await post(signed('sns-notification-single-alarm'), '', basic(SNS_USER.username, SNS_USER.password));
+    expect(res.statusCode).toBe(202);
+    expect(t!.engine.submitted.map((i) => i.target)).toEqual(['web']);
+  });
+
+  it('credentials are checked before the body is read: a body that is not JSON is still 401', async () => {
+    await app(withBasic);
+    const res = await post('{not json', '', TEXT);
+    expect(res.statusCode).toBe(401);
+  });
+
+  it('a bad signature after good credentials is 401 PS_WEBHOOK_SIGNATURE without a challenge (no credentials would help)', async () => {
+    await app(withBasic);
+    const res = await post({ ...signed('sns-notification-single-alarm'), Message: '{}' }, '', basic(SNS_USER.username, SNS_USER.password));
+    expect(res.statusCode).toBe(401);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_WEBHOOK_SIGNATURE');
+    expect(res.headers['www-authenticate']).toBeUndefined();
+  });
+});
+
+describe('POST /webhooks/cloudwatch: a message signed by AWS itself', () => {
+  // From aws/aws-sdk-java-v2; see test/fixtures/cloudwatch/README.md.
+  const certUrl = 'https://sns.us-west-2.amazonaws.com/SimpleNotificationService-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem';
+  const pem = readFileSync(new URL('../fixtures/cloudwatch/aws-genuine-SimpleNotificationService-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem', import.meta.url), 'utf8');
+
+  it('a genuine SubscriptionConfirmation passes the route with the certificate at its SigningCertURL', async () => {
+    const genuine = fixture<Record<string, string>>('cloudwatch/aws-genuine-subscription-confirmation-v1.json');
+    const fetchCert = vi.fn(async (url: string) => (url === certUrl ? pem : Promise.reject(new Error(`unexpected ${url}`))));
+    await app({ config: { webhooks: { cloudwatch: { topicArns: [genuine.TopicArn] } } }, sns: { fetchCert, confirmSubscription: vi.fn() } });
+    const res = await post(genuine);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ type: 'SubscriptionConfirmation', confirmed: false });
+    expect(fetchCert).toHaveBeenCalledWith(certUrl);
   });
 });
 

@@ -12,7 +12,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { httpsGetText } from '../../src/sources/sns-https.js';
+import { httpsGetText } from '../../src/http/sns-client.js';
 
 /** A signing key, its certificate, and a second key that SNS never used. */
 export interface TestPki {

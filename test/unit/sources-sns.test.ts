@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PulumiScaleError, type ErrorCode } from '../../src/errors.js';
 import { checkSnsUrl, createCertCache, parseSnsMessage, snsStringToSign, verifySnsSignature } from '../../src/sources/sns.js';
-import { httpsGetText } from '../../src/sources/sns-https.js';
+import { httpsGetText } from '../../src/http/sns-client.js';
 import { TEST_CERT_URL, fixture, makeTestPki, signSns, startCertServer, type CertServer, type TestPki } from '../support/sns.js';
 
 let pki: TestPki;
@@ -10,9 +10,9 @@ let server: CertServer;
 beforeAll(async () => {
   pki = makeTestPki();
   server = await startCertServer(pki, {
-    '/big.pem': 'x'.repeat(200 * 1024),
-    '/hang.pem': () => {}, // never answers
-    '/garbage.pem': 'not a certificate',
+    '/SimpleNotificationService-big.pem': 'x'.repeat(200 * 1024),
+    '/SimpleNotificationService-hang.pem': () => {}, // never answers
+    '/SimpleNotificationService-garbage.pem': 'not a certificate',
   }, 300);
 });
 afterAll(() => server.close());
@@ -65,6 +65,68 @@ describe('checkSnsUrl: only https on an SNS host, before anything is fetched', (
     } catch (err) {
       expect((err as PulumiScaleError).code).toBe('PS_CERT_URL_REJECTED');
     }
+  });
+});
+
+const certAt = (host: string) => `https://${host}/SimpleNotificationService-0123456789abcdef.pem`;
+
+describe('checkSnsUrl: the host is sns.<region>.amazonaws.com, <region> shaped like an AWS region', () => {
+  it.each([
+    ['sns.us-east-1.amazonaws.com', 'a commercial region'],
+    ['sns.eu-central-2.amazonaws.com', 'a region numbered past 1'],
+    ['sns.ap-southeast-4.amazonaws.com', 'a compound direction'],
+    ['sns.il-central-1.amazonaws.com', 'a newer area code'],
+    ['sns.mx-central-1.amazonaws.com', 'another newer area code'],
+    ['sns.us-gov-west-1.amazonaws.com', 'GovCloud'],
+    ['sns.us-iso-east-1.amazonaws.com', 'an ISO partition region'],
+    ['sns.us-isob-east-1.amazonaws.com', 'an ISO-B partition region'],
+    ['sns.cn-north-1.amazonaws.com.cn', 'China on .amazonaws.com.cn'],
+    ['sns.cn-northwest-1.amazonaws.com.cn', 'the other China region'],
+    ['SNS.US-WEST-2.AMAZONAWS.COM', 'upper case (URL lower-cases the host)'],
+  ])('accepts %s (%s)', (host) => {
+    expect(checkSnsUrl(certAt(host), 'SigningCertURL').hostname).toBe(host.toLowerCase());
+    expect(checkSnsUrl(`https://${host}/?Action=ConfirmSubscription&Token=t`, 'SubscribeURL')).toBeInstanceOf(URL);
+  });
+
+  it.each([
+    ['sns.s3-ap-southeast-2.amazonaws.com', 'an S3 bucket named sns (legacy dash-region host)'],
+    ['sns.s3.amazonaws.com', 'an S3 bucket named sns (global host)'],
+    ['sns.s3-external-1.amazonaws.com', 'an S3 bucket named sns (s3-external-1)'],
+    ['sns.s3-accelerate.amazonaws.com', 'an S3 bucket named sns (transfer acceleration)'],
+    ['sns.s3.us-east-1.amazonaws.com', 'an S3 bucket named sns (dotted region host)'],
+    ['sns.us-east.amazonaws.com', 'a region without its number'],
+    ['sns.us-east-123.amazonaws.com', 'a region number of three digits'],
+    ['sns.us-east-1-evil.amazonaws.com', 'a region with a tail'],
+    ['sns.us-east-1.evil.amazonaws.com', 'a region followed by another label'],
+    ['sns.amazonaws.com', 'no region at all'],
+    ['sns.cn-north-1.amazonaws.com', 'a China region off .amazonaws.com.cn'],
+    ['sns.us-east-1.amazonaws.com.cn', 'a region outside China on .amazonaws.com.cn'],
+  ])('refuses %s (%s) for certificates and SubscribeURLs alike', (host) => {
+    for (const [kind, url] of [['SigningCertURL', certAt(host)], ['SubscribeURL', `https://${host}/?Action=ConfirmSubscription`]] as const) {
+      expect(() => checkSnsUrl(url, kind)).toThrow(expect.objectContaining({ code: 'PS_CERT_URL_REJECTED' }));
+    }
+  });
+});
+
+describe('checkSnsUrl: a SigningCertURL is /SimpleNotificationService-<id>.pem and nothing more', () => {
+  const host = 'https://sns.us-east-1.amazonaws.com';
+  it.each([
+    ['/cert.pem', 'another file name'],
+    ['/SimpleNotificationService-.pem', 'an empty id'],
+    ['/SimpleNotificationService-ab_cd.pem', 'an id that is not letters and digits'],
+    ['/certs/SimpleNotificationService-0123.pem', 'a folder before the name'],
+    ['/SimpleNotificationService-0123.pem/x.pem', 'a path after the name'],
+    ['/SimpleNotificationService-0123.PEM', 'another extension case'],
+    ['/SimpleNotificationService-0123.pem?', 'an empty query'],
+    ['/SimpleNotificationService-0123.pem#', 'an empty fragment'],
+    ['/SimpleNotificationService-0123.pem#x', 'a fragment'],
+    ['/SimpleNotificationService-0123%2e.pem', 'a percent-encoded character'],
+  ])('refuses %s (%s)', (path) => {
+    expect(() => checkSnsUrl(`${host}${path}`, 'SigningCertURL')).toThrow(expect.objectContaining({ code: 'PS_CERT_URL_REJECTED' }));
+  });
+
+  it('leaves a SubscribeURL free to take any path and query on the SNS host', () => {
+    expect(checkSnsUrl(`${host}/some/path?Action=ConfirmSubscription&Token=t`, 'SubscribeURL').pathname).toBe('/some/path');
   });
 });
 
@@ -150,9 +212,9 @@ describe('verifySnsSignature', () => {
 
   it.each([
     { rule: 'a 404', path: '/SimpleNotificationService-missing.pem' },
-    { rule: 'a body past the size cap', path: '/big.pem' },
-    { rule: 'a server that never answers (timeout)', path: '/hang.pem' },
-    { rule: 'a body that is not a certificate', path: '/garbage.pem' },
+    { rule: 'a body past the size cap', path: '/SimpleNotificationService-big.pem' },
+    { rule: 'a server that never answers (timeout)', path: '/SimpleNotificationService-hang.pem' },
+    { rule: 'a body that is not a certificate', path: '/SimpleNotificationService-garbage.pem' },
   ])('a certificate fetch failing with $rule is PS_CERT_FETCH_FAILED (5xx: SNS retries)', async ({ path }) => {
     const msg = parseSnsMessage(signSns(fixture(TYPES.Notification), pki.key, { certUrl: `https://sns.us-east-1.amazonaws.com${path}` }));
     expect(await codeOf(verifySnsSignature(msg, server.fetchCert))).toBe('PS_CERT_FETCH_FAILED');
@@ -194,6 +256,6 @@ describe('createCertCache', () => {
 
 describe('httpsGetText', () => {
   it('refuses a server whose certificate is not trusted', async () => {
-    await expect(httpsGetText(`https://127.0.0.1:${server.port}/big.pem`, { timeoutMs: 1_000 })).rejects.toThrow();
+    await expect(httpsGetText(`https://127.0.0.1:${server.port}/SimpleNotificationService-big.pem`, { timeoutMs: 1_000 })).rejects.toThrow();
   });
 });

@@ -2,10 +2,11 @@
  * The daemon's only outbound HTTP: fetching SNS signing certificates and GETting a
  * SubscribeURL. Both run on URLs already passed through `checkSnsUrl`, yet the answer still
  * comes from the network, so every request has a timeout, a response size cap, and follows no
- * redirect (a redirect could lead off the SNS hosts after the check).
+ * redirect (a redirect could lead off the SNS hosts after the check). It lives in http/, the
+ * daemon's network edge, so that sources/ stays free of I/O.
  */
 import https from 'node:https';
-import type { CertFetcher } from './sns.js';
+import type { CertFetcher } from '../sources/sns.js';
 
 /** Limits and trust for an outbound GET. */
 export interface HttpsGetOptions {
