@@ -1,9 +1,26 @@
 /**
  * Prometheus metrics, fed from the event bus and from the HTTP layer. A registry of its own
  * (not prom-client's global one) so that tests and several apps in one process never collide.
+ *
+ * Every label value comes from a bounded set: a target label is a configured target or one of
+ * the history's buckets, a route label is a route pattern, a code a registry code. Each new
+ * label value is a new series kept for the life of the process, so a value taken from a
+ * request would let any sender grow the scrape, and the memory, without bound.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { NO_TARGET, UNKNOWN_TARGET } from '../sources/common.js';
 import type { EventBus } from './bus.js';
+
+/** How the metrics are set up. */
+export interface MetricsOptions {
+  /** Also collect the Node.js process metrics (default true). */
+  defaultMetrics?: boolean;
+  /**
+   * The configured target names. When given, any other target label becomes `(unknown)`, so a
+   * stage that records an unconfigured name (it should use the bucket) still adds no series.
+   */
+  targets?: Iterable<string>;
+}
 
 /** The daemon's metrics. Names are part of the contract dashboards depend on. */
 export class Metrics {
@@ -64,7 +81,11 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(opts: { defaultMetrics?: boolean } = {}) {
+  /** The target label values allowed, or null to take the names as they come. */
+  readonly #targets: ReadonlySet<string> | null;
+
+  constructor(opts: MetricsOptions = {}) {
+    this.#targets = opts.targets === undefined ? null : new Set([...opts.targets, NO_TARGET, UNKNOWN_TARGET]);
     if (opts.defaultMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry });
       // prom-client names three gauges `*_total`, which `promtool check metrics` rejects (the
@@ -75,26 +96,31 @@ export class Metrics {
     }
   }
 
+  /** The label value for a target name: the name when it is allowed, else the `(unknown)` bucket. */
+  targetLabel(name: string): string {
+    return this.#targets === null || this.#targets.has(name) ? name : UNKNOWN_TARGET;
+  }
+
   /** Feeds the counters from the engine's bus. Returns the unsubscribe function. */
   attach(bus: EventBus): () => void {
     return bus.subscribe((msg) => {
       switch (msg.type) {
         case 'event':
-          this.events.inc({ target: msg.event.target, kind: msg.event.kind });
+          this.events.inc({ target: this.targetLabel(msg.event.target), kind: msg.event.kind });
           break;
         case 'intent':
-          this.intents.inc({ target: msg.target, source: msg.source });
-          if (msg.merged) this.coalesced.inc({ target: msg.target });
+          this.intents.inc({ target: this.targetLabel(msg.target), source: msg.source });
+          if (msg.merged) this.coalesced.inc({ target: this.targetLabel(msg.target) });
           break;
         case 'operation-start':
           this.running.inc();
           break;
         case 'operation-end':
           this.running.dec();
-          this.operationSeconds.observe({ target: msg.target, kind: msg.kind }, msg.durationMs / 1000);
+          this.operationSeconds.observe({ target: this.targetLabel(msg.target), kind: msg.kind }, msg.durationMs / 1000);
           break;
         case 'retry':
-          this.retries.inc({ target: msg.target });
+          this.retries.inc({ target: this.targetLabel(msg.target) });
           break;
       }
     });

@@ -12,17 +12,18 @@ import { z } from 'zod';
 import { PulumiScaleError } from '../errors.js';
 import type { Evidence } from '../types.js';
 import {
-  NO_TARGET,
   alertIntent,
   ignoredEvent,
   numeric,
   parseWith,
+  refusalTarget,
   resolveTargetAction,
   type Named,
   type SourceContext,
   type SourceResult,
   type WebhookQuery,
 } from './common.js';
+import { EVIDENCE_LIMITS, boundedLabels, clip } from './evidence.js';
 
 /** The label that names an alert's target. */
 export const TARGET_LABEL = 'pulumiscale_target';
@@ -71,13 +72,16 @@ export function parseAlertmanagerPayload(body: unknown): AlertmanagerPayload {
   return parseWith(alertmanagerPayloadSchema, body, 'the Alertmanager notification');
 }
 
-/** What an alert says about itself, kept with the intent or the event. */
+/**
+ * What an alert says about itself, kept with the intent or the event, within EVIDENCE_LIMITS
+ * (sources/evidence.ts): the sender decides how many labels it sends and how long they are.
+ */
 export function alertEvidence(alert: AlertmanagerAlert): Evidence {
-  const evidence: Evidence = { labels: { ...alert.labels } };
-  if (alert.fingerprint !== undefined) evidence.fingerprint = alert.fingerprint;
+  const evidence: Evidence = { labels: boundedLabels(alert.labels, ['alertname', TARGET_LABEL, ACTION_LABEL]) };
+  if (alert.fingerprint !== undefined) evidence.fingerprint = clip(alert.fingerprint);
   const name = alert.labels.alertname;
-  if (name !== undefined) evidence.alertName = name;
-  if (alert.generatorURL) evidence.generatorURL = alert.generatorURL;
+  if (name !== undefined) evidence.alertName = clip(name);
+  if (alert.generatorURL) evidence.generatorURL = clip(alert.generatorURL, EVIDENCE_LIMITS.url);
   const value = numeric(alert.annotations[VALUE_ANNOTATION]) ?? numeric(alert.labels.value);
   if (value !== undefined) evidence.metricValue = value;
   return evidence;
@@ -104,7 +108,7 @@ export function fromAlertmanager(payload: AlertmanagerPayload, query: WebhookQue
 
   payload.alerts.forEach((alert, index) => {
     const evidence = alertEvidence(alert);
-    const label = alert.labels.alertname ?? alert.fingerprint ?? `#${index}`;
+    const label = clip(alert.labels.alertname ?? alert.fingerprint ?? `#${index}`);
     const common = { source: 'alertmanager' as const, dryRun: query.dryRun, evidence };
     let resolved: ReturnType<typeof resolveTargetAction>;
     try {
@@ -114,12 +118,13 @@ export function fromAlertmanager(payload: AlertmanagerPayload, query: WebhookQue
     } catch (err) {
       if (!(err instanceof PulumiScaleError)) throw err;
       firstProblem ??= err;
-      result.rejected.push({ fingerprint: alert.fingerprint ?? `#${index}`, code: err.code, message: err.message });
+      result.rejected.push({ fingerprint: clip(alert.fingerprint ?? `#${index}`), code: err.code, message: err.message });
       const asked = query.target ?? alert.labels[TARGET_LABEL]?.trim();
       result.ignored.push(
         ignoredEvent(ctx, {
           ...common,
-          target: asked || NO_TARGET,
+          // A made-up name goes to one bucket; the reason (err.message) quotes it.
+          target: refusalTarget(asked, ctx),
           reason: `alert ${label} ${alert.status}, refused: ${err.message}`,
           errorCode: err.code,
         }),

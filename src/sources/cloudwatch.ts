@@ -20,6 +20,7 @@ import {
   type SourceContext,
   type WebhookQuery,
 } from './common.js';
+import { clip } from './evidence.js';
 
 const dimension = z.object({ name: z.string(), value: z.string() });
 
@@ -124,12 +125,15 @@ export function latestDatapoint(reason: string): number | undefined {
   return undefined;
 }
 
-/** What the alarm says about itself, kept with the intent or the event. */
+/**
+ * What the alarm says about itself, kept with the intent or the event, clipped to
+ * EVIDENCE_LIMITS (sources/evidence.ts): with verification off anyone can send any alarm.
+ */
 export function alarmEvidence(alarm: CloudWatchAlarm, messageId?: string): Evidence {
-  const evidence: Evidence = { alarmName: alarm.AlarmName };
-  if (messageId !== undefined) evidence.messageId = messageId;
+  const evidence: Evidence = { alarmName: clip(alarm.AlarmName) };
+  if (messageId !== undefined) evidence.messageId = clip(messageId);
   if (alarm.Trigger?.Threshold !== undefined) evidence.threshold = alarm.Trigger.Threshold;
-  if (alarm.Trigger?.ComparisonOperator !== undefined) evidence.comparisonOperator = alarm.Trigger.ComparisonOperator;
+  if (alarm.Trigger?.ComparisonOperator !== undefined) evidence.comparisonOperator = clip(alarm.Trigger.ComparisonOperator);
   const value = latestDatapoint(alarm.NewStateReason);
   if (value !== undefined) evidence.metricValue = value;
   return evidence;
@@ -159,8 +163,9 @@ export function fromCloudWatch(
   const { target, action } = resolveTargetAction(query, named, ctx);
   const evidence = alarmEvidence(alarm, delivery.messageId);
   const common = { target, source: 'cloudwatch' as const, dryRun: query.dryRun, evidence };
+  const name = clip(alarm.AlarmName);
   if (alarm.NewStateValue === 'ALARM') {
-    return { kind: 'intent', intent: alertIntent(ctx, { ...common, action, reason: `alarm ${alarm.AlarmName} in ALARM` }) };
+    return { kind: 'intent', intent: alertIntent(ctx, { ...common, action, reason: `alarm ${name} in ALARM` }) };
   }
-  return { kind: 'ignored', event: ignoredEvent(ctx, { ...common, reason: `alarm ${alarm.AlarmName} went to ${alarm.NewStateValue}` }) };
+  return { kind: 'ignored', event: ignoredEvent(ctx, { ...common, reason: `alarm ${name} went to ${alarm.NewStateValue}` }) };
 }

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { PulumiScaleError, type ErrorCode } from '../errors.js';
 import type { Direction, Evidence, Intent, IntentSource, ScalingEvent } from '../types.js';
+import { EVIDENCE_LIMITS, clip } from './evidence.js';
 
 /** What a source needs to know of the world: the configured targets, ids and the time. */
 export interface SourceContext {
@@ -56,6 +57,25 @@ export interface SourceResult {
 /** Stands for "no target named" in the history, where a target name is required. */
 export const NO_TARGET = '(none)';
 
+/**
+ * Stands for "a target name that is not configured" in the history and in metrics. A refused
+ * alert is recorded under this one name, never under the name it asked for: senders choose
+ * those, so each made-up name would otherwise be a new history partition and a new metric
+ * series. The name asked for stays in the event's reason (clipped) and labels.
+ */
+export const UNKNOWN_TARGET = '(unknown)';
+
+/**
+ * The target a refused alert is recorded under: the name it asked for when that is configured
+ * (it was refused for another reason, e.g. a bad action), {@link NO_TARGET} when it named none,
+ * else {@link UNKNOWN_TARGET}. Neither bucket can clash with a configured name, which must
+ * start with a letter or digit.
+ */
+export function refusalTarget(asked: string | undefined, ctx: Pick<SourceContext, 'targets'>): string {
+  if (asked === undefined || asked === '') return NO_TARGET;
+  return Object.hasOwn(ctx.targets, asked) ? asked : UNKNOWN_TARGET;
+}
+
 // Query values arrive as strings; anything else (a repeated key gives an array) is a mistake.
 const queryShape = z.object({
   target: z.string().min(1).optional(),
@@ -82,14 +102,15 @@ export function parseWebhookQuery(raw: unknown, ctx: Pick<SourceContext, 'target
 export function parseAction(value: string, where: string): Direction {
   const v = value.trim().toLowerCase();
   if (v === 'up' || v === 'down') return v;
-  throw new PulumiScaleError('PS_ACTION_INVALID', `${where} "${value}" is not an action; use up or down`, {
+  throw new PulumiScaleError('PS_ACTION_INVALID', `${where} "${clip(value, EVIDENCE_LIMITS.quoted)}" is not an action; use up or down`, {
     details: { allowed: ['up', 'down'] },
   });
 }
 
 function unknownTarget(name: string, where: string, ctx: Pick<SourceContext, 'targets'>): PulumiScaleError {
   const known = Object.keys(ctx.targets);
-  return new PulumiScaleError('PS_TARGET_UNKNOWN', `${where} names target "${name}", which is not configured`, {
+  // The message becomes an event's reason and a reply's `rejected` entry: quote a bounded part.
+  return new PulumiScaleError('PS_TARGET_UNKNOWN', `${where} names target "${clip(name, EVIDENCE_LIMITS.quoted)}", which is not configured`, {
     details: { known },
   });
 }

@@ -19,7 +19,8 @@ export type StoreConfig = Config['store'];
 type StoreFactory = (config: StoreConfig) => Store;
 
 const FACTORIES: Record<StoreConfig['driver'], StoreFactory> = {
-  sqlite: (config) => new SqliteStore({ path: config.path, historyLimit: config.historyLimit }),
+  sqlite: (config) =>
+    new SqliteStore({ path: config.path, historyLimit: config.historyLimit, historyTotalLimit: config.historyTotalLimit }),
 };
 
 /** The drivers `createStore` knows, in registry order. */

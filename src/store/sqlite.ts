@@ -9,7 +9,12 @@
  *
  * Bounded growth, decided here rather than by the caller:
  * - events: each insert deletes the target's events beyond `historyLimit` (one indexed range
- *   delete, see `n` in sqlite-schema.ts), so a target never holds more than its limit;
+ *   delete, see `n` in sqlite-schema.ts), so a target never holds more than its limit, and
+ *   the events of every target beyond `historyTotalLimit` (a range delete on the primary key:
+ *   `seq` only grows, so the newest N events are those with `seq > newest - N`). The total is
+ *   what bounds the file: a per-target limit alone grows with every target name ever recorded.
+ *   A target whose events were all trimmed numbers its next one 1 again, which `n`'s unique
+ *   index allows since no row of it is left; it no longer appears in `lastEvents`;
  * - intents: the audit table keeps the newest `intentLimit` accepted intents (default 100,000),
  *   trimmed on insert by rowid. Trimming by count rather than by "older than the oldest retained
  *   event" keeps it one cheap statement and bounds the table even when no event is written;
@@ -36,6 +41,8 @@ export interface SqliteStoreOptions {
   path: string;
   /** Events kept per target; older ones are trimmed on insert. Default 10,000. */
   historyLimit?: number;
+  /** Events kept in all, across targets; the oldest are trimmed on insert. Default 100,000. */
+  historyTotalLimit?: number;
   /** Accepted intents kept in the audit table; older ones are trimmed on insert. Default 100,000. */
   intentLimit?: number;
   /** How long a write waits for a lock held by another connection. Default 5,000 ms. */
@@ -48,6 +55,7 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly #path: string;
   readonly #historyLimit: number;
+  readonly #historyTotalLimit: number;
   readonly #intentLimit: number;
   readonly #busyTimeoutMs: number;
   readonly #now: () => Date;
@@ -59,6 +67,7 @@ export class SqliteStore implements Store {
   constructor(opts: SqliteStoreOptions) {
     this.#path = opts.path;
     this.#historyLimit = positiveInt('historyLimit', opts.historyLimit ?? 10_000);
+    this.#historyTotalLimit = positiveInt('historyTotalLimit', opts.historyTotalLimit ?? 100_000);
     this.#intentLimit = positiveInt('intentLimit', opts.intentLimit ?? 100_000);
     this.#busyTimeoutMs = opts.busyTimeoutMs ?? 5_000;
     this.#now = opts.now ?? (() => new Date());
@@ -236,6 +245,7 @@ export class SqliteStore implements Store {
       json: JSON.stringify(event),
     });
     sql.trimEvents.run({ target: event.target, upto: Number(row?.n ?? 0) - this.#historyLimit });
+    sql.trimHistory.run({ upto: Number(row?.seq ?? 0) - this.#historyTotalLimit });
   }
 
   /** Runs `fn` in one IMMEDIATE transaction: it takes the write lock up front, so it cannot fail halfway on a lock. */
@@ -296,9 +306,10 @@ function prepareStatements(db: DatabaseSync) {
     selectTargets: db.prepare('SELECT name, json FROM targets'),
     insertEvent: db.prepare(
       'INSERT INTO events (id, target, n, at, kind, json) VALUES (:id, :target, ' +
-        'coalesce((SELECT max(n) FROM events WHERE target = :target), 0) + 1, :at, :kind, :json) RETURNING n',
+        'coalesce((SELECT max(n) FROM events WHERE target = :target), 0) + 1, :at, :kind, :json) RETURNING n, seq',
     ),
     trimEvents: db.prepare('DELETE FROM events WHERE target = :target AND n <= :upto'),
+    trimHistory: db.prepare('DELETE FROM events WHERE seq <= :upto'),
     listEvents: {
       ':': list(''),
       'target:': list('WHERE target = :target'),

@@ -18,6 +18,11 @@
  * - A repeated intent or event id is refused with StoreUnavailableError and changes nothing.
  * - A store used before `init` or after `close` rejects with StoreUnavailableError; `init`
  *   twice is harmless.
+ * - History is bounded twice, both limits set when the store is built: an event is trimmed
+ *   once the per-target limit of newer events of its target were recorded, or the total limit
+ *   of newer events of any target (counting insertions, so a store may hold fewer). Trimming
+ *   happens on insert. `listEvents` and `lastEvents` see only what is kept (a target whose
+ *   every event was trimmed has no last event), and such a target may record again.
  */
 import type { Intent, PendingIntent, ScalingEvent, TargetRecord } from '../types.js';
 

@@ -82,7 +82,7 @@ describe('POST /webhooks/alertmanager', () => {
       rejected: [{ fingerprint: 'bad', code: 'PS_TARGET_UNKNOWN', message: expect.stringContaining('"nope"') as unknown }],
     });
     expect(t!.engine.submitted.map((i) => i.target)).toEqual(['web']);
-    expect(t!.engine.recorded).toEqual([expect.objectContaining({ kind: 'ignored', target: 'nope', errorCode: 'PS_TARGET_UNKNOWN' })]);
+    expect(t!.engine.recorded).toEqual([expect.objectContaining({ kind: 'ignored', target: '(unknown)', errorCode: 'PS_TARGET_UNKNOWN' })]);
     expect(t!.logs.some((l) => l.msg === 'alert refused' && l.code === 'PS_TARGET_UNKNOWN')).toBe(true);
   });
 

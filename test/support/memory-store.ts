@@ -1,7 +1,8 @@
 /**
  * An in-memory Store for engine and HTTP unit tests. It copies everything in and out (as a
  * database would), so a test sees only what was written, keeps the contract's edge rules
- * (duplicate ids refused, closed store refuses, pages capped), and can be told to fail a method
+ * (duplicate ids refused, closed store refuses, pages capped, history trimmed per target and
+ * in total), and can be told to fail a method
  * with StoreUnavailableError to test "acknowledged means durable". It is usable without `init`
  * so tests can seed it first.
  */
@@ -14,6 +15,14 @@ export type StoreMethod = Exclude<keyof Store, 'init' | 'close'>;
 
 /** The largest page `listEvents` returns, as the contract caps it. */
 const MAX_PAGE = 1000;
+
+/** The history limits, as the real stores take them (same defaults as SqliteStore). */
+export interface MemoryStoreOptions {
+  /** Events kept per target. Default 10,000. */
+  historyLimit?: number;
+  /** Events kept in all, across targets. Default 100,000. */
+  historyTotalLimit?: number;
+}
 
 /** The fake. Its maps are public so tests can seed and inspect them. */
 export class MemoryStore implements Store {
@@ -34,6 +43,16 @@ export class MemoryStore implements Store {
   closed = false;
 
   readonly #failures = new Map<StoreMethod, number>();
+  readonly #historyLimit: number;
+  readonly #historyTotalLimit: number;
+  /** The insertion number of each stored event, as the real stores' `seq` (seeded ones count as 0). */
+  readonly #seq = new WeakMap<ScalingEvent, number>();
+  #lastSeq = 0;
+
+  constructor(opts: MemoryStoreOptions = {}) {
+    this.#historyLimit = opts.historyLimit ?? 10_000;
+    this.#historyTotalLimit = opts.historyTotalLimit ?? 100_000;
+  }
 
   /** The next `times` calls of `method` reject with StoreUnavailableError. */
   failNext(method: StoreMethod, times = 1): void {
@@ -79,7 +98,7 @@ export class MemoryStore implements Store {
     this.#refuseDuplicate(outcome.event);
     const slots = this.slots(target);
     this.pending.set(target, { queued: outcome.requeue ? copy(outcome.requeue) : slots.queued, running: null });
-    if (outcome.event) this.events.push(copy(outcome.event));
+    if (outcome.event) this.#append(outcome.event);
     this.targets.set(target, copy(outcome.record));
   }
 
@@ -103,7 +122,7 @@ export class MemoryStore implements Store {
   async appendEvent(event: ScalingEvent): Promise<void> {
     this.#call('appendEvent');
     this.#refuseDuplicate(event);
-    this.events.push(copy(event));
+    this.#append(event);
   }
 
   async listEvents(query: EventQuery): Promise<ScalingEvent[]> {
@@ -136,6 +155,20 @@ export class MemoryStore implements Store {
   async forgetDelivery(key: string): Promise<void> {
     this.#call('forgetDelivery');
     this.deliveries.delete(key);
+  }
+
+  /** Appends, then trims the target's oldest events beyond its limit and everyone's beyond the total. */
+  #append(event: ScalingEvent): void {
+    const stored = copy(event);
+    this.#seq.set(stored, ++this.#lastSeq);
+    this.events.push(stored);
+    // The limit never changes and every insert trims, so at most one event of the target is over.
+    const own = this.events.filter((e) => e.target === event.target).length;
+    if (own > this.#historyLimit) this.events.splice(this.events.findIndex((e) => e.target === event.target), 1);
+    // As `seq <= newest - limit` in SQL: an event goes once `limit` newer ones were recorded,
+    // even when some of those were trimmed since.
+    const upto = this.#lastSeq - this.#historyTotalLimit;
+    while (this.events.length > 0 && (this.#seq.get(this.events[0] as ScalingEvent) ?? 0) <= upto) this.events.shift();
   }
 
   #refuseDuplicate(event: ScalingEvent | null): void {

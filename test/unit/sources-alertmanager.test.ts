@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PulumiScaleError, type ErrorCode } from '../../src/errors.js';
 import { alertEvidence, fromAlertmanager, parseAlertmanagerPayload, type AlertmanagerPayload } from '../../src/sources/alertmanager.js';
-import { NO_TARGET, parseWebhookQuery, type SourceContext, type WebhookQuery } from '../../src/sources/common.js';
+import { NO_TARGET, UNKNOWN_TARGET, parseWebhookQuery, type SourceContext, type WebhookQuery } from '../../src/sources/common.js';
 import { fixture } from '../support/sns.js';
 import { codeOf } from '../support/errors.js';
 import { noQuery, sourceContext } from '../support/sources.js';
@@ -134,7 +134,7 @@ describe('alerts that cannot become intents', () => {
       ['badaction', 'PS_ACTION_INVALID'],
     ]);
     expect(result.ignored.map((e) => [e.target, e.errorCode])).toEqual([
-      ['nope', 'PS_TARGET_UNKNOWN'],
+      [UNKNOWN_TARGET, 'PS_TARGET_UNKNOWN'],
       [NO_TARGET, 'PS_TARGET_MISSING'],
       ['worker', 'PS_ACTION_INVALID'],
     ]);

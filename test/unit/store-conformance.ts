@@ -76,11 +76,20 @@ export function makeRecord(overrides: Partial<TargetRecord> = {}): TargetRecord 
   return { name: 'web', current: 3, paused: false, cooldownUntil: { up: at(70), down: null }, ...overrides };
 }
 
+/** The history limits a store is built with (each implementation takes them in its options). */
+export interface HistoryLimits {
+  /** Events kept per target. */
+  historyLimit?: number;
+  /** Events kept in all, across targets. */
+  historyTotalLimit?: number;
+}
+
 /**
  * Registers the suite for one implementation. `make` returns a new, empty, initialised store
- * each time it is called; the suite closes it after each test.
+ * each time it is called, built with `limits` when given (its defaults otherwise); the suite
+ * closes it after each test.
  */
-export function describeStoreConformance(name: string, make: () => Promise<Store>): void {
+export function describeStoreConformance(name: string, make: (limits?: HistoryLimits) => Promise<Store>): void {
   describe(`Store conformance: ${name}`, () => {
     let store: Store;
     beforeEach(async () => {
@@ -413,6 +422,59 @@ export function describeStoreConformance(name: string, make: () => Promise<Store
             ['api', apiLast],
           ]),
         );
+      });
+    });
+
+    describe('bounded history', () => {
+      /** Replaces the suite's store with one built with `limits`; afterEach closes it. */
+      async function remake(limits: HistoryLimits): Promise<void> {
+        await store.close();
+        store = await make(limits);
+      }
+
+      it('keeps the newest historyTotalLimit events across targets, whichever call appended them', async () => {
+        await remake({ historyTotalLimit: 4 });
+        await appendMany(1, 'web', 0);
+        const [api1] = await appendMany(1, 'api', 1);
+        const [db1] = await appendMany(1, 'db', 2);
+        const [api2] = await appendMany(1, 'api', 3);
+        const intent = makeIntent();
+        await store.enqueue(intent, makePending(intent));
+        await store.startOperation('web', makePending(intent));
+        const web2 = makeEvent({ at: at(4) });
+        await store.finishOperation('web', { event: web2, record: makeRecord() });
+        expect(await store.listEvents({ limit: 10 })).toEqual([web2, api2, db1, api1]);
+        expect(await store.listEvents({ target: 'web', limit: 10 })).toEqual([web2]);
+        const [db2] = await appendMany(1, 'db', 5);
+        // The oldest go first, whatever their target: web's first event, now api's.
+        expect(await store.listEvents({ limit: 10 })).toEqual([db2, web2, api2, db1]);
+        expect(await store.lastEvents()).toEqual(
+          new Map([
+            ['web', web2],
+            ['api', api2],
+            ['db', db2],
+          ]),
+        );
+      });
+
+      it('a target whose every event was trimmed leaves lastEvents, and records again under its own limit', async () => {
+        await remake({ historyLimit: 2, historyTotalLimit: 3 });
+        await appendMany(2, 'web', 0);
+        // The third api event trims the first (per target) and the second web one (three newer
+        // events were recorded since, though one of them is gone): two events are left.
+        const api = await appendMany(3, 'api', 2);
+        expect(await store.listEvents({ limit: 10 })).toEqual(api.slice(1).toReversed());
+        expect([...(await store.lastEvents()).keys()]).toEqual(['api']);
+        const web = await appendMany(3, 'web', 5);
+        expect(await store.listEvents({ target: 'web', limit: 10 })).toEqual(web.slice(1).toReversed());
+        expect(await store.listEvents({ limit: 10 })).toEqual(web.slice(1).toReversed());
+        expect(await store.lastEvents()).toEqual(new Map([['web', web[2]]]));
+      });
+
+      it('a page cursor trimmed away gives an empty page, not the newest events again', async () => {
+        await remake({ historyTotalLimit: 2 });
+        const [oldest] = await appendMany(3);
+        expect(await store.listEvents({ before: oldest?.id ?? '', limit: 10 })).toEqual([]);
       });
     });
 

@@ -5,8 +5,8 @@
 import { MemoryStore } from '../support/memory-store.js';
 import { describeStoreConformance } from './store-conformance.js';
 
-describeStoreConformance('the in-memory test store', async () => {
-  const store = new MemoryStore();
+describeStoreConformance('the in-memory test store', async (limits) => {
+  const store = new MemoryStore(limits);
   await store.init();
   return store;
 });

@@ -46,8 +46,8 @@ function peek<T>(file: string, fn: (db: DatabaseSync) => T): T {
   }
 }
 
-describeStoreConformance('sqlite file', () => open({ path: freshPath() }));
-describeStoreConformance('sqlite :memory:', () => open({ path: ':memory:' }));
+describeStoreConformance('sqlite file', (limits) => open({ path: freshPath(), ...limits }));
+describeStoreConformance('sqlite :memory:', (limits) => open({ path: ':memory:', ...limits }));
 
 describe('SqliteStore durability', () => {
   it('everything acknowledged is there after close and reopen of the same file', async () => {
@@ -338,7 +338,7 @@ describe('SqliteStore bounded growth', () => {
 
 describe('createStore', () => {
   it('builds an uninitialised SqliteStore for driver sqlite', async () => {
-    const store = createStore({ driver: 'sqlite', path: ':memory:', historyLimit: 5 });
+    const store = createStore({ driver: 'sqlite', path: ':memory:', historyLimit: 5, historyTotalLimit: 50 });
     expect(store).toBeInstanceOf(SqliteStore);
     await expect(store.loadTargets()).rejects.toThrow(/not initialised/);
   });
