@@ -3,8 +3,22 @@
 # with its YAML language host (each brought or built once per machine, cached outside the
 # repo), and the npm dependencies installed. Used by `npm start`, `npm test`, `npm run bench`
 # and .ci/run, so a newcomer's machine and CI set up the same way.
+#
+#   with-env.sh [--test-peers] CMD...
+#
+# --test-peers (`npm test`) also brings the real peers the tests drive (Alertmanager, promtool,
+# openssl; scripts/setup-peers.sh) and exports their paths. It runs first, so a machine that
+# cannot install them stops at once, before minutes of building Pulumi.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+if [[ "${1:-}" == --test-peers ]]; then
+  shift
+  peers="$(bash "$root/scripts/setup-peers.sh")"
+  while IFS= read -r line; do
+    if [[ -n "$line" ]]; then export "$line"; fi
+  done <<<"$peers"
+fi
 
 node_dir="$(bash "$root/scripts/setup-node.sh")"
 export PATH="$node_dir:$PATH"

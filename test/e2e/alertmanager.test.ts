@@ -36,7 +36,7 @@ beforeAll(async () => {
   try {
     accessSync(ALERTMANAGER, constants.X_OK);
   } catch {
-    throw new Error(`${ALERTMANAGER} not found: apt-get install prometheus-alertmanager (.ci/run does), or set PULUMISCALE_ALERTMANAGER`);
+    throw new Error(`${ALERTMANAGER} not found: run bash scripts/setup-peers.sh (npm test does; it installs prometheus-alertmanager), or set PULUMISCALE_ALERTMANAGER`);
   }
   sandbox = await createPulumiSandbox();
   webDir = await sandbox.copyFixture('simple', 'web');
@@ -60,6 +60,7 @@ targets:
     max: 10
     step: 2
     cooldown: { up: 0s, down: 0s }
+    createStack: true
 `,
     { ...sandbox.env, AM_TOKEN: TOKEN },
   );
