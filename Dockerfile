@@ -38,4 +38,5 @@ EXPOSE 8080
 STOPSIGNAL SIGTERM
 # tini forwards SIGTERM to the daemon, which drains (running `pulumi up`s finish) and exits 0.
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/cli.js"]
-CMD ["serve", "--config", "/etc/pulumiscale/pulumiscale.yaml"]
+# The daemon listens on localhost unless told otherwise; in a container that must be 0.0.0.0.
+CMD ["serve", "--config", "/etc/pulumiscale/pulumiscale.yaml", "--host", "0.0.0.0"]

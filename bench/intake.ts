@@ -70,6 +70,8 @@ async function intakeApp(store: Store) {
     dryRun: false,
     concurrency: 2,
     retry: config.engine.retry,
+    operationTimeout: config.engine.operationTimeout,
+    cancelGrace: config.engine.cancelGrace,
   });
   await engine.start();
   const app = buildApp({ config, engine, store, logger, metrics: new Metrics({ defaultMetrics: false }) });

@@ -5,9 +5,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, formatProblem, loadConfig } from './config/load.js';
+import { ConfigError, formatProblem, loadConfig, targetsOf } from './config/load.js';
 import { startDaemon } from './daemon.js';
+import { PulumiScaleError } from './errors.js';
 import { createLogger } from './observe/logger.js';
+import { AutomationExecutor } from './pulumi/automation.js';
 
 const DEFAULT_CONFIG = 'config/pulumiscale.yaml';
 
@@ -19,6 +21,7 @@ Commands:
 
 Options:
   -c, --config FILE   the YAML config file
+      --host HOST     serve: listen on HOST instead of server.host (the image passes 0.0.0.0)
   -h, --help          this help
   -v, --version       the version
 `;
@@ -28,16 +31,19 @@ function version(): string {
   return pkg.version;
 }
 
-async function serve(file: string): Promise<number> {
-  const config = loadConfig(file);
+async function serve(file: string, host: string | undefined): Promise<number> {
+  const loaded = loadConfig(file);
+  const config = host === undefined ? loaded : Object.freeze({ ...loaded, server: Object.freeze({ ...loaded.server, host }) });
   const logger = createLogger(config.log.level);
   const daemon = await startDaemon(config, { logger });
   let finished = true;
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       if (daemon.engine.isDraining()) {
-        logger.warn({ signal }, 'already draining; running Pulumi operations are never interrupted');
-        return;
+        // The operator asked twice: stop now. The CLIs get SIGINT and cancel on their own; the
+        // running intents are still in the store and resume at the next start.
+        daemon.abort();
+        process.exit(1);
       }
       logger.info({ signal }, 'signal received');
       daemon.drain().then(
@@ -58,18 +64,43 @@ async function serve(file: string): Promise<number> {
   return finished ? 0 : 1;
 }
 
-function validate(file: string): number {
+async function validate(file: string): Promise<number> {
   const config = loadConfig(file);
   const n = Object.keys(config.targets).length;
-  process.stdout.write(`${file}: OK (${n} target${n === 1 ? '' : 's'}: ${Object.keys(config.targets).join(', ')})\n`);
-  // Not a problem, since a config is often checked away from the machine that runs it; but
-  // worth saying, as every operation of that target would fail here.
-  for (const [name, t] of Object.entries(config.targets)) {
-    if (t.workDir !== undefined && !existsSync(t.workDir)) {
-      process.stdout.write(`warning: targets.${name}.workDir: ${t.workDir} does not exist on this machine\n`);
+  // Not problems, since a config is often checked away from the machine that runs it; but worth
+  // saying, as every operation of that target would fail here.
+  const warnings: string[] = [];
+  const problems: string[] = [];
+  const executor = new AutomationExecutor({ pulumi: config.pulumi, logger: createLogger('silent') });
+  try {
+    for (const t of targetsOf(config)) {
+      if (t.workDir !== undefined && !existsSync(t.workDir)) {
+        warnings.push(`targets.${t.name}.workDir: ${t.workDir} does not exist on this machine`);
+        continue;
+      }
+      // A stack the daemon may create needs no check, and checking could create it.
+      if (t.createStack) continue;
+      try {
+        await executor.check(t);
+      } catch (err) {
+        if (err instanceof PulumiScaleError && err.code === 'PS_STACK_NOT_FOUND') {
+          problems.push(`targets.${t.name}.stack: stack ${t.stack} does not exist (PS_STACK_NOT_FOUND); PulumiScale never creates it unless createStack: true`);
+        } else {
+          warnings.push(`targets.${t.name}.stack: could not check that stack ${t.stack} exists: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+        }
+      }
     }
+  } finally {
+    await executor.close();
   }
-  return 0;
+  if (problems.length > 0) {
+    process.stderr.write(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
+    for (const p of problems) process.stderr.write(`  ${p}\n`);
+  } else {
+    process.stdout.write(`${file}: OK (${n} target${n === 1 ? '' : 's'}: ${Object.keys(config.targets).join(', ')})\n`);
+  }
+  for (const w of warnings) process.stdout.write(`warning: ${w}\n`);
+  return problems.length > 0 ? 1 : 0;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -80,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         config: { type: 'string', short: 'c' },
+        host: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -104,8 +136,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const file = values.config ?? DEFAULT_CONFIG;
   try {
-    if (command === 'serve') return await serve(file);
-    if (command === 'validate') return validate(file);
+    if (command === 'serve') return await serve(file, values.host);
+    if (command === 'validate') return await validate(file);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}\n`);
@@ -119,4 +151,8 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// After `serve`, exit even if something still holds the event loop (a CLI child that would
+// not die): a drain past its timeout must end the process, not hang it.
+if (process.argv[2] === 'serve') process.exit(code);
+process.exitCode = code;

@@ -12,6 +12,7 @@ import type { Config } from './config/schema.js';
 import { systemClock, type Clock } from './engine/clock.js';
 import { Engine } from './engine/engine.js';
 import { buildApp, type AppDeps } from './http/app.js';
+import { isLoopback, openRoutes } from './http/auth.js';
 import { EventBus } from './observe/bus.js';
 import { createLogger, logEvents } from './observe/logger.js';
 import { Metrics } from './observe/metrics.js';
@@ -42,17 +43,25 @@ export interface Daemon {
   url: string;
   /**
    * Stops taking work (readiness fails, POSTs get 503), lets running operations finish within
-   * `engine.drainTimeout`, keeps queued intents in the store, then closes everything.
+   * `engine.drainTimeout`, keeps queued intents in the store, then closes everything. Past the
+   * timeout it cancels the running Pulumi CLIs (SIGINT, SIGKILL after `engine.cancelGrace`),
+   * keeps their intents for the next start, and resolves `finished: false`.
    * Safe to call more than once; later calls wait for the first.
    */
   drain(): Promise<{ finished: boolean }>;
+  /**
+   * For a second signal: cancels the running operations at once (their CLIs get SIGINT and
+   * stop on their own) without waiting for anything; the caller exits right after.
+   */
+  abort(): void;
 }
 
 /** Starts every stage and listens. Rejects (after cleaning up) when any stage fails to start. */
 export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions = {}): Promise<Daemon> {
   const logger = opts.logger ?? createLogger(config.log.level);
   const bus = new EventBus((err) => logger.error({ err }, 'event subscriber failed'));
-  const metrics = new Metrics();
+  // Only configured names (and the history's buckets) become target labels: see observe/metrics.ts.
+  const metrics = new Metrics({ targets: Object.keys(config.targets) });
   metrics.attach(bus);
   logEvents(bus, logger);
 
@@ -61,7 +70,9 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
 
   const store = opts.store ?? createStore(config.store);
   await store.init();
-  const executor = opts.executor ?? new AutomationExecutor({ pulumi: config.pulumi, logger: logger.child({ stage: 'pulumi' }) });
+  const executor =
+    opts.executor ??
+    new AutomationExecutor({ pulumi: config.pulumi, logger: logger.child({ stage: 'pulumi' }), cancelGraceMs: config.engine.cancelGrace });
   const engine = new Engine({
     store,
     executor,
@@ -72,6 +83,8 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
     dryRun: config.engine.dryRun,
     concurrency: config.engine.concurrency,
     retry: config.engine.retry,
+    operationTimeout: config.engine.operationTimeout,
+    cancelGrace: config.engine.cancelGrace,
   });
 
   let app: FastifyInstance | undefined;
@@ -90,6 +103,12 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
   logger.info({ url, targets: Object.keys(config.targets), dryRun: config.engine.dryRun }, 'pulumiscale is listening');
+  // Open by choice is fine on localhost; elsewhere every open route is said out loud, once.
+  if (!isLoopback(config.server.host)) {
+    for (const open of openRoutes(config)) {
+      logger.warn({ route: open.route, host: config.server.host }, `route ${open.route} takes no credentials on ${config.server.host}: ${open.risk}`);
+    }
+  }
 
   const started = app;
   let draining: Promise<{ finished: boolean }> | undefined;
@@ -97,22 +116,26 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
     draining ??= (async () => {
       metrics.ready.set(0);
       logger.info({ timeoutMs: config.engine.drainTimeout }, 'draining: refusing new work, letting running operations finish');
-      const result = await engine.drain(config.engine.drainTimeout);
-      await started.close();
-      if (result.finished) {
-        await executor.close();
-      } else {
-        // The operator's bound on the wait: stop waiting. A Pulumi CLI that is still running
-        // dies with the daemon and leaves its stack locked (`pulumi cancel` clears it); the
-        // intent stays in the store and resumes at the next start.
-        const running = (await engine.states()).filter((t) => t.running).map((t) => t.name);
-        logger.error({ running, drainTimeout: config.engine.drainTimeout }, 'drain timeout passed with operations still running');
+      const drained = engine.drain(config.engine.drainTimeout);
+      const running = (await engine.states()).filter((t) => t.running).map((t) => t.name);
+      const result = await drained;
+      if (!result.finished) {
+        // The operator's bound on the wait: the running CLIs were cancelled, their config put
+        // back, and their intents stay in the store, running, to resume at the next start.
+        logger.error({ running, drainTimeout: config.engine.drainTimeout, stopped: result.stopped }, 'drain timeout passed: running operations were cancelled');
       }
+      await started.close();
+      // A CLI that would not stop even when killed still holds its workspace: leave it be.
+      if (result.stopped) await executor.close();
       await store.close();
       logger.info({ finished: result.finished }, 'drained');
-      return result;
+      return { finished: result.finished };
     })();
     return draining;
   };
-  return { app: started, engine, store, metrics, logger, url, drain };
+  const abort = () => {
+    logger.warn('second signal: cancelling running operations and exiting now');
+    engine.interrupt();
+  };
+  return { app: started, engine, store, metrics, logger, url, drain, abort };
 }

@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   PS_PULUMI_PROGRAM: { status: 500, description: 'the Pulumi program or operation failed; previous config restored' },
   PS_PULUMI_CLI_MISSING: { status: 500, description: 'no usable Pulumi CLI was found' },
   PS_PULUMI_CONFIG: { status: 500, description: 'the stack\'s config value is missing or not a number' },
+  PS_PULUMI_TIMEOUT: { status: 504, description: 'the operation ran past engine.operationTimeout: it was cancelled and the previous config restored' },
+  PS_STACK_NOT_FOUND: { status: 404, description: 'the target\'s stack does not exist; PulumiScale never creates one unless the target says createStack: true' },
   PS_INTERNAL: { status: 500, description: 'an unexpected error' },
 } as const satisfies Record<string, { status: number; description: string }>;
 
@@ -82,6 +84,32 @@ export class PulumiCliMissingError extends PulumiScaleError {
 export class StackConfigError extends PulumiScaleError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('PS_PULUMI_CONFIG', message, options);
+  }
+}
+
+/** The target's stack does not exist (and the target does not allow creating it). */
+export class StackNotFoundError extends PulumiScaleError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PS_STACK_NOT_FOUND', message, options);
+  }
+}
+
+/**
+ * The reasons an operation's AbortSignal carries. The engine aborts with one of them; the
+ * executor cancels the Pulumi CLI and rejects with that same reason, so the engine learns from
+ * the type alone whether to record a failure (timeout) or keep the intent for the next start
+ * (a drain cut off by its timeout).
+ */
+export class OperationTimeoutError extends PulumiScaleError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PS_PULUMI_TIMEOUT', message, options);
+  }
+}
+
+/** The operation was stopped because the daemon is shutting down; its intent stays stored. */
+export class OperationInterruptedError extends PulumiScaleError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PS_DRAINING', message, options);
   }
 }
 

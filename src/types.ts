@@ -12,8 +12,8 @@
 /** Which way a change goes. */
 export type Direction = 'up' | 'down';
 
-/** Where an intent came from. */
-export type IntentSource = 'alertmanager' | 'cloudwatch' | 'api' | 'schedule';
+/** Where an intent came from; `engine` marks what the engine records on its own (a failed read). */
+export type IntentSource = 'alertmanager' | 'cloudwatch' | 'api' | 'schedule' | 'engine';
 
 /**
  * What an intent asks for.
@@ -121,8 +121,11 @@ export type Decision =
     }
   | { kind: 'skip'; from: number | null; wanted: number | null; reason: SkipReason; detail: string };
 
-/** What happened, as recorded in the history. */
-export type EventKind = 'changed' | 'previewed' | 'skipped' | 'ignored' | 'failed';
+/**
+ * What happened, as recorded in the history. `unlocked`: a stack lock left by this host's own
+ * dead Pulumi process was cleared before the operation went on.
+ */
+export type EventKind = 'changed' | 'previewed' | 'skipped' | 'ignored' | 'failed' | 'unlocked';
 
 /** One entry of the scaling history (`GET /api/v1/events`). */
 export interface ScalingEvent {
@@ -185,4 +188,9 @@ export interface TargetState extends TargetRecord {
   /** Whether an operation is running on the target's stack now (true while any target's operation holds that stack). */
   running: boolean;
   lastEvent: ScalingEvent | null;
+  /**
+   * Why the target cannot be operated on now, when the last read or operation failed (e.g.
+   * PS_STACK_NOT_FOUND for a stack that does not exist); null once one succeeds.
+   */
+  error: { code: string; message: string; at: string } | null;
 }

@@ -9,6 +9,7 @@ import { parseDocument } from 'yaml';
 import { PulumiScaleError } from '../errors.js';
 import { interpolate } from './interpolate.js';
 import { configSchema, type Config, type TargetConfig } from './schema.js';
+import { stackKeyOf } from './stack-key.js';
 
 /** One config problem: where, and what is wrong. */
 export interface ConfigProblem {
@@ -60,7 +61,35 @@ export function parseConfig(text: string, opts: { file: string; baseDir: string;
     }
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(opts.file, problems);
-  return deepFreeze(resolvePaths(parsed.data, opts.baseDir));
+  const config = resolvePaths(parsed.data, opts.baseDir);
+  const owners = ownershipProblems(config, opts.env ?? process.env);
+  if (owners.length > 0) throw new ConfigError(opts.file, owners);
+  return deepFreeze(config);
+}
+
+/**
+ * One owner per stack key: two targets may not own the same config key of the same stack, and
+ * an inline target's stack belongs to it alone (its program exports only its own keys, so a
+ * second inline target would delete the first one's outputs at every `up`). Compared by stack
+ * key (backend, project, stack), so other spellings of one folder and copies of one project
+ * are caught too.
+ */
+function ownershipProblems(c: Config, env: NodeJS.ProcessEnv): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const keyOwners = new Map<string, string>();
+  const inlineOwners = new Map<string, string>();
+  for (const [name, t] of Object.entries(c.targets)) {
+    const stack = stackKeyOf(t, c.pulumi, env);
+    const other = keyOwners.get(`${stack}#${t.configKey}`);
+    if (other !== undefined) problems.push({ path: `targets.${name}.configKey`, message: `already owned by target ${other}` });
+    keyOwners.set(`${stack}#${t.configKey}`, name);
+    if (t.inline !== undefined) {
+      const owner = inlineOwners.get(stack);
+      if (owner !== undefined) problems.push({ path: `targets.${name}.inline`, message: `project and stack already used by inline target ${owner}` });
+      inlineOwners.set(stack, name);
+    }
+  }
+  return problems;
 }
 
 /** Reads, parses and validates a config file. Throws ConfigError. */
@@ -100,7 +129,7 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** The configured targets with their names, in config order. */
-export function targetsOf(c: Readonly<Config>): TargetConfig[] {
-  return Object.entries(c.targets).map(([name, t]) => ({ ...t, name }));
+/** The configured targets with their names and stack keys, in config order. */
+export function targetsOf(c: Readonly<Config>, env: NodeJS.ProcessEnv = process.env): TargetConfig[] {
+  return Object.entries(c.targets).map(([name, t]) => ({ ...t, name, stackKey: stackKeyOf(t, c.pulumi, env) }));
 }

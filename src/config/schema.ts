@@ -61,6 +61,11 @@ const targetSchema = z
     paused: z.boolean().default(false),
     /** Extra environment for the target's Pulumi operations (e.g. PULUMI_CONFIG_PASSPHRASE). */
     env: z.record(z.string(), z.string()).default({}),
+    /**
+     * Create the stack when it does not exist. Off by default: a misspelt stack name must not
+     * become a new empty stack that the first alert deploys the whole project into.
+     */
+    createStack: z.boolean().default(false),
   })
   .superRefine((t, ctx) => {
     // `when` makes these cross-field rules run even when another field failed, so that
@@ -76,12 +81,13 @@ export const configSchema = z
   .strictObject({
     server: z
       .strictObject({
-        host: z.string().default('0.0.0.0'),
+        /** Loopback by default: exposing the daemon is a choice (the container image makes it). */
+        host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
         /** The largest request body accepted; larger ones get 413. */
         bodyLimit: byteSize.default(1024 * 1024),
       })
-      .default({ host: '0.0.0.0', port: 8080, bodyLimit: 1024 * 1024 }),
+      .default({ host: '127.0.0.1', port: 8080, bodyLimit: 1024 * 1024 }),
     engine: z
       .strictObject({
         /** How many stacks may run an operation at once. */
@@ -90,6 +96,14 @@ export const configSchema = z
         dryRun: z.boolean().default(false),
         /** How long a drain waits for running operations before exiting anyway. */
         drainTimeout: duration.default(900_000),
+        /**
+         * The longest one Pulumi operation may run: past it the CLI is cancelled (SIGINT, then
+         * SIGKILL after `cancelGrace`), the previous config restored, and a `failed` event
+         * recorded with PS_PULUMI_TIMEOUT.
+         */
+        operationTimeout: duration.default(1_800_000),
+        /** How long a cancelled Pulumi CLI gets to stop cleanly after SIGINT before SIGKILL. */
+        cancelGrace: duration.default(10_000),
         retry: z
           .strictObject({
             maxAttempts: z.number().int().positive().default(5),
@@ -98,15 +112,24 @@ export const configSchema = z
           })
           .default({ maxAttempts: 5, baseDelay: 2_000, maxDelay: 60_000 }),
       })
-      .default({ concurrency: 2, dryRun: false, drainTimeout: 900_000, retry: { maxAttempts: 5, baseDelay: 2_000, maxDelay: 60_000 } }),
+      .default({
+        concurrency: 2,
+        dryRun: false,
+        drainTimeout: 900_000,
+        operationTimeout: 1_800_000,
+        cancelGrace: 10_000,
+        retry: { maxAttempts: 5, baseDelay: 2_000, maxDelay: 60_000 },
+      }),
     store: z
       .strictObject({
         driver: z.literal('sqlite').default('sqlite'),
         path: z.string().min(1).default('.pulumiscale/state.db'),
         /** How many events the history keeps per target (oldest trimmed). */
         historyLimit: z.number().int().positive().default(10_000),
+        /** How many events the history keeps in all, across targets (oldest trimmed first). */
+        historyTotalLimit: z.number().int().positive().default(100_000),
       })
-      .default({ driver: 'sqlite', path: '.pulumiscale/state.db', historyLimit: 10_000 }),
+      .default({ driver: 'sqlite', path: '.pulumiscale/state.db', historyLimit: 10_000, historyTotalLimit: 100_000 }),
     pulumi: z
       .strictObject({
         /** Backend URL for every target (PULUMI_BACKEND_URL); a relative file:// path resolves against the config's folder. */
@@ -134,44 +157,25 @@ export const configSchema = z
             autoConfirm: z.boolean().default(false),
             /** How long a MessageId is remembered for replay detection. */
             replayWindow: duration.default(86_400_000),
+            /** HTTP basic credentials SNS must send (from the subscription URL's `user:pass@`); empty leaves the route open. */
+            basicAuth: z.array(basicAuth).default([]),
           })
-          .default({ verifySignature: true, topicArns: [], autoConfirm: false, replayWindow: 86_400_000 }),
+          .default({ verifySignature: true, topicArns: [], autoConfirm: false, replayWindow: 86_400_000, basicAuth: [] }),
       })
       .default({
         alertmanager: { bearerTokens: [], basicAuth: [] },
-        cloudwatch: { verifySignature: true, topicArns: [], autoConfirm: false, replayWindow: 86_400_000 },
+        cloudwatch: { verifySignature: true, topicArns: [], autoConfirm: false, replayWindow: 86_400_000, basicAuth: [] },
       }),
     api: z.strictObject({ bearerTokens: z.array(token).default([]) }).default({ bearerTokens: [] }),
     log: z
       .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .default({ level: 'info' }),
+    // Who owns which stack and key is checked in load.ts, once paths are resolved and projects
+    // read: two spellings of one folder, or two folders of one project, name the same stack.
     targets: z.record(z.string().regex(TARGET_NAME, 'target names are letters, digits, _ . - (max 63)'), targetSchema),
-  })
-  .superRefine((c, ctx) => {
-    const seen = new Map<string, string>();
-    if (typeof c.targets !== 'object' || c.targets === null) return;
-    for (const [name, t] of Object.entries(c.targets)) {
-      if (typeof t !== 'object' || t === null || typeof t.configKey !== 'string') continue;
-      const id = `${t.workDir ?? `inline:${t.inline?.project}`}#${t.stack}#${t.configKey}`;
-      const other = seen.get(id);
-      if (other) {
-        ctx.addIssue({ code: 'custom', path: ['targets', name, 'configKey'], message: `already owned by target ${other}` });
-      }
-      seen.set(id, name);
-      // An inline program exports only its own target's keys, so a second inline target on the
-      // same project and stack would delete the first one's outputs at every `up`.
-      if (t.inline) {
-        const stackId = `inline:${t.inline.project}#${t.stack}`;
-        const owner = seen.get(stackId);
-        if (owner) {
-          ctx.addIssue({ code: 'custom', path: ['targets', name, 'inline'], message: `project and stack already used by inline target ${owner}` });
-        }
-        seen.set(stackId, name);
-      }
-    }
-  }, { when: () => true });
+  });
 
 /** The parsed, validated config (durations in ms, sizes in bytes). */
 export type Config = z.output<typeof configSchema>;
-/** One target's parsed config, with its name. */
-export type TargetConfig = Config['targets'][string] & { name: string };
+/** One target's parsed config, with its name and its stack's key (config/stack-key.ts). */
+export type TargetConfig = Config['targets'][string] & { name: string; stackKey: string };

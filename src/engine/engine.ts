@@ -18,13 +18,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/schema.js';
-import { PulumiScaleError } from '../errors.js';
+import { OperationInterruptedError, OperationTimeoutError, PulumiScaleError } from '../errors.js';
 import type { EventBus } from '../observe/bus.js';
 import type { Executor } from '../pulumi/executor.js';
 import type { Store } from '../store/store.js';
 import type { Intent, PendingIntent, ScalingEvent, TargetState } from '../types.js';
 import type { Clock } from './clock.js';
-import { runOperation, type OperationDeps, type RetryPolicy } from './operation.js';
+import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
 import { newRuntime, readyAt, stateOf, type TargetRuntime } from './target-runtime.js';
 import { Scheduler } from './scheduler.js';
 import { Waiters } from './waiters.js';
@@ -46,8 +46,15 @@ export interface EngineOptions {
   dryRun: boolean;
   /** How many stacks may run an operation at once (`engine.concurrency`). */
   concurrency: number;
-  /** Backoff for retryable failures (`engine.retry`). */
+  /** Backoff for retryable failures (`engine.retry`); also paces rewrites of an operation's end. */
   retry: RetryPolicy;
+  /** How long one operation may run before it is cancelled (`engine.operationTimeout`), ms. */
+  operationTimeout: number;
+  /**
+   * How long a cancelled Pulumi CLI may take to stop (`engine.cancelGrace`), ms: the executor
+   * kills it with SIGKILL then, so a drain waits this long, plus a margin, after it cancels.
+   */
+  cancelGrace: number;
   /** New event ids; UUIDs by default. */
   newId?: () => string;
 }
@@ -63,7 +70,11 @@ export class Engine {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #retry: RetryPolicy;
+  readonly #operationTimeout: number;
+  readonly #cancelGrace: number;
   readonly #deps: OperationDeps;
+  /** The running operations' cancel switches, by target. */
+  readonly #operations = new Map<string, AbortController>();
   readonly #targets = new Map<string, TargetRuntime>();
   readonly #scheduler: Scheduler;
   /** Targets whose current value has not been read since start (background reads). */
@@ -73,6 +84,8 @@ export class Engine {
   #started: Promise<void> | null = null;
   #loaded = false;
   #draining = false;
+  /** Set once a drain gave up waiting: running operations are being cancelled; write nothing more for them. */
+  #interrupting = false;
   /** Submits between their draining check and their store write; a drain waits for them. */
   #submitting = 0;
 
@@ -82,6 +95,8 @@ export class Engine {
     this.#clock = opts.clock;
     this.#logger = opts.logger;
     this.#retry = opts.retry;
+    this.#operationTimeout = opts.operationTimeout;
+    this.#cancelGrace = opts.cancelGrace;
     this.#deps = {
       executor: opts.executor,
       clock: opts.clock,
@@ -169,12 +184,31 @@ export class Engine {
   /**
    * Stops starting operations and waits for the running ones (and submits already past their
    * check) to finish, or for `timeoutMs` on the engine's clock. Queued intents stay in the store
-   * for the next start. Never interrupts an operation. Resolves `finished: false` on timeout.
+   * for the next start. Past `timeoutMs` the running operations are cancelled (`interrupt`) and
+   * the drain waits at most `cancelGrace` and a margin more for their CLIs to stop; their
+   * intents stay in the store, running, and resume at the next start. Resolves `finished:
+   * false` when it had to cancel, `stopped: false` when even that wait ran out.
    */
-  async drain(timeoutMs: number): Promise<{ finished: boolean }> {
+  async drain(timeoutMs: number): Promise<{ finished: boolean; stopped: boolean }> {
     this.#draining = true;
     this.#scheduler.stop();
-    return { finished: await this.#waiters.until(() => this.#quiet(), timeoutMs) };
+    if (await this.#waiters.until(() => this.#quiet(), timeoutMs)) return { finished: true, stopped: true };
+    this.interrupt();
+    return { finished: false, stopped: await this.#waiters.until(() => this.#quiet(), this.#cancelGrace + STOP_MARGIN_MS) };
+  }
+
+  /**
+   * Cancels every running operation for a shutdown: their CLIs get SIGINT (SIGKILL after the
+   * cancel grace), their config is restored, and nothing about them is recorded, so that their
+   * running slots stay in the store and resume at the next start. Also starts nothing new.
+   */
+  interrupt(): void {
+    this.#draining = true;
+    this.#interrupting = true;
+    this.#scheduler.stop();
+    for (const controller of this.#operations.values()) {
+      controller.abort(new OperationInterruptedError('the daemon is shutting down past engine.drainTimeout'));
+    }
   }
 
   /**
@@ -271,24 +305,41 @@ export class Engine {
     this.#unread.delete(name);
     this.#bus.publish({ type: 'operation-start', target: name });
 
-    const outcome = await runOperation(this.#deps, t.config, t.record, pending, (applying) =>
-      // Best effort: without the mark a stop mid-`up` re-decides from the present instead of
-      // resuming, which only matters for relative changes; not worth refusing to scale over.
-      t.mailbox
-        .markApplying(applying, (marked) => this.#store.markApplying(name, marked))
-        .catch((err: unknown) => this.#logger.warn({ target: name, err }, 'could not record the value being applied')),
-    );
-    try {
-      await t.mailbox.finish(outcome.retry?.pending ?? null, outcome.record.current, (requeue) =>
-        this.#store.finishOperation(name, { event: outcome.event, record: outcome.record, requeue }),
+    const controller = new AbortController();
+    this.#operations.set(name, controller);
+    const timer = this.#clock.setTimer(() => {
+      controller.abort(
+        new OperationTimeoutError(`${name}: the operation ran past engine.operationTimeout (${this.#operationTimeout} ms) and was cancelled; the previous config was restored`),
       );
-    } catch (err) {
-      this.#logger.error({ target: name, err, event: outcome.event }, 'could not record the end of an operation');
+    }, this.#operationTimeout);
+    let outcome: OperationOutcome;
+    try {
+      outcome = await runOperation(
+        this.#deps,
+        t.config,
+        t.record,
+        pending,
+        (applying) =>
+          // Best effort: without the mark a stop mid-`up` re-decides from the present instead of
+          // resuming, which only matters for relative changes; not worth refusing to scale over.
+          t.mailbox
+            .markApplying(applying, (marked) => this.#store.markApplying(name, marked))
+            .catch((err: unknown) => this.#logger.warn({ target: name, err }, 'could not record the value being applied')),
+        controller.signal,
+      );
+    } finally {
+      this.#clock.clearTimer(timer);
+      this.#operations.delete(name);
     }
+    // A shutdown cut it off: the store keeps it running, and the next start finishes it.
+    if (outcome.interrupted) return;
+    if (!(await this.#record(t, outcome))) return;
     t.record = outcome.record;
     if (outcome.event !== null) t.lastEvent = outcome.event;
+    t.error = errorOf(outcome.event);
     if (t.mailbox.queued !== null) this.#scheduler.offer(name);
 
+    for (const notice of outcome.notices) this.#bus.publish({ type: 'event', event: notice });
     if (outcome.event !== null) this.#bus.publish({ type: 'event', event: outcome.event });
     if (outcome.retry !== null) {
       const { pending: retried, delayMs } = outcome.retry;
@@ -297,15 +348,73 @@ export class Engine {
     this.#bus.publish({ type: 'operation-end', target: name, kind: outcome.retry ? 'retried' : outcome.kind, durationMs: outcome.durationMs });
   }
 
+  /**
+   * Stores an operation's end: its notices, then the event, record and requeue in one write.
+   * Memory follows the store: the running slot is released only once that write succeeded, and
+   * a failed write is tried again (paced by `engine.retry`) until it succeeds or a shutdown
+   * gives up on it, which leaves the running slot in the store to resume at the next start.
+   * Resolves whether the end was stored.
+   */
+  async #record(t: TargetRuntime, outcome: OperationOutcome): Promise<boolean> {
+    const name = t.config.name;
+    let notices = outcome.notices;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // One at a time, dropping each once stored, so a retry never writes one twice.
+        for (const notice of notices) {
+          await this.#store.appendEvent(notice);
+          notices = notices.slice(1);
+        }
+        await t.mailbox.finish(outcome.retry?.pending ?? null, outcome.record.current, (requeue) =>
+          this.#store.finishOperation(name, { event: outcome.event, record: outcome.record, requeue }),
+        );
+        return true;
+      } catch (err) {
+        const delayMs = backoffDelay(attempt, this.#retry);
+        this.#logger.error({ target: name, err, event: outcome.event, attempt, delayMs }, 'could not record the end of an operation; will write it again');
+        if (this.#interrupting) return false;
+        await new Promise<void>((resolve) => this.#clock.setTimer(resolve, delayMs));
+        if (this.#interrupting) return false;
+      }
+    }
+  }
+
   /** Reads a target's current value in the background; keeps it when it changed. Never rejects. */
   async #refresh(t: TargetRuntime): Promise<void> {
     try {
       const current = await this.#deps.executor.read(t.config);
+      t.error = null;
       if (current === t.record.current) return;
       t.record = { ...t.record, current };
       await this.#store.saveTarget(t.record);
     } catch (err) {
+      const error = err instanceof PulumiScaleError ? err : new PulumiScaleError('PS_INTERNAL', String(err), { cause: err });
+      t.error = { code: error.code, message: error.message, at: new Date(this.#clock.now()).toISOString() };
       this.#logger.warn({ target: t.config.name, err }, 'could not read the current value');
+      // A stack that does not exist will not appear by waiting: say so in the history too.
+      if (error.code === 'PS_STACK_NOT_FOUND') await this.#recordReadFailure(t, error);
+    }
+  }
+
+  async #recordReadFailure(t: TargetRuntime, error: PulumiScaleError): Promise<void> {
+    const event: ScalingEvent = {
+      id: this.#deps.newId(),
+      target: t.config.name,
+      at: new Date(this.#clock.now()).toISOString(),
+      kind: 'failed',
+      from: null,
+      to: null,
+      reason: error.message,
+      source: 'engine',
+      intents: 0,
+      durationMs: 0,
+      dryRun: false,
+      errorCode: error.code,
+    };
+    try {
+      await this.record(event);
+    } catch (err) {
+      this.#logger.warn({ target: t.config.name, err }, 'could not record a failed read');
     }
   }
 
@@ -328,6 +437,15 @@ export class Engine {
   #notify(): void {
     this.#waiters.notify();
   }
+}
+
+/** How much longer than the cancel grace a drain waits for cancelled operations to end. */
+const STOP_MARGIN_MS = 5_000;
+
+/** The target's error after an operation: a failed event's code and reason, else none. */
+function errorOf(event: ScalingEvent | null): TargetRuntime['error'] {
+  if (event?.kind !== 'failed') return null;
+  return { code: event.errorCode ?? 'PS_INTERNAL', message: event.reason, at: event.at };
 }
 
 function draining(): PulumiScaleError {

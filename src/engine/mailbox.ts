@@ -74,18 +74,15 @@ export class Mailbox {
   /**
    * Ends the running operation. `retry` (the running intent with its backoff) goes back to the
    * queue, merged with what arrived meanwhile; `persist` gets that requeued intent (or null).
-   * The slots change even when `persist` fails: the operation is over either way, and the
-   * error is passed on for the caller to report.
+   * Like every other change, the slots move only once `persist` succeeded: when it fails the
+   * operation still holds the running slot, here as in the store, and the caller writes again.
    */
   finish(retry: PendingIntent | null, current: number | null, persist: Persist<PendingIntent | null>): Promise<PendingIntent | null> {
     return this.#serial(async () => {
       const requeue = retry === null ? null : this.#queued === null ? retry : mergePending(retry, this.#queued, current);
-      try {
-        await persist(requeue);
-      } finally {
-        this.#running = null;
-        if (requeue !== null) this.#queued = requeue;
-      }
+      await persist(requeue);
+      this.#running = null;
+      if (requeue !== null) this.#queued = requeue;
       return requeue;
     });
   }

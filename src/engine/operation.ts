@@ -9,8 +9,8 @@
  */
 import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/schema.js';
-import { isRetryable, PulumiScaleError } from '../errors.js';
-import type { Executor } from '../pulumi/executor.js';
+import { isRetryable, OperationInterruptedError, PulumiScaleError } from '../errors.js';
+import type { ClearedLock, Executor } from '../pulumi/executor.js';
 import { cooldownAfter, decide, resumeDecision } from '../policy/decide.js';
 import type { Decision, EventKind, PendingIntent, ScalingEvent, TargetRecord } from '../types.js';
 import type { Clock } from './clock.js';
@@ -38,8 +38,16 @@ export interface OperationDeps {
 
 /** What an operation ended with; the engine stores and publishes it. */
 export interface OperationOutcome {
-  /** The history event, or null when the operation will be retried (nothing is final yet). */
+  /** The history event, or null when the operation will be retried or was interrupted (nothing is final yet). */
   event: ScalingEvent | null;
+  /** Events recorded along the way, before `event` (a stale lock cleared). */
+  notices: ScalingEvent[];
+  /**
+   * True when a shutdown cut the operation off (its signal aborted with
+   * OperationInterruptedError): nothing is recorded, and the running slot stays in the store so
+   * that the next start finishes the operation.
+   */
+  interrupted: boolean;
   /** The target's durable state afterwards. */
   record: TargetRecord;
   /** After a retryable failure: the intent to run again (its backoff set) and the delay; else null. */
@@ -66,6 +74,8 @@ export async function runOperation(
   pending: PendingIntent,
   /** Called just before a real (not dry-run) apply, with the value about to be applied. */
   beforeApply: (applying: { from: number | null; to: number }) => Promise<void> = async () => {},
+  /** Aborted by the engine on an operation timeout or at the end of a drain; see the errors it carries. */
+  signal?: AbortSignal,
 ): Promise<OperationOutcome> {
   const { clock, logger } = deps;
   const started = clock.now();
@@ -73,6 +83,12 @@ export async function runOperation(
   const dryRun = intent.dryRun || deps.dryRun;
   let current = record.current;
   let decision: Decision | null = null;
+  const notices: ScalingEvent[] = [];
+  const onLockCleared = (lock: ClearedLock): void => {
+    notices.push(
+      event('unlocked', null, `cleared a stale lock of stack ${target.stack}: taken by pid ${lock.pid} on ${lock.hostname} at ${lock.since}, a process that no longer runs`),
+    );
+  };
 
   const event = (kind: EventKind, to: number | null, reason: string, extra: Partial<ScalingEvent> = {}): ScalingEvent => ({
     id: deps.newId(),
@@ -92,11 +108,21 @@ export async function runOperation(
   });
   // The outcome itself is logged once, by the bus's log subscriber (observe/logger.ts).
   const done = (ev: ScalingEvent, next: TargetRecord): OperationOutcome => {
-    return { event: ev, record: next, retry: null, kind: ev.kind, durationMs: ev.durationMs };
+    return { event: ev, notices, interrupted: false, record: next, retry: null, kind: ev.kind, durationMs: ev.durationMs };
   };
 
   try {
     current = await deps.executor.read(target);
+    if (pending.applying && record.paused) {
+      // Cut off mid-`up` by a stop, and the target is paused now: a pause changes nothing, so
+      // the operation is not finished; its value is taken back out of the config instead, as
+      // for any `up` that did not complete, so that the config says what was last deployed.
+      const { from, to } = pending.applying;
+      await deps.executor.revert(target, from);
+      current = from;
+      const detail = `${intent.reason}: an operation cut off by a stop (${from ?? 'unset'} -> ${to}) is not resumed: target is paused; the config is back at ${from ?? 'unset'}`;
+      return done(event('skipped', null, detail, { skipReason: 'paused' }), { ...record, current: from });
+    }
     if (pending.applying) {
       // Cut off mid-`up` by a stop: the value read may be the half-applied one; report the
       // value the operation started from.
@@ -122,7 +148,7 @@ export async function runOperation(
     }
 
     if (!dryRun) await beforeApply({ from: current, to: decision.to });
-    const result = await deps.executor.apply(target, decision.to, { dryRun });
+    const result = await deps.executor.apply(target, decision.to, { dryRun, onLockCleared, ...(signal ? { signal } : {}) });
     if (result.kind === 'previewed') {
       // A preview changes nothing, so it starts no cooldown.
       return done(event('previewed', decision.to, `preview: ${decision.reason}`), { ...record, current: result.current });
@@ -130,6 +156,10 @@ export async function runOperation(
     const cooldownUntil = cooldownAfter(record.cooldownUntil, decision.direction, clock.now(), target.cooldown);
     return done(event('changed', result.current, decision.reason), { ...record, current: result.current, cooldownUntil });
   } catch (err) {
+    if (err instanceof OperationInterruptedError) {
+      logger.warn({ target: target.name }, 'operation interrupted by the shutdown; it resumes at the next start');
+      return { event: null, notices, interrupted: true, record, retry: null, kind: 'failed', durationMs: clock.now() - started };
+    }
     const to = decision?.kind === 'change' ? decision.to : null;
     const attempts = pending.attempts + 1;
     const message = err instanceof Error ? err.message : String(err);
@@ -139,6 +169,8 @@ export async function runOperation(
       logger.warn({ target: target.name, attempt: attempts, delayMs, to, err }, 'operation failed, will retry');
       return {
         event: null,
+        notices,
+        interrupted: false,
         record: { ...record, current },
         retry: { pending: { ...pending, attempts, notBefore }, delayMs },
         kind: 'failed',

@@ -2,16 +2,14 @@
  * The scheduler decides which target runs next; it knows nothing of intents or Pulumi.
  *
  * - One operation per stack: two targets may own different keys of the same stack, and Pulumi
- *   locks a whole stack, so the lock is keyed by the stack (project folder or inline project,
- *   plus stack name), not by the target.
+ *   locks a whole stack, so the lock is keyed by the stack (backend, project and stack name:
+ *   config/stack-key.ts), not by the target.
  * - At most `concurrency` operations (and background reads) at once, across stacks.
  * - FIFO fairness: targets wait in the order their work arrived; a target whose stack is busy
  *   or whose retry backoff has not passed keeps its place and does not block the ones behind.
  * - A deferred target (backoff) wakes the engine through one clock timer, armed for the
  *   earliest deadline.
  */
-import path from 'node:path';
-import type { TargetConfig } from '../config/schema.js';
 import type { Clock } from './clock.js';
 
 /** Who holds a stack, and for what. */
@@ -24,17 +22,10 @@ export interface StackLock {
 
 /** What the scheduler needs to know about a waiting target when it picks. */
 export interface Candidate {
-  /** The target's stack key ({@link stackKeyOf}). */
+  /** The target's stack key (`TargetConfig.stackKey`). */
   stack: string;
   /** The earliest instant (epoch ms) it may start. */
   readyAt: number;
-}
-
-/** The lock key of a target's stack: its project (folder or inline project) and stack name. */
-export function stackKeyOf(target: Pick<TargetConfig, 'workDir' | 'inline' | 'stack'>): string {
-  // Resolved so that `./infra/web` and `infra/web/` name the same project.
-  const project = target.workDir !== undefined ? path.resolve(target.workDir) : `inline:${target.inline?.project ?? ''}`;
-  return `${project}#${target.stack}`;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { TargetConfig } from '../config/schema.js';
 import { activeCooldowns } from '../policy/decide.js';
 import type { PendingIntent, ScalingEvent, TargetRecord, TargetState } from '../types.js';
 import { Mailbox } from './mailbox.js';
-import { stackKeyOf, type StackLock } from './scheduler.js';
+import type { StackLock } from './scheduler.js';
 
 /** One target's live state. Only the engine reads or writes it. */
 export interface TargetRuntime {
@@ -17,6 +17,8 @@ export interface TargetRuntime {
   /** The durable state, as last stored (or about to be). */
   record: TargetRecord;
   lastEvent: ScalingEvent | null;
+  /** Why the last read or operation failed, as served in the state; null after a success. */
+  error: TargetState['error'];
   /** Do not start before this instant (ms): set after the store refused to start an operation. */
   holdUntil: number;
 }
@@ -25,10 +27,11 @@ export interface TargetRuntime {
 export function newRuntime(config: TargetConfig): TargetRuntime {
   return {
     config,
-    stack: stackKeyOf(config),
+    stack: config.stackKey,
     mailbox: new Mailbox(),
     record: { name: config.name, current: null, paused: config.paused, cooldownUntil: { up: null, down: null } },
     lastEvent: null,
+    error: null,
     holdUntil: 0,
   };
 }
@@ -56,5 +59,6 @@ export function stateOf(t: TargetRuntime, lock: StackLock | undefined, now: numb
     pendingCount: pending?.count ?? 0,
     running: lock?.kind === 'operation',
     lastEvent: t.lastEvent,
+    error: t.error,
   };
 }

@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config/schema.js';
 import { PulumiScaleError } from '../errors.js';
 
 function digest(s: string): Buffer {
@@ -86,4 +87,39 @@ export function requireCredentials(req: FastifyRequest, creds: Credentials): voi
       ? 'the credentials given are not accepted'
       : `this route needs credentials: Authorization: ${bearer.length > 0 ? 'Bearer <token>' : 'Basic <user:password>'}`,
   );
+}
+
+/** An open route, and what anyone who reaches it can do. */
+export interface OpenRoute {
+  route: string;
+  /** What the route lets anyone do, for the warning. */
+  risk: string;
+}
+
+/**
+ * The routes that take no credentials under `config`: the API without bearer tokens, the
+ * Alertmanager webhook without tokens or basic credentials, and the CloudWatch webhook when it
+ * verifies no SNS signature and takes no basic credentials (a verified signature from a listed
+ * topic is a credential of its own).
+ */
+export function openRoutes(config: Pick<Config, 'api' | 'webhooks'>): OpenRoute[] {
+  const open: OpenRoute[] = [];
+  if (config.api.bearerTokens.length === 0) {
+    open.push({ route: '/api/v1/*', risk: 'anyone who reaches it can read every target and scale any of them' });
+  }
+  const am = config.webhooks.alertmanager;
+  if (am.bearerTokens.length === 0 && am.basicAuth.length === 0) {
+    open.push({ route: '/webhooks/alertmanager', risk: 'anyone who reaches it can post alerts that scale targets' });
+  }
+  const cw = config.webhooks.cloudwatch;
+  if (!cw.verifySignature && cw.basicAuth.length === 0) {
+    open.push({ route: '/webhooks/cloudwatch', risk: 'anyone who reaches it can post alarms that scale targets' });
+  }
+  return open;
+}
+
+/** Whether a listen address is reachable from this machine only. */
+export function isLoopback(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
 }

@@ -37,9 +37,11 @@ export function coalesce(existing: PendingIntent | null, incoming: Intent, curre
       intent: keep ? existing.intent : incoming,
       count: existing.count + 1,
       firstAt: existing.firstAt,
-      // A retry backoff belongs to the intent that failed; a new effective intent starts afresh.
-      attempts: keep ? existing.attempts : 0,
-      notBefore: keep ? existing.notBefore : null,
+      // The retry count and backoff belong to the stack that refused (a lock), not to the
+      // intent: a newer intent must not reset them, or a storm against a locked stack would run
+      // Pulumi at every arrival and never give up.
+      attempts: existing.attempts,
+      notBefore: existing.notBefore,
     },
     merged: true,
   };
@@ -56,10 +58,18 @@ export function mergePending(older: PendingIntent, newer: PendingIntent, current
     intent: winner.intent,
     count: older.count + newer.count,
     firstAt: older.firstAt <= newer.firstAt ? older.firstAt : newer.firstAt,
-    attempts: winner.attempts,
-    notBefore: winner.notBefore,
+    // As in `coalesce`: the stack's retry state survives whichever intent wins.
+    attempts: Math.max(older.attempts, newer.attempts),
+    notBefore: later(older.notBefore, newer.notBefore),
     ...(winner.applying ? { applying: winner.applying } : {}),
   };
+}
+
+/** The later of two optional ISO instants. */
+function later(a: string | null, b: string | null): string | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Date.parse(a) >= Date.parse(b) ? a : b;
 }
 
 /** Whether the pending intent stays effective against a newer one. */

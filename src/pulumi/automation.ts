@@ -15,7 +15,7 @@
  * that reason and which live in the backend.
  */
 import { constants } from 'node:fs';
-import { access, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { access, mkdtemp, realpath, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,17 +23,24 @@ import {
   ConcurrentUpdateError,
   LocalWorkspace,
   PulumiCommand,
+  StackNotFoundError as SdkStackNotFoundError,
   type ConfigMap,
+  type InlineProgramArgs,
+  type LocalProgramArgs,
+  type LocalWorkspaceOptions,
   type OpMap,
   type PulumiFn,
   type Stack,
 } from '@pulumi/pulumi/automation/index.js';
 import type { Logger } from 'pino';
 import type { Config, TargetConfig } from '../config/schema.js';
-import { PulumiCliMissingError, PulumiProgramError, PulumiScaleError, StackConfigError } from '../errors.js';
+import { PulumiCliMissingError, PulumiProgramError, PulumiScaleError, StackConfigError, StackNotFoundError } from '../errors.js';
+import { killCliProcesses, type CliMatch } from './cli-process.js';
 import { cliMissing, toPulumiScaleError } from './error-mapping.js';
-import type { ApplyResult, Executor } from './executor.js';
+import type { ApplyOptions, ApplyResult, Executor } from './executor.js';
 import { inlineProgram, outputNameOf } from './inline.js';
+import { writePreviewConfig } from './preview-config.js';
+import { clearStaleLocks, lockDirOf, type IsRunning } from './stale-lock.js';
 
 /** What the executor needs to run. */
 export interface AutomationExecutorOptions {
@@ -46,6 +53,10 @@ export interface AutomationExecutorOptions {
    * that blocks or fails to exercise locks and rollbacks.
    */
   inlineProgram?: (target: TargetConfig, configKeys: readonly string[]) => PulumiFn;
+  /** How long a cancelled CLI gets after SIGINT before SIGKILL (`engine.cancelGrace`); default 10 s. */
+  cancelGraceMs?: number;
+  /** Whether a lock's process still runs (tests stand in for /proc); see stale-lock.ts. */
+  isRunning?: IsRunning;
 }
 
 /** A target's opened stack, cached for the executor's lifetime. */
@@ -55,6 +66,8 @@ interface OpenStack {
   keys: readonly string[];
   /** A temporary workspace folder this executor created and removes on close. */
   ownedDir?: string;
+  /** How its CLI processes are recognised, to kill one that ignores a cancel. */
+  cli: CliMatch;
 }
 
 /** The Automation API implementation of {@link Executor}. */
@@ -62,6 +75,8 @@ export class AutomationExecutor implements Executor {
   readonly #pulumi: Config['pulumi'];
   readonly #log: Logger;
   readonly #program: (target: TargetConfig, configKeys: readonly string[]) => PulumiFn;
+  readonly #cancelGraceMs: number;
+  readonly #isRunning: IsRunning | undefined;
   /** Keyed by target name; a promise so that concurrent first calls share one creation. */
   readonly #stacks = new Map<string, Promise<OpenStack>>();
   /** Operations in flight, so `close` can let them finish before removing their folders. */
@@ -74,6 +89,8 @@ export class AutomationExecutor implements Executor {
     this.#pulumi = opts.pulumi;
     this.#log = opts.logger.child({ component: 'pulumi' });
     this.#program = opts.inlineProgram ?? ((_target, keys) => inlineProgram(keys));
+    this.#cancelGraceMs = opts.cancelGraceMs ?? 10_000;
+    this.#isRunning = opts.isRunning;
   }
 
   /** Reads the target's key; null when the stack has no value for it. */
@@ -81,9 +98,32 @@ export class AutomationExecutor implements Executor {
     return this.#track(this.#read(target));
   }
 
-  /** Sets the target's keys to `to` and runs `up` (or `preview`), restoring on failure and after a preview. */
-  async apply(target: TargetConfig, to: number, opts: { dryRun: boolean }): Promise<ApplyResult> {
-    return this.#track(this.#apply(target, to, opts.dryRun));
+  /** Sets the target's keys to `to` and runs `up` (restoring on failure), or previews a copy. */
+  async apply(target: TargetConfig, to: number, opts: ApplyOptions): Promise<ApplyResult> {
+    return this.#track(this.#apply(target, to, opts));
+  }
+
+  /** Puts `value` back in the target's keys (removes them for null); runs no operation. */
+  async revert(target: TargetConfig, value: number | null): Promise<void> {
+    return this.#track(
+      (async () => {
+        const { stack, keys } = await this.#open(target);
+        await call(`reverting ${keys.join(', ')} of ${describe(target)}`, async () => {
+          if (value === null) return stack.removeAllConfig([...keys]);
+          const config = await stack.getAllConfig();
+          return stack.setAllConfig(Object.fromEntries(keys.map((key) => [key, { value: String(value), secret: config[key]?.secret ?? false }])));
+        });
+      })(),
+    );
+  }
+
+  /**
+   * Opens the target's stack without reading or changing anything: rejects with
+   * StackNotFoundError when it does not exist (and the target may not create it), or with what
+   * kept the CLI from reaching the backend. For `pulumiscale validate`.
+   */
+  async check(target: TargetConfig): Promise<void> {
+    await this.#track(this.#open(target));
   }
 
   /** Waits for running operations, then drops every workspace and removes the folders it created. */
@@ -108,8 +148,10 @@ export class AutomationExecutor implements Executor {
     return entry === undefined ? null : parseValue(target, target.configKey, entry);
   }
 
-  async #apply(target: TargetConfig, to: number, dryRun: boolean): Promise<ApplyResult> {
-    const { stack, keys } = await this.#open(target);
+  async #apply(target: TargetConfig, to: number, opts: ApplyOptions): Promise<ApplyResult> {
+    const opened = await this.#open(target);
+    const { stack, keys } = opened;
+    const dryRun = opts.dryRun;
     const log = this.#log.child({ target: target.name, stack: target.stack });
     const operation = `${dryRun ? 'preview' : 'up'} of ${describe(target)}`;
 
@@ -121,51 +163,136 @@ export class AutomationExecutor implements Executor {
     }
     const wanted: ConfigMap = {};
     for (const key of keys) wanted[key] = { value: String(to), secret: before[key]?.secret ?? false };
-    await call(`setting ${keys.join(', ')} of ${describe(target)}`, () => stack.setAllConfig(wanted));
-
-    const restore = async (): Promise<void> => {
-      const back = keys.filter((key) => before[key] !== undefined);
-      const absent = keys.filter((key) => before[key] === undefined);
-      if (back.length > 0) await stack.setAllConfig(Object.fromEntries(back.map((key) => [key, before[key]!])));
-      if (absent.length > 0) await stack.removeAllConfig(absent);
-    };
 
     log.debug({ to, dryRun }, `${dryRun ? 'preview' : 'up'} starting`);
-    const startedAt = new Date();
     const started = performance.now();
-    let changes: OpMap;
-    if (dryRun) {
-      const result = await settle(log, operation, () => stack.preview(), restore, true);
-      changes = result.changeSummary;
-    } else {
-      const up = async (): Promise<OpMap> => {
-        try {
-          return (await stack.up()).summary.resourceChanges ?? {};
-        } catch (err) {
-          // A refused lock means our update never started; anything else may have come after it.
-          const done = err instanceof ConcurrentUpdateError ? undefined : await succeededSince(stack, startedAt, wanted);
-          if (done === undefined) throw err;
-          // The update itself went through and only the SDK's follow-up reads (outputs,
-          // history) failed: the new value is live, so restoring would be the inconsistency.
-          log.warn({ err }, 'up succeeded but reading its result failed');
-          return done;
-        }
-      };
-      changes = await settle(log, operation, up, restore, false);
-    }
+    const changes = dryRun
+      ? await this.#preview(opened, target, wanted, opts, operation)
+      : await this.#up(opened, target, before, wanted, opts, operation, log);
     const durationMs = Math.round(performance.now() - started);
 
     const previous = before[target.configKey];
     const from = previous === undefined ? null : toNumber(previous.value);
     const result: ApplyResult = {
       kind: dryRun ? 'previewed' : 'changed',
-      // After a preview the old value is back; a key that had none reports the previewed value.
+      // A preview leaves the config as it was; a key that had none reports the previewed value.
       current: dryRun ? from : to,
       durationMs,
       changes: countsOf(changes),
     };
     log.info({ from, to, kind: result.kind, durationMs, changes: result.changes }, `${dryRun ? 'preview' : 'up'} finished`);
     return result;
+  }
+
+  /** `preview` against a temporary copy of the stack's settings holding the wanted values. */
+  async #preview(opened: OpenStack, target: TargetConfig, wanted: ConfigMap, opts: ApplyOptions, operation: string): Promise<OpMap> {
+    const { stack } = opened;
+    const values = Object.fromEntries(Object.entries(wanted).map(([key, entry]) => [key, entry.value]));
+    const copy = await call(`copying the config of ${describe(target)}`, () => writePreviewConfig(stack.workspace.workDir, target.stack, values));
+    try {
+      const result = await call(operation, () =>
+        this.#unlocking(opened, opts, () => this.#cancellable(opened, opts.signal, (signal) => stack.preview({ configFile: copy.file, ...(signal ? { signal } : {}) }))),
+      );
+      return result.changeSummary;
+    } finally {
+      await copy.remove();
+    }
+  }
+
+  /** Sets the wanted values and runs `up`, putting the previous values back when it fails. */
+  async #up(
+    opened: OpenStack,
+    target: TargetConfig,
+    before: ConfigMap,
+    wanted: ConfigMap,
+    opts: ApplyOptions,
+    operation: string,
+    log: Logger,
+  ): Promise<OpMap> {
+    const { stack, keys } = opened;
+    await call(`setting ${keys.join(', ')} of ${describe(target)}`, () => stack.setAllConfig(wanted));
+    const restore = async (): Promise<void> => {
+      const back = keys.filter((key) => before[key] !== undefined);
+      const absent = keys.filter((key) => before[key] === undefined);
+      if (back.length > 0) await stack.setAllConfig(Object.fromEntries(back.map((key) => [key, before[key]!])));
+      if (absent.length > 0) await stack.removeAllConfig(absent);
+    };
+    const startedAt = new Date();
+    const up = async (): Promise<OpMap> => {
+      try {
+        return await this.#unlocking(opened, opts, () =>
+          this.#cancellable(opened, opts.signal, async (signal) => (await stack.up(signal ? { signal } : {})).summary.resourceChanges ?? {}),
+        );
+      } catch (err) {
+        // A refused lock means our update never started; anything else may have come after it.
+        const done = err instanceof ConcurrentUpdateError ? undefined : await succeededSince(stack, startedAt, wanted);
+        if (done === undefined) throw err;
+        // The update itself went through and only what followed it failed (the SDK's reads of
+        // outputs and history, or a cancel that came too late): the new value is live, so
+        // restoring would be the inconsistency.
+        log.warn({ err }, 'up succeeded but what followed it failed');
+        return done;
+      }
+    };
+    return settle(log, operation, up, restore);
+  }
+
+  /**
+   * Runs a cancellable CLI operation. When `signal` aborts, the SDK sends the CLI one SIGINT
+   * (Pulumi cancels cleanly and releases its lock); a CLI still running `cancelGrace` later is
+   * killed with SIGKILL. Rejects with the signal's reason once the operation has ended.
+   */
+  async #cancellable<T>(opened: OpenStack, signal: AbortSignal | undefined, op: (signal?: AbortSignal) => Promise<T>): Promise<T> {
+    if (signal === undefined) return op();
+    signal.throwIfAborted();
+    let timer: NodeJS.Timeout | undefined;
+    const escalate = (): void => {
+      timer = setTimeout(() => {
+        void killCliProcesses(opened.cli).then((pids) => {
+          if (pids.length > 0) this.#log.warn({ pids, stack: opened.cli.stack }, 'the Pulumi CLI ignored the cancel; killed it');
+        });
+      }, this.#cancelGraceMs);
+    };
+    signal.addEventListener('abort', escalate, { once: true });
+    try {
+      return await op(signal);
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', escalate);
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Runs `op`; when it meets a stack lock that provably belongs to this host's dead CLI (see
+   * stale-lock.ts), removes that lock, reports it, and runs `op` once more.
+   */
+  async #unlocking<T>(opened: OpenStack, opts: ApplyOptions, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if (!(err instanceof ConcurrentUpdateError) || opts.signal?.aborted) throw err;
+      const cleared = await this.#clearStaleLocks(opened).catch((e: unknown) => {
+        this.#log.warn({ err: e, stack: opened.cli.stack }, 'could not inspect the stack lock');
+        return [];
+      });
+      if (cleared.length === 0) throw err;
+      for (const lock of cleared) {
+        this.#log.warn({ stack: opened.cli.stack, lock }, 'cleared a stale lock left by a dead pulumi process of this host');
+        opts.onLockCleared?.({ pid: lock.pid, hostname: lock.hostname, since: lock.timestamp });
+      }
+      return op();
+    }
+  }
+
+  async #clearStaleLocks(opened: OpenStack): Promise<Awaited<ReturnType<typeof clearStaleLocks>>> {
+    const ws = opened.stack.workspace;
+    const { url } = await ws.whoAmI();
+    const project = (await ws.projectSettings()).name;
+    const dir = url === undefined ? null : lockDirOf(url, project, opened.stack.name);
+    return dir === null ? [] : clearStaleLocks(dir, this.#isRunning);
   }
 
   /** The target's stack, opened once; a failed opening is forgotten so the next call retries. */
@@ -190,31 +317,28 @@ export class AutomationExecutor implements Executor {
     let opened: OpenStack;
     if (target.workDir !== undefined) {
       const workDir = path.resolve(target.workDir);
-      const stack = await call(`opening stack ${describe(target)}`, () =>
-        LocalWorkspace.createOrSelectStack({ stackName: target.stack, workDir }, { pulumiCommand, envVars }),
-      );
-      opened = { stack, keys };
+      const stack = await openStack(target, { stackName: target.stack, workDir }, { pulumiCommand, envVars });
+      opened = { stack, keys, cli: { cwd: await realpath(workDir), stack: target.stack } };
     } else if (target.inline !== undefined) {
       const projectName = target.inline.project;
       const workDir = await mkdtemp(path.join(tmpdir(), 'pulumiscale-inline-'));
       try {
-        const stack = await call(`opening stack ${describe(target)}`, () =>
-          LocalWorkspace.createOrSelectStack(
-            { stackName: target.stack, projectName, program: this.#program(target, keys) },
-            {
-              workDir,
-              pulumiCommand,
-              envVars,
-              projectSettings: {
-                name: projectName,
-                runtime: 'nodejs',
-                description: 'PulumiScale inline config stack (the program runs inside the daemon)',
-              },
+        const stack = await openStack(
+          target,
+          { stackName: target.stack, projectName, program: this.#program(target, keys) },
+          {
+            workDir,
+            pulumiCommand,
+            envVars,
+            projectSettings: {
+              name: projectName,
+              runtime: 'nodejs',
+              description: 'PulumiScale inline config stack (the program runs inside the daemon)',
             },
-          ),
+          },
         );
         await this.#recoverInlineConfig(target, stack, keys);
-        opened = { stack, keys, ownedDir: workDir };
+        opened = { stack, keys, ownedDir: workDir, cli: { cwd: await realpath(workDir), stack: target.stack } };
       } catch (err) {
         await rm(workDir, { recursive: true, force: true });
         throw err;
@@ -325,6 +449,33 @@ function describe(target: TargetConfig): string {
   return `${target.name} (stack ${target.stack} of ${where})`;
 }
 
+type StackArgs = LocalProgramArgs | InlineProgramArgs;
+
+/**
+ * Selects the target's stack; creates it only when the target says `createStack: true`. A
+ * missing stack is StackNotFoundError: a misspelt name must not become a new, empty stack that
+ * the first alert would deploy the whole project into.
+ */
+async function openStack(target: TargetConfig, args: StackArgs, opts: LocalWorkspaceOptions): Promise<Stack> {
+  const what = `opening stack ${describe(target)}`;
+  try {
+    // The SDK overloads these on the program kind, so each kind is passed to its own overload.
+    if ('program' in args) {
+      return target.createStack ? await LocalWorkspace.createOrSelectStack(args, opts) : await LocalWorkspace.selectStack(args, opts);
+    }
+    return target.createStack ? await LocalWorkspace.createOrSelectStack(args, opts) : await LocalWorkspace.selectStack(args, opts);
+  } catch (err) {
+    if (err instanceof SdkStackNotFoundError) {
+      throw new StackNotFoundError(
+        `${target.name}: stack ${target.stack} does not exist (${what}); create it with \`pulumi stack init ${target.stack}\`, ` +
+          'or set createStack: true on the target to let PulumiScale create it',
+        { cause: err },
+      );
+    }
+    throw toPulumiScaleError(err, what);
+  }
+}
+
 /** Runs a CLI call, mapping its failure to a typed error. */
 async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -335,16 +486,15 @@ async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Runs `op`, then restores the previous config when it failed (or always, for a preview),
- * and settles only after that. A failed restore leaves the temporary value in the stack's
- * config, so it surfaces as a non-retryable error carrying both failures.
+ * Runs `op`, then restores the previous config when it failed, and settles only after that. A
+ * failed restore leaves the temporary value in the stack's config, so it surfaces as a
+ * non-retryable error carrying both failures.
  */
 async function settle<T>(
   log: Logger,
   what: string,
   op: () => Promise<T>,
   restore: () => Promise<void>,
-  always: boolean,
 ): Promise<T> {
   let outcome: { ok: true; value: T } | { ok: false; error: PulumiScaleError };
   try {
@@ -352,20 +502,17 @@ async function settle<T>(
   } catch (err) {
     outcome = { ok: false, error: toPulumiScaleError(err, what) };
   }
-  if (!outcome.ok || always) {
-    try {
-      await restore();
-    } catch (err) {
-      const restoreError = toPulumiScaleError(err, 'restoring the previous config');
-      const first = outcome.ok ? `${what} succeeded` : outcome.error.message;
-      log.error({ err: restoreError }, 'restoring the previous config failed; the stack config holds the temporary value');
-      throw new PulumiProgramError(`${first}, but ${restoreError.message}; the stack config still holds the temporary value`, {
-        cause: new AggregateError(outcome.ok ? [err] : [outcome.error, err]),
-      });
-    }
+  if (outcome.ok) return outcome.value;
+  try {
+    await restore();
+  } catch (err) {
+    const restoreError = toPulumiScaleError(err, 'restoring the previous config');
+    log.error({ err: restoreError }, 'restoring the previous config failed; the stack config holds the temporary value');
+    throw new PulumiProgramError(`${outcome.error.message}, but ${restoreError.message}; the stack config still holds the temporary value`, {
+      cause: new AggregateError([outcome.error, err]),
+    });
   }
-  if (!outcome.ok) throw outcome.error;
-  return outcome.value;
+  throw outcome.error;
 }
 
 /**

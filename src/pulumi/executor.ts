@@ -4,12 +4,20 @@
  *
  * Rules of the contract:
  * - The engine calls it, never two operations on the same target at once (it owns ordering).
- * - `apply` is atomic for config: it sets every key in one call, runs `up` (or `preview` for a
- *   dry run) and, when `up` fails or for any preview, puts the previous values back before it
- *   settles, so no later operation sees temporary values.
+ * - `apply` is atomic for config: it sets every key in one call and runs `up`; when `up` fails
+ *   (or is cancelled) it puts the previous values back before it settles, so no later
+ *   operation sees temporary values. A dry run never writes the stack's config at all: the
+ *   preview runs against a temporary copy.
+ * - It never creates a stack unless the target says `createStack: true`; a missing one rejects
+ *   with StackNotFoundError.
+ * - Aborting `signal` cancels the Pulumi CLI the way Pulumi expects (SIGINT, then SIGKILL after
+ *   the cancel grace) and `apply` rejects with the signal's reason once the config is restored.
  * - Failures reject with the typed errors of `errors.ts` (StackConflictError is retryable;
- *   PulumiProgramError, StackConfigError, PulumiCliMissingError are not), mapped once here.
- * - It never decides capacity and never retries on its own.
+ *   PulumiProgramError, StackConfigError, PulumiCliMissingError, StackNotFoundError are not),
+ *   mapped once here.
+ * - It never decides capacity and never retries on its own, with one exception: a stack lock
+ *   provably left by this host's own dead CLI is cleared (reported through `onLockCleared`) and
+ *   the operation tried once more.
  */
 import type { TargetConfig } from '../config/schema.js';
 
@@ -25,11 +33,33 @@ export interface ApplyResult {
   changes: Record<string, number>;
 }
 
+/** A stale lock that `apply` removed before trying again. */
+export interface ClearedLock {
+  /** The dead process that held it. */
+  pid: number;
+  /** The host it was taken on (this one). */
+  hostname: string;
+  /** When it had been taken, as the lock says. */
+  since: string;
+}
+
+/** How `apply` runs. */
+export interface ApplyOptions {
+  /** Preview against a temporary copy of the config instead of applying. */
+  dryRun: boolean;
+  /** Aborting cancels the running CLI; `apply` then rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /** Told when a stale lock of this host's dead CLI was cleared (for the history). */
+  onLockCleared?: (lock: ClearedLock) => void;
+}
+
 export interface Executor {
-  /** Reads the target's current value from its stack's config (creating the stack if needed). */
+  /** Reads the target's current value from its stack's config; StackNotFoundError when there is no such stack. */
   read(target: TargetConfig): Promise<number | null>;
-  /** Sets the target's key to `to` and runs `up`, or `preview` when `dryRun`. */
-  apply(target: TargetConfig, to: number, opts: { dryRun: boolean }): Promise<ApplyResult>;
+  /** Sets the target's key to `to` and runs `up`, or `preview` on a copy when `dryRun`. */
+  apply(target: TargetConfig, to: number, opts: ApplyOptions): Promise<ApplyResult>;
+  /** Sets the target's key to `value` (removes it for null) without running anything. */
+  revert(target: TargetConfig, value: number | null): Promise<void>;
   /** Releases workspaces. Does not interrupt running operations. */
   close(): Promise<void>;
 }

@@ -11,7 +11,7 @@ import { ConcurrentUpdateError, type PulumiFn } from '@pulumi/pulumi/automation/
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TargetConfig } from '../../src/config/schema.js';
-import { PulumiCliMissingError, PulumiProgramError, StackConfigError, StackConflictError } from '../../src/errors.js';
+import { PulumiCliMissingError, PulumiProgramError, StackConfigError, StackConflictError, StackNotFoundError } from '../../src/errors.js';
 import { AutomationExecutor, type AutomationExecutorOptions } from '../../src/pulumi/automation.js';
 import { inlineProgram } from '../../src/pulumi/inline.js';
 import {
@@ -62,6 +62,9 @@ function target(fields: Pick<TargetConfig, 'stack'> & Partial<TargetConfig>): Ta
     defaultAction: 'up',
     paused: false,
     env: {},
+    // These tests make their own stacks; the daemon's default (never create) is tested below.
+    createStack: true,
+    stackKey: `test#${fields.stack}`,
     ...fields,
   };
 }
@@ -156,6 +159,21 @@ describe('AutomationExecutor on a project on disk', () => {
     const ex = executor();
 
     await expect(Promise.all([ex.read(t), ex.read(t)])).resolves.toEqual([null, null]);
+  });
+});
+
+describe('AutomationExecutor and stacks that do not exist', () => {
+  it.each([
+    { kind: 'a project on disk', make: async () => (await onDisk('simple', 'never-made')).t },
+    { kind: 'an inline program', make: async () => target({ stack: 'never-made', inline: { project: 'never-made' } }) },
+  ])('never creates a missing stack of $kind unless createStack is set: StackNotFoundError, and nothing runs', async ({ make }) => {
+    const t = { ...(await make()), createStack: false };
+    const ex = executor();
+    await expect(ex.read(t)).rejects.toBeInstanceOf(StackNotFoundError);
+    await expect(ex.apply(t, 3, { dryRun: false })).rejects.toMatchObject({ code: 'PS_STACK_NOT_FOUND' });
+    await expect(ex.check(t)).rejects.toBeInstanceOf(StackNotFoundError);
+    const stacks = JSON.parse(await pulumiOk(sandbox, ['stack', 'ls', '--all', '--json'])) as { name: string }[];
+    expect(stacks.map((s) => s.name).filter((name) => name.endsWith('never-made'))).toEqual([]);
   });
 });
 

@@ -4,13 +4,12 @@
  * ordering and concurrency are tested without sleeps or Pulumi.
  */
 import type { TargetConfig } from '../../src/config/schema.js';
-import { stackKeyOf } from '../../src/engine/scheduler.js';
 import { StackConflictError } from '../../src/errors.js';
-import type { ApplyResult, Executor } from '../../src/pulumi/executor.js';
+import type { ApplyOptions, ApplyResult, Executor } from '../../src/pulumi/executor.js';
 
 /** One recorded call. */
 export interface ExecutorCall {
-  op: 'read' | 'apply';
+  op: 'read' | 'apply' | 'revert';
   target: string;
   to?: number;
   dryRun?: boolean;
@@ -102,10 +101,14 @@ export class FakeExecutor implements Executor {
     });
   }
 
-  async apply(target: TargetConfig, to: number, opts: { dryRun: boolean }): Promise<ApplyResult> {
+  /**
+   * A held apply stands for a CLI that runs until released: aborting its signal ends it the way
+   * a cancelled CLI ends, rejecting with the signal's reason, and the value stays as it was.
+   */
+  async apply(target: TargetConfig, to: number, opts: ApplyOptions): Promise<ApplyResult> {
     this.calls.push({ op: 'apply', target: target.name, to, dryRun: opts.dryRun });
     return this.#track(target, async () => {
-      if (this.holding) await this.#hold(target.name, to);
+      if (this.holding) await this.#hold(target.name, to, opts.signal);
       const err = this.#applyErrors.get(target.name)?.shift();
       if (err !== undefined) throw err;
       const before = this.values.get(target.name);
@@ -115,27 +118,45 @@ export class FakeExecutor implements Executor {
     });
   }
 
+  async revert(target: TargetConfig, value: number | null): Promise<void> {
+    this.calls.push({ op: 'revert', target: target.name, ...(value === null ? {} : { to: value }) });
+    await this.#track(target, async () => {
+      if (value === null) this.values.delete(target.name);
+      else this.values.set(target.name, value);
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }
 
-  #hold(target: string, to: number): Promise<void> {
-    return new Promise((resolve) => {
+  #hold(target: string, to: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const leave = (): void => {
+        this.held.splice(this.held.indexOf(entry), 1);
+        signal?.removeEventListener('abort', cancel);
+      };
+      const cancel = (): void => {
+        leave();
+        reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+        this.#changed();
+      };
       const entry: HeldApply = {
         target,
         to,
         release: () => {
-          this.held.splice(this.held.indexOf(entry), 1);
+          leave();
           resolve();
         },
       };
       this.held.push(entry);
+      signal?.addEventListener('abort', cancel, { once: true });
       this.#changed();
     });
   }
 
   async #track<T>(target: TargetConfig, fn: () => Promise<T>): Promise<T> {
-    const stack = stackKeyOf(target);
+    const stack = target.stackKey;
     const onStack = (this.#perStack.get(stack) ?? 0) + 1;
     if (onStack > 1) this.sameStackOverlaps += 1;
     this.#perStack.set(stack, onStack);

@@ -111,6 +111,7 @@ export class FakeEngine implements EngineApi {
       pendingCount: pending?.count ?? 0,
       running: false,
       lastEvent: last,
+      error: null,
     };
   }
 

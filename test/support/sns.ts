@@ -43,7 +43,7 @@ export function makeTestPki(): TestPki {
         '-addext', 'subjectAltName=DNS:sns.us-east-1.amazonaws.com,IP:127.0.0.1',
       ], { stdio: 'pipe' });
     } catch (err) {
-      throw new Error(`the SNS tests need the openssl CLI (apt-get install openssl): ${(err as Error).message}`, { cause: err });
+      throw new Error(`the SNS tests need the openssl CLI (bash scripts/setup-peers.sh installs it; npm test runs it): ${(err as Error).message}`, { cause: err });
     }
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
     return {

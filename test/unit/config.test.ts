@@ -28,7 +28,7 @@ function problemsOf(text: string, env: NodeJS.ProcessEnv = {}): ConfigProblem[] 
 describe('config', () => {
   it('fills every default and resolves relative paths against the config folder', () => {
     const c = parseConfig(BASE, { file: 'x.yaml', baseDir: '/etc/pulumiscale', env: {} });
-    expect(c.server).toEqual({ host: '0.0.0.0', port: 8080, bodyLimit: 1024 * 1024 });
+    expect(c.server).toEqual({ host: '127.0.0.1', port: 8080, bodyLimit: 1024 * 1024 });
     expect(c.engine).toMatchObject({ concurrency: 2, dryRun: false, drainTimeout: 15 * 60_000 });
     expect(c.store).toMatchObject({ driver: 'sqlite', path: '/etc/pulumiscale/.pulumiscale/state.db' });
     expect(c.webhooks.cloudwatch.verifySignature).toBe(true);

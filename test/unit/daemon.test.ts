@@ -54,13 +54,13 @@ describe('drain', () => {
     expect(await d.drain()).toEqual({ finished: true }); // a second signal waits for the same drain
   });
 
-  it('stops waiting when drainTimeout passes, leaving the operation unfinished and the executor open', async () => {
+  it('past drainTimeout cancels the running operation, keeps it in the store for the next start, and closes', async () => {
     const { d, exec, clock } = await holdingDaemon();
     const drained = d.drain();
     clock.advance(10 * 60_000);
     expect(await drained).toEqual({ finished: false });
-    expect(exec.closed).toBe(false);
+    expect(exec.held).toEqual([]);
     expect(exec.values.get('web')).toBe(2);
-    exec.releaseAll();
+    expect(exec.closed).toBe(true);
   });
 });

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TargetConfig } from '../../src/config/schema.js';
 import { Engine } from '../../src/engine/engine.js';
-import { PulumiProgramError, PulumiScaleError, StoreUnavailableError } from '../../src/errors.js';
+import { PulumiProgramError, PulumiScaleError, StackNotFoundError, StoreUnavailableError } from '../../src/errors.js';
 import { EventBus, type BusMessage } from '../../src/observe/bus.js';
 import type { Adjustment, Intent, PendingIntent, ScalingEvent } from '../../src/types.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -26,6 +26,8 @@ function target(name: string, over: Partial<TargetConfig> = {}): TargetConfig {
     defaultAction: 'up',
     paused: false,
     env: {},
+    createStack: false,
+    stackKey: `file:///srv/state#${name}/prod`,
     ...over,
   };
 }
@@ -65,6 +67,7 @@ function setup(opts: {
   concurrency?: number;
   dryRun?: boolean;
   retry?: { maxAttempts: number; baseDelay: number; maxDelay: number };
+  operationTimeout?: number;
   store?: MemoryStore;
 }): Setup {
   const store = opts.store ?? new MemoryStore();
@@ -87,6 +90,8 @@ function setup(opts: {
     dryRun: opts.dryRun ?? false,
     concurrency: opts.concurrency ?? 2,
     retry: opts.retry ?? { maxAttempts: 3, baseDelay: 1000, maxDelay: 1500 },
+    operationTimeout: opts.operationTimeout ?? 1_800_000,
+    cancelGrace: 10_000,
     newId: () => `event-${++ids}`,
   });
   const events = (): ScalingEvent[] => messages.flatMap((m) => (m.type === 'event' ? [m.event] : []));
@@ -217,7 +222,7 @@ describe('engine: ordering and concurrency', () => {
   });
 
   it('serializes two targets that own keys of the same stack', async () => {
-    const shared = { workDir: '/srv/infra/app', stack: 'prod' };
+    const shared = { workDir: '/srv/infra/app', stack: 'prod', stackKey: 'file:///srv/state#app/prod' };
     const { engine, exec, events } = await started({
       targets: [target('web', { ...shared, configKey: 'app:web' }), target('worker', { ...shared, configKey: 'app:worker' })],
       concurrency: 2,
@@ -307,14 +312,35 @@ describe('engine: outcomes', () => {
     expect(events()).toMatchObject([{ kind: 'changed', from: 3, to: 4, intents: 1 }]);
   });
 
-  it('an intent arriving during a backoff replaces the retried one and runs without waiting', async () => {
-    const { engine, exec, events } = await started({ targets: [target('web')], values: { web: 3 } });
+  it('an intent arriving during a backoff becomes the effective one but waits for the backoff', async () => {
+    const { engine, exec, clock, events } = await started({ targets: [target('web')], values: { web: 3 } });
     exec.conflict('web', 1);
     await engine.submit(intent('web', up));
     await engine.idle();
     await engine.submit(intent('web', to(8)));
     await engine.idle();
+    expect(exec.applies).toHaveLength(1);
+    clock.advance(1000);
+    await engine.idle();
     expect(events()).toMatchObject([{ kind: 'changed', from: 3, to: 8, intents: 2 }]);
+  });
+
+  it('a storm against a locked stack runs pulumi once per backoff and gives up after maxAttempts', async () => {
+    const { engine, exec, clock, events } = await started({
+      targets: [target('web')],
+      values: { web: 3 },
+      retry: { maxAttempts: 3, baseDelay: 1000, maxDelay: 1500 },
+    });
+    exec.conflict('web', 10);
+    for (let round = 0; round < 4; round++) {
+      for (let n = 0; n < 20; n++) await engine.submit(intent('web'));
+      await engine.idle();
+      clock.advance(1500);
+      await engine.idle();
+    }
+    // Three tries for the first storm, then it gave up; the later storms start a fresh budget.
+    expect(events()[0]).toMatchObject({ kind: 'failed', errorCode: 'PS_PULUMI_CONFLICT' });
+    expect(exec.applies.length).toBeLessThanOrEqual(6);
   });
 
   it.each(rules([
@@ -329,6 +355,55 @@ describe('engine: outcomes', () => {
     expect(events()).toMatchObject([{ kind: 'failed', errorCode: code, reason, from: 3, to: 4 }]);
     expect(store.targets.get('web')).toMatchObject({ current: 3, cooldownUntil: { up: null, down: null } });
     expect(await engine.state('web')).toMatchObject({ current: 3, pending: null });
+  });
+
+  it('an operation past engine.operationTimeout is cancelled, its value restored, and recorded failed with PS_PULUMI_TIMEOUT', async () => {
+    const { engine, exec, clock, store, events } = await started({ targets: [target('web')], values: { web: 3 }, operationTimeout: 60_000 });
+    exec.holding = true;
+    await engine.submit(intent('web'));
+    await exec.until(() => exec.held.length === 1);
+    clock.advance(59_999);
+    await settle();
+    expect(exec.held).toHaveLength(1);
+    clock.advance(1);
+    await engine.idle();
+    expect(exec.held).toHaveLength(0);
+    expect(exec.values.get('web')).toBe(3);
+    expect(events()).toMatchObject([{ kind: 'failed', errorCode: 'PS_PULUMI_TIMEOUT', from: 3, to: 4 }]);
+    expect(store.slots('web')).toEqual({ queued: null, running: null });
+    expect(await engine.state('web')).toMatchObject({ current: 3, running: false, error: { code: 'PS_PULUMI_TIMEOUT' } });
+  });
+
+  it('when the end of an operation cannot be stored, memory keeps it running and the write is retried until it lands', async () => {
+    const { engine, clock, store, events } = await started({ targets: [target('web')], values: { web: 3 } });
+    store.failNext('finishOperation', 2);
+    await engine.submit(intent('web'));
+    await settle();
+    // Not stored yet: the state says so, and nothing was published.
+    expect(store.slots('web').running).not.toBeNull();
+    expect(await engine.state('web')).toMatchObject({ current: 3, running: true });
+    expect(events()).toEqual([]);
+    clock.advance(1000);
+    await settle();
+    clock.advance(2000);
+    await engine.idle();
+    expect(store.slots('web')).toEqual({ queued: null, running: null });
+    expect(store.events).toMatchObject([{ kind: 'changed', from: 3, to: 4 }]);
+    expect(events()).toMatchObject([{ kind: 'changed', from: 3, to: 4 }]);
+    expect(await engine.state('web')).toMatchObject({ current: 4, running: false });
+  });
+
+  it('a stack that does not exist shows in the state and the history at start, and nothing runs', async () => {
+    const { engine, exec, events } = setup({ targets: [target('web')] });
+    exec.failRead('web', new StackNotFoundError('web: stack prod does not exist'), new StackNotFoundError('web: stack prod does not exist'));
+    await engine.start();
+    await engine.idle();
+    expect(await engine.state('web')).toMatchObject({ current: null, error: { code: 'PS_STACK_NOT_FOUND' } });
+    expect(events()).toMatchObject([{ kind: 'failed', errorCode: 'PS_STACK_NOT_FOUND', source: 'engine' }]);
+    await engine.submit(intent('web'));
+    await engine.idle();
+    expect(exec.applies).toEqual([]);
+    expect(events()[1]).toMatchObject({ kind: 'failed', errorCode: 'PS_STACK_NOT_FOUND' });
   });
 
   it('a failed read records failed without applying', async () => {
@@ -459,6 +534,21 @@ describe('engine: start', () => {
     expect(store.slots('web')).toEqual({ queued: null, running: null });
   });
 
+  it('does not resume an operation cut off by a stop while the target is paused: skipped, and its value taken back out of the config', async () => {
+    const store = new MemoryStore();
+    const at = '2024-12-31T23:00:00.000Z';
+    const cutOff: PendingIntent = { intent: intent('web', up), count: 1, firstAt: at, attempts: 0, notBefore: null, applying: { from: 3, to: 4 } };
+    store.pending.set('web', { running: cutOff, queued: null });
+    const { engine, exec, events } = setup({ targets: [target('web', { paused: true })], values: { web: 4 }, store });
+    await engine.start();
+    await engine.idle();
+    expect(exec.applies).toEqual([]);
+    expect(exec.values.get('web')).toBe(3);
+    expect(events()).toMatchObject([{ kind: 'skipped', skipReason: 'paused', from: 3 }]);
+    expect(store.slots('web')).toEqual({ queued: null, running: null });
+    expect(await engine.state('web')).toMatchObject({ current: 3 });
+  });
+
   it('records the value being applied on the running slot before a real apply, and not for a preview', async () => {
     const { engine, exec, store } = await started({ targets: [target('web')], values: { web: 3 } });
     exec.holding = true;
@@ -515,13 +605,13 @@ describe('engine: drain', () => {
 
     exec.release();
     await drained;
-    expect(result).toEqual({ finished: true });
+    expect(result).toEqual({ finished: true, stopped: true });
     expect(exec.applies).toHaveLength(1);
     expect(store.slots('web')).toMatchObject({ running: null, queued: { count: 1, intent: { adjustment: to(9) } } });
   });
 
-  it('gives up waiting at the timeout, on the engine clock', async () => {
-    const { engine, exec, clock } = await started({ targets: [target('web')], values: { web: 3 } });
+  it('past its timeout (engine clock) cancels the running operation, records nothing, and keeps it running in the store', async () => {
+    const { engine, exec, clock, store, events } = await started({ targets: [target('web')], values: { web: 3 } });
     exec.holding = true;
     await engine.submit(intent('web'));
     await exec.until(() => exec.held.length === 1);
@@ -530,16 +620,20 @@ describe('engine: drain', () => {
     clock.advance(999);
     await settle();
     expect(result).toBeUndefined();
+    expect(exec.held).toHaveLength(1);
     clock.advance(1);
     await drained;
-    expect(result).toEqual({ finished: false });
-    exec.releaseAll();
-    await engine.idle();
+    expect(result).toEqual({ finished: false, stopped: true });
+    expect(exec.held).toHaveLength(0);
+    expect(events()).toEqual([]);
+    expect(exec.values.get('web')).toBe(3);
+    // The next start finds it running and finishes it.
+    expect(store.slots('web')).toMatchObject({ running: { intent: { adjustment: up }, applying: { from: 3, to: 4 } } });
   });
 
   it('refuses new intents with PS_DRAINING', async () => {
     const { engine, store } = await started({ targets: [target('web')] });
-    expect(await engine.drain(1000)).toEqual({ finished: true });
+    expect(await engine.drain(1000)).toEqual({ finished: true, stopped: true });
     await expect(engine.submit(intent('web'))).rejects.toMatchObject({ code: 'PS_DRAINING', status: 503 });
     expect(store.intents).toEqual([]);
   });
@@ -549,7 +643,7 @@ describe('engine: drain', () => {
     exec.conflict('web', 1);
     await engine.submit(intent('web'));
     await engine.idle();
-    expect(await engine.drain(10_000)).toEqual({ finished: true });
+    expect(await engine.drain(10_000)).toEqual({ finished: true, stopped: true });
     clock.advance(5000);
     await engine.idle();
     expect(exec.applies).toHaveLength(1);

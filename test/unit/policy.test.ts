@@ -300,7 +300,7 @@ describe('coalesce', () => {
 
   it.each(rules([
     { rule: 'a kept intent keeps its retry state', existing: up, incoming: down, attempts: 2, notBefore: iso(NOW + 4000) },
-    { rule: 'a new effective intent starts without retry state', existing: up, incoming: to(9), attempts: 0, notBefore: null },
+    { rule: 'a new effective intent keeps the stack\'s retry state (a storm must not reset a locked stack\'s backoff)', existing: up, incoming: to(9), attempts: 2, notBefore: iso(NOW + 4000) },
   ] as const))('%s; the count grows and firstAt stays', (_rule, { existing, incoming, attempts, notBefore }) => {
     const old = pending(intent(existing), { count: 7, firstAt: iso(NOW - 10_000), attempts: 2, notBefore: iso(NOW + 4000) });
     const { pending: result } = coalesce(old, intent(incoming), 5, NOW_ISO);
@@ -325,7 +325,8 @@ describe('mergePending', () => {
     const merged = mergePending(o, n, 5);
     expect(merged.count).toBe(7);
     expect(merged.firstAt).toBe(iso(NOW - 5000));
-    expect(merged).toMatchObject(wins === 'older' ? { intent: o.intent, attempts: 1, notBefore: iso(NOW + 2000) } : { intent: n.intent, attempts: 0, notBefore: null });
+    // Whichever intent wins, the retry state of the stack (the older, retried one's) stays.
+    expect(merged).toMatchObject({ intent: wins === 'older' ? o.intent : n.intent, attempts: 1, notBefore: iso(NOW + 2000) });
   });
 });
 
