@@ -72,6 +72,7 @@ async function intakeApp(store: Store) {
     retry: config.engine.retry,
     operationTimeout: config.engine.operationTimeout,
     cancelGrace: config.engine.cancelGrace,
+    evaluationInterval: config.engine.evaluationInterval,
   });
   await engine.start();
   const app = buildApp({ config, engine, store, logger, metrics: new Metrics({ defaultMetrics: false }) });

@@ -53,6 +53,7 @@ async function serve(file: string, host: string | undefined): Promise<number> {
         },
         (err: unknown) => {
           logger.error({ err }, 'drain failed');
+          finished = false;
           resolve();
         },
       );

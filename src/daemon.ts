@@ -85,6 +85,7 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
     retry: config.engine.retry,
     operationTimeout: config.engine.operationTimeout,
     cancelGrace: config.engine.cancelGrace,
+    evaluationInterval: config.engine.evaluationInterval,
   });
 
   let app: FastifyInstance | undefined;

@@ -77,26 +77,81 @@ export interface Intent {
 }
 
 /**
- * The single pending intent of a target: the effective intent after coalescing, and how many
- * intents it stands for. Stored durably before any source acknowledges.
+ * An operator command (API, later schedules): an {@link Intent} queued in arrival order and never
+ * merged away. Consecutive commands may share one operation only when the result equals running
+ * them one by one; each is removed from the queue only with the event that records it.
  */
-export interface PendingIntent {
-  /** The intent that will be applied. */
-  intent: Intent;
-  /** How many intents were merged into this one (>= 1). */
-  count: number;
-  /** When the first merged intent arrived, ISO-8601 UTC. */
-  firstAt: string;
-  /** How many times applying it failed with a retryable error so far. */
+export type Command = Intent;
+
+/**
+ * A firing alert, held as state while it fires: the engine decides from the signals active now,
+ * not from the notifications that carried them. Keyed by target and `id` (the Alertmanager
+ * fingerprint, the CloudWatch alarm ARN); a re-sent alert refreshes its signal, a resolved one
+ * (an alarm back to OK) ends it.
+ */
+export interface Signal {
+  /** The alert's identity within its source: Alertmanager fingerprint, CloudWatch alarm ARN. */
+  id: string;
+  /** The target it acts on. */
+  target: string;
+  source: 'alertmanager' | 'cloudwatch';
+  /** Which way it pushes. */
+  direction: Direction;
+  /** The metric value the alert carried, when it carried one. */
+  value: number | null;
+  /** The alarm threshold, when known. */
+  threshold: number | null;
+  /** When it started firing (first seen), ISO-8601 UTC. */
+  since: string;
+  /** When it was last sent, ISO-8601 UTC. */
+  lastSeen: string;
+  /** When it ends unless sent again (`signalTTL`), ISO-8601 UTC, or null for never. */
+  expiresAt: string | null;
+  /** Human-readable name for reasons, e.g. `alert HighCPU` or `alarm web-cpu-high`. */
+  reason: string;
+  /** What the source saw, as last sent. */
+  evidence: Evidence;
+}
+
+/** A signal's key. */
+export interface SignalKey {
+  target: string;
+  id: string;
+}
+
+/** A pause of one or both directions, ending by itself. */
+export interface Pause {
+  /** When it ends, ISO-8601 UTC. */
+  until: string;
+  direction: 'both' | Direction;
+  reason: string;
+}
+
+/**
+ * The operation running on a target, as stored in its running slot: what it covers, and (just
+ * before a real `up`) the value being applied. A running slot found at start was cut off by a
+ * stop; with `applying` it is finished at that value (a relative change is never applied twice),
+ * without it it is dropped and the target evaluated afresh, its commands still queued.
+ */
+export interface RunningOperation {
+  /** What started it: the queued `commands` (their ids in `commandIds`), or the `signals`. */
+  kind: 'commands' | 'signals';
+  /** The commands it covers, in order; empty for a signal-driven operation. */
+  commandIds: string[];
+  /** A preview rather than an `up`. */
+  dryRun: boolean;
+  /** When it started, ISO-8601 UTC. */
+  startedAt: string;
+  /** Set just before a real `up` starts: the value being applied. */
+  applying: { from: number | null; to: number } | null;
+}
+
+/** A locked stack's retry budget, kept with the target (not with any command or signal). */
+export interface RetryState {
+  /** Failed tries so far. */
   attempts: number;
-  /** Do not start before this instant (retry backoff), ISO-8601 UTC, or null. */
-  notBefore: string | null;
-  /**
-   * Set on the running slot just before a real `up` starts: the value being applied. A running
-   * slot found with it at start was cut off mid-operation, when the stack's config may already
-   * hold the new value; it resumes as `to` that value, so a relative change is never applied twice.
-   */
-  applying?: { from: number | null; to: number } | null;
+  /** Do not start before this instant, ISO-8601 UTC. */
+  notBefore: string;
 }
 
 /** Why a decision changed nothing. */
@@ -106,7 +161,8 @@ export type SkipReason =
   | 'at-min'
   | 'no-change'
   | 'paused'
-  | 'out-of-bounds';
+  | 'out-of-bounds'
+  | 'stabilization';
 
 /** What `policy.decide()` returns: data, never an action. */
 export type Decision =
@@ -158,6 +214,12 @@ export interface ScalingEvent {
   intentId?: string;
   /** The effective intent's evidence. */
   evidence?: Evidence;
+  /** For a decision on operator commands: the ids of every command it covers, in order. */
+  commands?: string[];
+  /** For an alert-driven decision: the signals it was made from. */
+  signals?: { id: string; source: Signal['source']; direction: Direction; value: number | null; threshold: number | null }[];
+  /** For an alert-driven decision: the step rule that sized it. */
+  rule?: string;
 }
 
 /** When each direction's cooldown ends, ISO-8601 UTC or null when not cooling down. */
@@ -171,20 +233,34 @@ export interface TargetRecord {
   name: string;
   /** The value last read from or written to the stack's config, null before the first read. */
   current: number | null;
+  /** The config's permanent switch (`paused: true`); an API pause is `pause`. */
   paused: boolean;
   cooldownUntil: CooldownUntil;
+  /** A pause set through the API, until it ends (null when none). */
+  pause: Pause | null;
+  /** The retry budget after a failure, null when the last operation succeeded. */
+  retry: RetryState | null;
 }
 
+/** A signal as served in a target's state. */
+export type SignalState = Pick<Signal, 'id' | 'source' | 'direction' | 'value' | 'threshold' | 'since' | 'lastSeen'>;
+
 /** A target's state as served by `GET /api/v1/targets[/:name]`. */
-export interface TargetState extends TargetRecord {
+export interface TargetState extends Omit<TargetRecord, 'retry'> {
   stack: string;
   configKeys: string[];
   min: number;
   max: number;
-  /** The pending (queued, not yet running) intent, if any. */
+  /** The first queued operator command, if any (the next to run). */
   pending: Intent | null;
-  /** How many intents the pending one stands for. */
+  /** How many operator commands are queued. */
   pendingCount: number;
+  /** The queued operator commands, in the order they run. */
+  commands: Command[];
+  /** The active signals (firing alerts). */
+  signals: SignalState[];
+  /** The last evaluation: the value it wanted and why (null before the first). */
+  desired: { value: number | null; reason: string; at: string } | null;
   /** Whether an operation is running on the target's stack now (true while any target's operation holds that stack). */
   running: boolean;
   lastEvent: ScalingEvent | null;

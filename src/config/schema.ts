@@ -35,6 +35,71 @@ const basicAuth = z.strictObject({ username: z.string().min(1), password: token 
 export const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const CONFIG_KEY = /^[A-Za-z0-9_.-]+:[A-Za-z0-9_.:-]+$/;
 
+/** Bands per direction at most: AWS's limit for one step scaling policy. */
+const MAX_STEP_BANDS = 20;
+
+const stepBand = z.strictObject({
+  /** Lower bound of the metric; omitted: -∞ (lowest band only). */
+  from: z.number().optional(),
+  /** Upper bound of the metric; omitted: +∞ (highest band only). */
+  to: z.number().optional(),
+  by: z.number(),
+});
+
+/**
+ * One direction's step rule; policy/steps.ts applies it. The bands must tile one range of the
+ * metric without gaps or overlaps, as AWS requires of `StepAdjustments`: a value falling
+ * between two bands would silently fall back to `step`, and one falling in two would depend on
+ * the order they were written in.
+ */
+const stepRule = z
+  .strictObject({
+    adjustment: z.enum(['change', 'percent', 'exact']).default('change'),
+    relativeTo: z.enum(['value', 'threshold']).default('value'),
+    bands: z.array(stepBand).min(1, 'needs at least one band'),
+    /** For `percent`: the smallest change a band makes. */
+    minMagnitude: z.number().int().positive().optional(),
+  })
+  .superRefine((rule, ctx) => {
+    // Runs even when a field failed (`when`), so every problem is reported at once; hence the
+    // defensive checks on types.
+    if (typeof rule !== 'object' || rule === null) return;
+    const issue = (path: (string | number)[], message: string): void => ctx.addIssue({ code: 'custom', path, message });
+    if (rule.minMagnitude !== undefined && rule.adjustment !== 'percent') issue(['minMagnitude'], 'applies to adjustment: percent only');
+    const bands = Array.isArray(rule.bands) ? rule.bands : [];
+    if (bands.length > MAX_STEP_BANDS) issue(['bands'], `at most ${MAX_STEP_BANDS} bands (${bands.length} given)`);
+
+    type Band = { from?: number; to?: number; by: number; at: number };
+    const valid: Band[] = [];
+    bands.forEach((b: unknown, at) => {
+      if (typeof b !== 'object' || b === null) return;
+      const { from, to, by } = b as Record<string, unknown>;
+      if (typeof by === 'number') {
+        if (rule.adjustment === 'exact') {
+          if (!Number.isInteger(by) || by < 0) issue(['bands', at, 'by'], 'must be a whole number >= 0 with adjustment: exact (it is the new value)');
+        } else if (by === 0) {
+          issue(['bands', at, 'by'], `must not be 0 with adjustment: ${rule.adjustment} (the band would never move the value)`);
+        } else if (rule.adjustment === 'change' && !Number.isInteger(by)) {
+          issue(['bands', at, 'by'], 'must be a whole number with adjustment: change');
+        }
+      }
+      if (typeof from === 'number' && typeof to === 'number' && from >= to) issue(['bands', at, 'to'], `must be above from (${from})`);
+      const bound = (v: unknown): v is number | undefined => v === undefined || typeof v === 'number';
+      if (bound(from) && bound(to) && typeof by === 'number') valid.push({ from, to, by, at });
+    });
+
+    // Checked in the metric's order, whatever order the bands were written in.
+    const sorted = valid.toSorted((a, b) => (a.from ?? Number.NEGATIVE_INFINITY) - (b.from ?? Number.NEGATIVE_INFINITY));
+    sorted.forEach((band, k) => {
+      if (band.from === undefined && k > 0) issue(['bands', band.at, 'from'], 'only the lowest band may leave from open');
+      if (band.to === undefined && k < sorted.length - 1) issue(['bands', band.at, 'to'], 'only the highest band may leave to open');
+      const next = sorted[k + 1];
+      if (next === undefined || band.to === undefined || next.from === undefined || band.to === next.from) return;
+      const what = band.to < next.from ? `a gap between ${band.to} and ${next.from}` : `bands overlap between ${next.from} and ${band.to}`;
+      issue(['bands', next.at, 'from'], `must be ${band.to}, where band ${band.at} ends (${what})`);
+    });
+  }, { when: () => true });
+
 const targetSchema = z
   .strictObject({
     /** A Pulumi project on disk; relative paths resolve against the config file's folder. */
@@ -55,6 +120,21 @@ const targetSchema = z
     cooldown: z
       .strictObject({ up: duration.default(60_000), down: duration.default(300_000) })
       .default({ up: 60_000, down: 300_000 }),
+    /**
+     * Step rules per direction (policy/steps.ts): how far a signal moves the target, by the
+     * metric value its alert carries. Without them, or for a value no band covers, a signal
+     * moves by `step`.
+     */
+    steps: z.strictObject({ up: stepRule.optional(), down: stepRule.optional() }).optional(),
+    /**
+     * Stabilization windows (Kubernetes HPA `behavior`): a scale-down goes only as low as the
+     * highest value desired within `down`, a scale-up only as high as the lowest within `up`.
+     * 0s turns a direction's window off; both are off by default, so nothing changes unless
+     * configured.
+     */
+    stabilization: z
+      .strictObject({ up: duration.default(0), down: duration.default(0) })
+      .default({ up: 0, down: 0 }),
     /** The action of an alert that names none. */
     defaultAction: z.enum(['up', 'down']).default('up'),
     /** A paused target records intents as skipped and changes nothing. */
@@ -104,6 +184,11 @@ export const configSchema = z
         operationTimeout: duration.default(1_800_000),
         /** How long a cancelled Pulumi CLI gets to stop cleanly after SIGINT before SIGKILL. */
         cancelGrace: duration.default(10_000),
+        /**
+         * How often every target with active signals is evaluated again, besides the moments its
+         * inputs change or a cooldown or pause ends (and when Alertmanager signals expire).
+         */
+        evaluationInterval: duration.default(15_000),
         retry: z
           .strictObject({
             maxAttempts: z.number().int().positive().default(5),
@@ -118,6 +203,7 @@ export const configSchema = z
         drainTimeout: 900_000,
         operationTimeout: 1_800_000,
         cancelGrace: 10_000,
+        evaluationInterval: 15_000,
         retry: { maxAttempts: 5, baseDelay: 2_000, maxDelay: 60_000 },
       }),
     store: z
@@ -146,8 +232,13 @@ export const configSchema = z
           .strictObject({
             bearerTokens: z.array(token).default([]),
             basicAuth: z.array(basicAuth).default([]),
+            /**
+             * How long a firing alert stays a signal without being sent again. Alertmanager re-sends
+             * firing alerts every `repeat_interval`, so keep that below this.
+             */
+            signalTTL: duration.default(3_600_000),
           })
-          .default({ bearerTokens: [], basicAuth: [] }),
+          .default({ bearerTokens: [], basicAuth: [], signalTTL: 3_600_000 }),
         cloudwatch: z
           .strictObject({
             verifySignature: z.boolean().default(true),
@@ -159,12 +250,17 @@ export const configSchema = z
             replayWindow: duration.default(86_400_000),
             /** HTTP basic credentials SNS must send (from the subscription URL's `user:pass@`); empty leaves the route open. */
             basicAuth: z.array(basicAuth).default([]),
+            /**
+             * How long an alarm stays a signal without a new notification; 0 (the default) keeps it
+             * until the alarm goes back to OK, since CloudWatch notifies only on state changes.
+             */
+            signalTTL: duration.default(0),
           })
-          .default({ verifySignature: true, topicArns: [], autoConfirm: false, replayWindow: 86_400_000, basicAuth: [] }),
+          .default({ verifySignature: true, topicArns: [], autoConfirm: false, replayWindow: 86_400_000, basicAuth: [], signalTTL: 0 }),
       })
       .default({
-        alertmanager: { bearerTokens: [], basicAuth: [] },
-        cloudwatch: { verifySignature: true, topicArns: [], autoConfirm: false, replayWindow: 86_400_000, basicAuth: [] },
+        alertmanager: { bearerTokens: [], basicAuth: [], signalTTL: 3_600_000 },
+        cloudwatch: { verifySignature: true, topicArns: [], autoConfirm: false, replayWindow: 86_400_000, basicAuth: [], signalTTL: 0 },
       }),
     api: z.strictObject({ bearerTokens: z.array(token).default([]) }).default({ bearerTokens: [] }),
     log: z

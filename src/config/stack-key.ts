@@ -22,7 +22,9 @@ export type StackKeySource = Pick<Config['targets'][string], 'workDir' | 'inline
  * stored login otherwise, which is one backend for every target of the daemon.
  */
 export function backendOf(target: StackKeySource, pulumi: Config['pulumi'], env: NodeJS.ProcessEnv = process.env): string {
-  return target.env.PULUMI_BACKEND_URL ?? pulumi.backendUrl ?? pulumi.env.PULUMI_BACKEND_URL ?? env.PULUMI_BACKEND_URL ?? '(the CLI login)';
+  const url = target.env.PULUMI_BACKEND_URL ?? pulumi.backendUrl ?? pulumi.env.PULUMI_BACKEND_URL ?? env.PULUMI_BACKEND_URL ?? '(the CLI login)';
+  // `file:///state/` and `file:///state` are one backend.
+  return url.replace(/\/+$/, '');
 }
 
 /**
@@ -44,9 +46,13 @@ export function projectOf(target: Pick<StackKeySource, 'workDir' | 'inline'>): s
   return `dir:${dir}`;
 }
 
-/** The stack key: `backend#project#stack`; a fully qualified stack name carries its own project. */
+/**
+ * The stack key: `backend#project/stack`. A fully qualified name (`org/project/stack`) carries
+ * its own project; the organisation is left out, so that `prod` and `organization/web/prod` in
+ * project `web` on a file backend are one stack, as they are to Pulumi.
+ */
 export function stackKeyOf(target: StackKeySource, pulumi: Config['pulumi'], env: NodeJS.ProcessEnv = process.env): string {
   const parts = target.stack.split('/');
-  const qualified = parts.length === 3 ? parts.join('/') : `${projectOf(target)}/${parts[parts.length - 1] ?? target.stack}`;
+  const qualified = parts.length === 3 ? `${parts[1]}/${parts[2]}` : `${projectOf(target)}/${parts[parts.length - 1] ?? target.stack}`;
   return `${backendOf(target, pulumi, env)}#${qualified}`;
 }

@@ -1,43 +1,48 @@
 /**
- * The engine: the only owner of ordering, concurrency and cooldown bookkeeping. Sources hand it
- * intents (`submit`); it stores them, coalesces them per target, and runs one operation per
- * stack at a time, up to `concurrency` stacks at once, first come first served.
+ * The engine: the only owner of ordering, concurrency, timers and cooldown bookkeeping. It keeps,
+ * per target, what is true now — the queued operator commands, the active signals (firing
+ * alerts), the pause, the cooldowns — and decides from that, level-triggered: a target is
+ * evaluated when its inputs change, when a cooldown or pause ends, and every
+ * `evaluationInterval`, so a missed evaluation is simply made again.
  *
  * How the parts fit:
- * - each target has a {@link Mailbox} (its queued and running pending intents, mirrored in the
- *   store, changed one at a time and only after the store accepted the change);
- * - the {@link Scheduler} picks which waiting target starts next (stack locks, slots, FIFO,
- *   retry deadlines);
- * - {@link runOperation} reads the present, decides and applies, and returns the outcome, which
+ * - the HTTP layer hands it commands (`command`), signal changes (`signals`) and pauses; each is
+ *   stored before memory changes and before the caller is answered;
+ * - the {@link Scheduler} holds the targets that may have work, picks which start (stack locks,
+ *   slots, FIFO) and wakes the engine at the earliest deadline (a cooldown's or pause's end, a
+ *   retry's backoff);
+ * - {@link runOperation} reads the present, plans and applies, and returns the outcome, which
  *   the engine stores (`finishOperation`) and then publishes on the bus.
  *
- * The engine never blocks a caller on Pulumi: `submit` waits for the store only, and
- * operations run in the background. Its `pump` is synchronous and is called whenever something
- * may have become runnable (an intent stored, an operation ended, a backoff passed).
+ * The engine never blocks a caller on Pulumi: its methods wait for the store only, operations
+ * run in the background. Its `pump` is synchronous and runs whenever something may have become
+ * runnable.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/schema.js';
 import { OperationInterruptedError, OperationTimeoutError, PulumiScaleError } from '../errors.js';
 import type { EventBus } from '../observe/bus.js';
+import { planSignals, type SignalPlan } from '../policy/signals.js';
+import { pruneRecommendations } from '../policy/stabilization.js';
 import type { Executor } from '../pulumi/executor.js';
-import type { Store } from '../store/store.js';
-import type { Intent, PendingIntent, ScalingEvent, TargetState } from '../types.js';
+import type { SignalChange, Store } from '../store/store.js';
+import type { Command, Pause, ScalingEvent, TargetState } from '../types.js';
 import type { Clock } from './clock.js';
 import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
-import { newRuntime, readyAt, stateOf, type TargetRuntime } from './target-runtime.js';
 import { Scheduler } from './scheduler.js';
+import { activeSignals, newRuntime, serial, stateOf, type TargetRuntime } from './target-runtime.js';
 import { Waiters } from './waiters.js';
 
 /** What the engine is built from. */
 export interface EngineOptions {
-  /** Durable pending slots, target records and history. */
+  /** Durable commands, signals, running slots, target records and history. */
   store: Store;
   /** The only way to Pulumi. */
   executor: Executor;
   /** The configured targets, in config order (the order `states()` lists them). */
   targets: TargetConfig[];
-  /** Time and timers (retry backoff, drain timeout, cooldowns). */
+  /** Time and timers (evaluation, retry backoff, drain timeout, cooldowns). */
   clock: Clock;
   /** Where outcomes are published for metrics, logs and notifications. */
   bus: EventBus;
@@ -50,19 +55,17 @@ export interface EngineOptions {
   retry: RetryPolicy;
   /** How long one operation may run before it is cancelled (`engine.operationTimeout`), ms. */
   operationTimeout: number;
-  /**
-   * How long a cancelled Pulumi CLI may take to stop (`engine.cancelGrace`), ms: the executor
-   * kills it with SIGKILL then, so a drain waits this long, plus a margin, after it cancels.
-   */
+  /** How long a cancelled CLI may take to stop (`engine.cancelGrace`), ms; a drain waits this long, plus a margin. */
   cancelGrace: number;
+  /** How often targets with active signals are evaluated again (`engine.evaluationInterval`), ms. */
+  evaluationInterval: number;
   /** New event ids; UUIDs by default. */
   newId?: () => string;
 }
 
 /**
- * The engine. The HTTP layer calls `submit`, `record`, `state`, `states` and `isDraining`; the
- * daemon calls `start` once and `drain` on shutdown. Its methods wait for the store only (never
- * for Pulumi); operations run in the background and report through the store and the bus.
+ * The engine. The HTTP layer calls `command`, `signals`, `pause`, `record`, `state`, `states`
+ * and `isDraining`; the daemon calls `start` once and `drain` on shutdown.
  */
 export class Engine {
   readonly #store: Store;
@@ -72,22 +75,23 @@ export class Engine {
   readonly #retry: RetryPolicy;
   readonly #operationTimeout: number;
   readonly #cancelGrace: number;
+  readonly #evaluationInterval: number;
   readonly #deps: OperationDeps;
-  /** The running operations' cancel switches, by target. */
-  readonly #operations = new Map<string, AbortController>();
   readonly #targets = new Map<string, TargetRuntime>();
   readonly #scheduler: Scheduler;
+  /** The running operations' cancel switches, by target. */
+  readonly #operations = new Map<string, AbortController>();
   /** Targets whose current value has not been read since start (background reads). */
   readonly #unread = new Set<string>();
-  /** Who waits for the engine to settle (`idle`, `drain`); told after every change. */
   readonly #waiters: Waiters;
   #started: Promise<void> | null = null;
   #loaded = false;
   #draining = false;
   /** Set once a drain gave up waiting: running operations are being cancelled; write nothing more for them. */
   #interrupting = false;
-  /** Submits between their draining check and their store write; a drain waits for them. */
+  /** Calls between their draining check and their store write; a drain waits for them. */
   #submitting = 0;
+  #tick: unknown = null;
 
   constructor(opts: EngineOptions) {
     this.#store = opts.store;
@@ -97,24 +101,18 @@ export class Engine {
     this.#retry = opts.retry;
     this.#operationTimeout = opts.operationTimeout;
     this.#cancelGrace = opts.cancelGrace;
-    this.#deps = {
-      executor: opts.executor,
-      clock: opts.clock,
-      logger: opts.logger,
-      dryRun: opts.dryRun,
-      retry: opts.retry,
-      newId: opts.newId ?? randomUUID,
-    };
+    this.#evaluationInterval = opts.evaluationInterval;
+    this.#deps = { executor: opts.executor, clock: opts.clock, logger: opts.logger, dryRun: opts.dryRun, retry: opts.retry, newId: opts.newId ?? randomUUID };
     this.#waiters = new Waiters(opts.clock);
     this.#scheduler = new Scheduler({ concurrency: opts.concurrency, clock: opts.clock, wake: () => this.#pump() });
     for (const config of opts.targets) this.#targets.set(config.name, newRuntime(config));
   }
 
   /**
-   * Loads target records and pending slots from the store, puts an operation cut off by a crash
-   * back in the queue, starts what is queued, and reads every target's current value in the
-   * background (a failed read is logged, not fatal). Rejects when the store cannot be read.
-   * Call once, before `submit`; a second call returns the first one's promise.
+   * Loads what the store holds, drops the running slots of operations that had not begun to
+   * apply (their commands are still queued), keeps the others to finish, starts the periodic
+   * evaluation and reads every target's current value in the background. Rejects when the store
+   * cannot be read. Call once; a second call returns the first one's promise.
    */
   start(): Promise<void> {
     this.#started ??= this.#load();
@@ -122,47 +120,79 @@ export class Engine {
   }
 
   /**
-   * Accepts an intent: coalesces it into its target's queued intent and stores both, then
-   * schedules the target. Resolves with the new pending intent once it is durable; rejects with
-   * PS_DRAINING while draining, PS_TARGET_UNKNOWN for an unknown target, or the store's
-   * StoreUnavailableError, in which case nothing was queued.
+   * Queues an operator command at the end of its target's queue once the store holds it.
+   * Resolves with how many commands are queued; rejects with PS_DRAINING while draining,
+   * PS_TARGET_UNKNOWN for an unknown target, or the store's StoreUnavailableError.
    */
-  async submit(intent: Intent): Promise<PendingIntent> {
-    if (this.#draining) throw draining();
-    const t = this.#targets.get(intent.target);
-    if (t === undefined) {
-      throw new PulumiScaleError('PS_TARGET_UNKNOWN', `unknown target "${intent.target}"`, {
-        details: { known: [...this.#targets.keys()] },
-      });
-    }
-    if (this.#started === null) throw new PulumiScaleError('PS_INTERNAL', 'the engine was not started');
-    // Merging before the stored slots are loaded would overwrite them.
-    if (!this.#loaded) {
-      await this.#started;
-      if (this.#draining) throw draining();
-    }
+  async command(command: Command): Promise<{ queued: number }> {
+    const t = await this.#accepting(command.target);
     this.#submitting += 1;
     try {
-      const now = new Date(this.#clock.now()).toISOString();
-      const { pending, merged } = await t.mailbox.accept(intent, t.record.current, now, (queued) =>
-        this.#store.enqueue(intent, queued),
-      );
-      this.#bus.publish({ type: 'intent', target: t.config.name, source: intent.source, merged });
-      this.#scheduler.offer(t.config.name);
-      this.#pump();
-      return pending;
+      await serial(t, async () => {
+        await this.#store.addCommand(command);
+        t.commands.push(command);
+      });
+      this.#bus.publish({ type: 'intent', target: t.config.name, source: command.source });
+      this.#offer(t);
+      return { queued: t.commands.length };
     } finally {
       this.#submitting -= 1;
       this.#notify();
     }
   }
 
-  /** Appends an event that ends no operation (an ignored alert) and publishes it. */
+  /**
+   * Applies one delivery's signal changes (and records its events) once the store holds them,
+   * then evaluates the targets they touch. A signal that starts or changes (direction, value)
+   * makes the next decision of its target worth recording; a re-sent one only refreshes it.
+   */
+  async signals(change: SignalChange): Promise<void> {
+    if (this.#draining) throw draining();
+    await this.#ready();
+    for (const s of change.upsert) await this.#accepting(s.target);
+    this.#submitting += 1;
+    try {
+      await this.#store.applySignals(change);
+      for (const s of change.upsert) {
+        const t = this.#targets.get(s.target) as TargetRuntime;
+        const before = t.signals.get(s.id);
+        if (before !== undefined && before.lastSeen > s.lastSeen) continue;
+        t.signals.set(s.id, before === undefined ? s : { ...s, since: before.since });
+        if (before === undefined || before.direction !== s.direction || before.value !== s.value) t.report = true;
+        this.#offer(t);
+      }
+      for (const key of change.end) {
+        const t = this.#targets.get(key.target);
+        if (t?.signals.delete(key.id)) {
+          t.report = true;
+          this.#offer(t);
+        }
+      }
+      for (const event of change.events) this.#published(event);
+      for (const t of this.#targets.values()) this.#publishTarget(t);
+    } finally {
+      this.#submitting -= 1;
+      this.#notify();
+    }
+  }
+
+  /** Sets (or with null, lifts) an API pause of a target once stored; resolves with its state. */
+  async pause(name: string, pause: Pause | null): Promise<TargetState> {
+    const t = await this.#accepting(name);
+    await serial(t, async () => {
+      const record = { ...t.record, pause };
+      await this.#store.saveTarget(record);
+      t.record = record;
+    });
+    t.report = true;
+    this.#offer(t);
+    return stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now());
+  }
+
+  /** Appends an event that ends no operation and publishes it. */
   async record(event: ScalingEvent): Promise<void> {
     await this.#store.appendEvent(event);
-    const t = this.#targets.get(event.target);
-    if (t !== undefined) t.lastEvent = event;
-    this.#bus.publish({ type: 'event', event });
+    this.#published(event);
   }
 
   /** One target's state, or null for a name that is not configured. */
@@ -182,16 +212,15 @@ export class Engine {
   }
 
   /**
-   * Stops starting operations and waits for the running ones (and submits already past their
-   * check) to finish, or for `timeoutMs` on the engine's clock. Queued intents stay in the store
-   * for the next start. Past `timeoutMs` the running operations are cancelled (`interrupt`) and
-   * the drain waits at most `cancelGrace` and a margin more for their CLIs to stop; their
-   * intents stay in the store, running, and resume at the next start. Resolves `finished:
-   * false` when it had to cancel, `stopped: false` when even that wait ran out.
+   * Stops starting operations and waits for the running ones (and calls already past their
+   * check) to finish, or for `timeoutMs` on the engine's clock. Queued commands and signals stay
+   * in the store. Past `timeoutMs` the running operations are cancelled (`interrupt`) and the
+   * drain waits at most `cancelGrace` and a margin more; their running slots stay in the store
+   * and resume at the next start. Resolves `finished: false` when it had to cancel, `stopped:
+   * false` when even that wait ran out.
    */
   async drain(timeoutMs: number): Promise<{ finished: boolean; stopped: boolean }> {
-    this.#draining = true;
-    this.#scheduler.stop();
+    this.#stop();
     if (await this.#waiters.until(() => this.#quiet(), timeoutMs)) return { finished: true, stopped: true };
     this.interrupt();
     return { finished: false, stopped: await this.#waiters.until(() => this.#quiet(), this.#cancelGrace + STOP_MARGIN_MS) };
@@ -200,65 +229,71 @@ export class Engine {
   /**
    * Cancels every running operation for a shutdown: their CLIs get SIGINT (SIGKILL after the
    * cancel grace), their config is restored, and nothing about them is recorded, so that their
-   * running slots stay in the store and resume at the next start. Also starts nothing new.
+   * running slots stay in the store and resume at the next start. Starts nothing new.
    */
   interrupt(): void {
-    this.#draining = true;
+    this.#stop();
     this.#interrupting = true;
-    this.#scheduler.stop();
     for (const controller of this.#operations.values()) {
       controller.abort(new OperationInterruptedError('the daemon is shutting down past engine.drainTimeout'));
     }
   }
 
   /**
-   * Resolves when nothing is running and nothing queued is ready to run (a retry waiting for
-   * its backoff is not ready). For tests and tools; it does not stop new work from arriving.
+   * Resolves when nothing is running and nothing is ready to run (a retry or a cooldown not yet
+   * over is not ready). For tests and tools; it does not stop new work from arriving.
    */
   async idle(): Promise<void> {
     await this.#waiters.until(() => this.#isIdle());
   }
 
   async #load(): Promise<void> {
-    const [records, slots, lastEvents] = await Promise.all([
+    const [records, commands, signals, running, lastEvents] = await Promise.all([
       this.#store.loadTargets(),
-      this.#store.loadPending(),
+      this.#store.loadCommands(),
+      this.#store.loadSignals(),
+      this.#store.loadRunning(),
       this.#store.lastEvents(),
     ]);
     for (const t of this.#targets.values()) {
-      const saved = records.get(t.config.name);
+      const name = t.config.name;
+      const saved = records.get(name);
       // The config says whether a target is paused; the stored flag only mirrors it.
-      if (saved !== undefined) t.record = { ...saved, name: t.config.name, paused: t.config.paused };
-      t.lastEvent = lastEvents.get(t.config.name) ?? null;
-      const slot = slots.get(t.config.name);
-      if (slot !== undefined) {
-        if (slot.running !== null) this.#logger.warn({ target: t.config.name }, 'an operation was cut off by a stop; it will run again');
-        await t.mailbox.recover(slot, t.record.current, (queued) =>
-          this.#store.finishOperation(t.config.name, { event: null, record: t.record, requeue: queued }),
-        );
+      if (saved !== undefined) t.record = { ...saved, name, paused: t.config.paused };
+      t.lastEvent = lastEvents.get(name) ?? null;
+      t.commands = [...(commands.get(name) ?? [])];
+      const slot = running.get(name);
+      if (slot?.applying) {
+        this.#logger.warn({ target: name, applying: slot.applying }, 'an operation was cut off mid-apply by a stop; it will be finished');
+        t.running = slot;
+      } else if (slot !== undefined) {
+        // It had not begun to apply: nothing to finish, its commands are still queued.
+        await this.#store.finishOperation(name, { events: [], record: t.record, consumed: [] });
       }
-      this.#unread.add(t.config.name);
+      this.#unread.add(name);
     }
-    for (const name of slots.keys()) {
-      if (!this.#targets.has(name)) this.#logger.warn({ target: name }, 'pending intents of a target no longer configured are left in the store');
+    for (const s of signals) this.#targets.get(s.target)?.signals.set(s.id, s);
+    for (const name of new Set([...commands.keys(), ...running.keys(), ...signals.map((s) => s.target)])) {
+      if (!this.#targets.has(name)) this.#logger.warn({ target: name }, 'commands or signals of a target no longer configured are left in the store');
     }
     // The oldest waiting work goes first.
-    const queued = [...this.#targets.values()].filter((t) => t.mailbox.queued !== null);
-    queued.sort((a, b) => (a.mailbox.queued?.firstAt ?? '').localeCompare(b.mailbox.queued?.firstAt ?? ''));
-    for (const t of queued) this.#scheduler.offer(t.config.name);
+    const waiting = [...this.#targets.values()].filter((t) => t.running !== null || t.commands.length > 0 || t.signals.size > 0);
+    waiting.sort((a, b) => (a.commands[0]?.receivedAt ?? '~').localeCompare(b.commands[0]?.receivedAt ?? '~'));
+    for (const t of waiting) this.#scheduler.offer(t.config.name);
     this.#loaded = true;
+    this.#armTick();
     this.#pump();
     this.#notify();
   }
 
-  /** Starts whatever may start now: queued operations first, then background reads. */
+  /** Starts whatever may start now: operations first, then background reads. */
   #pump(): void {
     if (!this.#loaded || this.#draining) return;
     const picked = this.#scheduler.pick((name) => {
       const t = this.#targets.get(name);
-      const pending = t?.mailbox.queued ?? null;
-      if (t === undefined || pending === null) return null;
-      return { stack: t.stack, readyAt: readyAt(t, pending) };
+      if (t === undefined) return null;
+      const readyAt = this.#evaluate(t);
+      return readyAt === null ? null : { stack: t.stack, readyAt };
     });
     for (const name of picked) {
       const t = this.#targets.get(name) as TargetRuntime;
@@ -268,43 +303,99 @@ export class Engine {
       if (this.#scheduler.full) break;
       const t = this.#targets.get(name) as TargetRuntime;
       // A target with work reads its value when its operation starts.
-      if (t.mailbox.queued !== null || t.mailbox.running !== null) continue;
+      if (this.#evaluate(t, { quiet: true }) !== null) continue;
       if (!this.#scheduler.acquire(t.stack, { target: name, kind: 'read' })) continue;
       this.#unread.delete(name);
       this.#background(this.#refresh(t), t.stack);
     }
   }
 
+  /**
+   * When the target should run an operation (epoch ms; now or earlier means at once), or null
+   * when it has nothing to do. Evaluating signals updates the desired value and, when a signal
+   * started or changed since the last recorded decision, records a skip once.
+   */
+  #evaluate(t: TargetRuntime, opts: { quiet?: boolean } = {}): number | null {
+    const retryAt = Math.max(t.holdUntil, t.record.retry === null ? 0 : Date.parse(t.record.retry.notBefore));
+    if (t.running?.applying || t.commands.length > 0) return retryAt;
+    const now = this.#clock.now();
+    const signals = activeSignals(t, now);
+    if (signals.length === 0) {
+      if (!opts.quiet) t.desired = t.record.current === null ? null : { value: t.record.current, reason: 'no active signal', at: iso(now) };
+      return null;
+    }
+    // The operation reads the value first; without one there is nothing to plan from.
+    if (t.record.current === null) return retryAt;
+    const plan = planSignals({
+      current: t.record.current,
+      signals,
+      target: t.config,
+      pause: t.record.pause,
+      cooldownUntil: t.record.cooldownUntil,
+      history: t.recommendations,
+      now,
+    });
+    if (plan === null) return null;
+    if (!opts.quiet) this.#remember(t, plan, now);
+    if (plan.decision.kind === 'change') return retryAt;
+    if (t.report && !opts.quiet) {
+      t.report = false;
+      void this.#recordSkip(t, plan);
+    }
+    return plan.waitUntil;
+  }
+
+  /** Keeps an evaluation's desired value (served, and a gauge) and its recommendation. */
+  #remember(t: TargetRuntime, plan: SignalPlan, now: number): void {
+    t.desired = { value: plan.desired.value, reason: plan.desired.reason, at: iso(now) };
+    const last = t.recommendations[t.recommendations.length - 1];
+    if (last !== undefined && last.value === plan.recommendation) last.at = now;
+    else t.recommendations.push({ at: now, value: plan.recommendation });
+    t.recommendations = pruneRecommendations(t.recommendations, now, t.config.stabilization);
+    this.#publishTarget(t);
+  }
+
+  async #recordSkip(t: TargetRuntime, plan: SignalPlan): Promise<void> {
+    if (plan.decision.kind !== 'skip') return;
+    const now = this.#clock.now();
+    const event: ScalingEvent = {
+      id: this.#deps.newId(),
+      target: t.config.name,
+      at: iso(now),
+      kind: 'skipped',
+      from: t.record.current,
+      to: null,
+      reason: plan.decision.detail,
+      source: plan.signals[0]?.source ?? 'engine',
+      intents: 0,
+      durationMs: 0,
+      dryRun: this.#deps.dryRun,
+      skipReason: plan.decision.reason,
+      signals: plan.signals,
+      rule: plan.rule,
+    };
+    try {
+      await this.record(event);
+    } catch (err) {
+      this.#logger.warn({ target: t.config.name, err }, 'could not record a skipped decision');
+    }
+  }
+
   /** Frees the stack once `work` settles; `work` reports its own failures, this is a last guard. */
   #background(work: Promise<void>, stack: string): void {
     work
-      .finally(() => this.#release(stack))
+      .finally(() => {
+        this.#scheduler.release(stack);
+        this.#pump();
+        this.#notify();
+      })
       .catch((err: unknown) => this.#logger.error({ err, stack }, 'unexpected engine failure'));
   }
 
-  #release(stack: string): void {
-    this.#scheduler.release(stack);
-    this.#pump();
-    this.#notify();
-  }
-
-  /** One operation, from taking the queued intent to publishing the outcome. Never rejects. */
+  /** One operation, from planning on the present to publishing the outcome. Never rejects. */
   async #operate(t: TargetRuntime): Promise<void> {
     const name = t.config.name;
-    let pending: PendingIntent | null;
-    try {
-      pending = await t.mailbox.take((running) => this.#store.startOperation(name, running));
-    } catch (err) {
-      // The intent stays queued; try again after a pause rather than spin on a failing store.
-      t.holdUntil = this.#clock.now() + this.#retry.baseDelay;
-      this.#scheduler.offer(name);
-      this.#logger.error({ target: name, err }, 'could not start an operation: the store refused');
-      return;
-    }
-    if (pending === null) return;
     this.#unread.delete(name);
-    this.#bus.publish({ type: 'operation-start', target: name });
-
     const controller = new AbortController();
     this.#operations.set(name, controller);
     const timer = this.#clock.setTimer(() => {
@@ -312,66 +403,64 @@ export class Engine {
         new OperationTimeoutError(`${name}: the operation ran past engine.operationTimeout (${this.#operationTimeout} ms) and was cancelled; the previous config was restored`),
       );
     }, this.#operationTimeout);
+    this.#bus.publish({ type: 'operation-start', target: name });
     let outcome: OperationOutcome;
     try {
+      const now = this.#clock.now();
       outcome = await runOperation(
         this.#deps,
-        t.config,
-        t.record,
-        pending,
-        (applying) =>
-          // Best effort: without the mark a stop mid-`up` re-decides from the present instead of
-          // resuming, which only matters for relative changes; not worth refusing to scale over.
-          t.mailbox
-            .markApplying(applying, (marked) => this.#store.markApplying(name, marked))
-            .catch((err: unknown) => this.#logger.warn({ target: name, err }, 'could not record the value being applied')),
+        { target: t.config, record: t.record, commands: t.commands, signals: activeSignals(t, now), recommendations: t.recommendations, resume: t.running, report: t.report },
+        (running) =>
+          serial(t, async () => {
+            await this.#store.startOperation(name, running);
+            t.running = running;
+          }),
         controller.signal,
       );
     } finally {
       this.#clock.clearTimer(timer);
       this.#operations.delete(name);
     }
+    this.#bus.publish({ type: 'operation-end', target: name, kind: outcome.retried ? 'retried' : outcome.kind, durationMs: outcome.durationMs });
     // A shutdown cut it off: the store keeps it running, and the next start finishes it.
     if (outcome.interrupted) return;
-    if (!(await this.#record(t, outcome))) return;
-    t.record = outcome.record;
-    if (outcome.event !== null) t.lastEvent = outcome.event;
-    t.error = errorOf(outcome.event);
-    if (t.mailbox.queued !== null) this.#scheduler.offer(name);
-
-    for (const notice of outcome.notices) this.#bus.publish({ type: 'event', event: notice });
-    if (outcome.event !== null) this.#bus.publish({ type: 'event', event: outcome.event });
-    if (outcome.retry !== null) {
-      const { pending: retried, delayMs } = outcome.retry;
-      this.#bus.publish({ type: 'retry', target: name, attempt: retried.attempts, delayMs });
+    if (outcome.storeRefused) {
+      t.holdUntil = this.#clock.now() + this.#retry.baseDelay;
+      this.#scheduler.offer(name);
+      return;
     }
-    this.#bus.publish({ type: 'operation-end', target: name, kind: outcome.retry ? 'retried' : outcome.kind, durationMs: outcome.durationMs });
+    if (outcome.desired !== null) this.#remember(t, { desired: outcome.desired, recommendation: outcome.recommendation } as SignalPlan, this.#clock.now());
+    if (!(await this.#finish(t, outcome))) return;
+    if (outcome.events.some((e) => e.kind !== 'unlocked')) t.report = false;
+    t.error = errorOf(outcome.events);
+    for (const event of outcome.events) this.#published(event);
+    if (outcome.retried !== null) this.#bus.publish({ type: 'retry', target: name, attempt: outcome.retried.attempt, delayMs: outcome.retried.delayMs });
+    this.#publishTarget(t);
+    // Level-triggered: look again, now that the value and the cooldowns changed.
+    this.#scheduler.offer(name);
   }
 
   /**
-   * Stores an operation's end: its notices, then the event, record and requeue in one write.
-   * Memory follows the store: the running slot is released only once that write succeeded, and
-   * a failed write is tried again (paced by `engine.retry`) until it succeeds or a shutdown
-   * gives up on it, which leaves the running slot in the store to resume at the next start.
-   * Resolves whether the end was stored.
+   * Stores an operation's end: its events, the commands it consumed, the new record, in one
+   * write. Memory follows the store: the running slot and the queue change only once that write
+   * succeeded, and a failed write is tried again (paced by `engine.retry`) until it succeeds or
+   * a shutdown gives up on it, which leaves the running slot in the store to resume at the next
+   * start. Resolves whether the end was stored.
    */
-  async #record(t: TargetRuntime, outcome: OperationOutcome): Promise<boolean> {
+  async #finish(t: TargetRuntime, outcome: OperationOutcome): Promise<boolean> {
     const name = t.config.name;
-    let notices = outcome.notices;
     for (let attempt = 1; ; attempt++) {
       try {
-        // One at a time, dropping each once stored, so a retry never writes one twice.
-        for (const notice of notices) {
-          await this.#store.appendEvent(notice);
-          notices = notices.slice(1);
-        }
-        await t.mailbox.finish(outcome.retry?.pending ?? null, outcome.record.current, (requeue) =>
-          this.#store.finishOperation(name, { event: outcome.event, record: outcome.record, requeue }),
-        );
+        await serial(t, async () => {
+          await this.#store.finishOperation(name, { events: outcome.events, record: outcome.record, consumed: outcome.consumed });
+          t.running = null;
+          t.record = outcome.record;
+          t.commands = t.commands.filter((c) => !outcome.consumed.includes(c.id));
+        });
         return true;
       } catch (err) {
         const delayMs = backoffDelay(attempt, this.#retry);
-        this.#logger.error({ target: name, err, event: outcome.event, attempt, delayMs }, 'could not record the end of an operation; will write it again');
+        this.#logger.error({ target: name, err, events: outcome.events, attempt, delayMs }, 'could not record the end of an operation; will write it again');
         if (this.#interrupting) return false;
         await new Promise<void>((resolve) => this.#clock.setTimer(resolve, delayMs));
         if (this.#interrupting) return false;
@@ -384,12 +473,18 @@ export class Engine {
     try {
       const current = await this.#deps.executor.read(t.config);
       t.error = null;
-      if (current === t.record.current) return;
-      t.record = { ...t.record, current };
-      await this.#store.saveTarget(t.record);
+      if (current !== t.record.current) {
+        const record = { ...t.record, current };
+        await serial(t, async () => {
+          await this.#store.saveTarget(record);
+          t.record = record;
+        });
+      }
+      this.#publishTarget(t);
+      if (t.signals.size > 0) this.#offer(t);
     } catch (err) {
       const error = err instanceof PulumiScaleError ? err : new PulumiScaleError('PS_INTERNAL', String(err), { cause: err });
-      t.error = { code: error.code, message: error.message, at: new Date(this.#clock.now()).toISOString() };
+      t.error = { code: error.code, message: error.message, at: iso(this.#clock.now()) };
       this.#logger.warn({ target: t.config.name, err }, 'could not read the current value');
       // A stack that does not exist will not appear by waiting: say so in the history too.
       if (error.code === 'PS_STACK_NOT_FOUND') await this.#recordReadFailure(t, error);
@@ -400,7 +495,7 @@ export class Engine {
     const event: ScalingEvent = {
       id: this.#deps.newId(),
       target: t.config.name,
-      at: new Date(this.#clock.now()).toISOString(),
+      at: iso(this.#clock.now()),
       kind: 'failed',
       from: null,
       to: null,
@@ -418,7 +513,88 @@ export class Engine {
     }
   }
 
-  /** Nothing running and no submit in flight. */
+  /** The periodic evaluation: ends expired signals, then looks at every target with signals. */
+  #armTick(): void {
+    this.#tick = this.#clock.setTimer(() => {
+      // Armed again at once, so the ticks keep their pace whatever one of them waits for.
+      if (!this.#draining) this.#armTick();
+      // Counted like a call in flight, so `idle` and a drain wait for its store write.
+      this.#submitting += 1;
+      void this.#onTick().finally(() => {
+        this.#submitting -= 1;
+        this.#notify();
+      });
+    }, this.#evaluationInterval);
+  }
+
+  async #onTick(): Promise<void> {
+    const now = this.#clock.now();
+    const expired = [...this.#targets.values()].flatMap((t) =>
+      [...t.signals.values()].filter((s) => s.expiresAt !== null && Date.parse(s.expiresAt) <= now).map((s) => ({ target: s.target, id: s.id })),
+    );
+    if (expired.length > 0) {
+      try {
+        await this.signals({ upsert: [], end: expired, events: [] });
+      } catch (err) {
+        this.#logger.warn({ err, expired: expired.length }, 'could not end expired signals; will try at the next evaluation');
+      }
+    }
+    for (const t of this.#targets.values()) if (t.signals.size > 0 || t.commands.length > 0) this.#scheduler.offer(t.config.name);
+    this.#pump();
+    this.#notify();
+  }
+
+  /** Checks that new work is taken, the target exists and the store is loaded; returns the target. */
+  async #accepting(name: string): Promise<TargetRuntime> {
+    if (this.#draining) throw draining();
+    const t = this.#targets.get(name);
+    if (t === undefined) {
+      throw new PulumiScaleError('PS_TARGET_UNKNOWN', `unknown target "${name}"`, { details: { known: [...this.#targets.keys()] } });
+    }
+    await this.#ready();
+    return t;
+  }
+
+  /** Waits for the start's load (writing before it would race the loaded state). */
+  async #ready(): Promise<void> {
+    if (this.#started === null) throw new PulumiScaleError('PS_INTERNAL', 'the engine was not started');
+    if (!this.#loaded) {
+      await this.#started;
+      if (this.#draining) throw draining();
+    }
+  }
+
+  #offer(t: TargetRuntime): void {
+    this.#scheduler.offer(t.config.name);
+    this.#pump();
+  }
+
+  #published(event: ScalingEvent): void {
+    const t = this.#targets.get(event.target);
+    if (t !== undefined) t.lastEvent = event;
+    this.#bus.publish({ type: 'event', event });
+  }
+
+  #publishTarget(t: TargetRuntime): void {
+    const now = this.#clock.now();
+    const active = activeSignals(t, now);
+    this.#bus.publish({
+      type: 'target',
+      target: t.config.name,
+      current: t.record.current,
+      desired: t.desired?.value ?? null,
+      signals: { up: active.filter((s) => s.direction === 'up').length, down: active.filter((s) => s.direction === 'down').length },
+    });
+  }
+
+  #stop(): void {
+    this.#draining = true;
+    this.#scheduler.stop();
+    if (this.#tick !== null) this.#clock.clearTimer(this.#tick);
+    this.#tick = null;
+  }
+
+  /** Nothing running and no call in flight. */
   #quiet(): boolean {
     return this.#scheduler.active === 0 && this.#submitting === 0;
   }
@@ -428,8 +604,8 @@ export class Engine {
     if (!this.#loaded || this.#draining) return true;
     const now = this.#clock.now();
     for (const t of this.#targets.values()) {
-      const pending = t.mailbox.queued;
-      if (pending !== null && readyAt(t, pending) <= now) return false;
+      const at = this.#evaluate(t, { quiet: true });
+      if (at !== null && at <= now) return false;
     }
     return true;
   }
@@ -442,10 +618,15 @@ export class Engine {
 /** How much longer than the cancel grace a drain waits for cancelled operations to end. */
 const STOP_MARGIN_MS = 5_000;
 
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
 /** The target's error after an operation: a failed event's code and reason, else none. */
-function errorOf(event: ScalingEvent | null): TargetRuntime['error'] {
-  if (event?.kind !== 'failed') return null;
-  return { code: event.errorCode ?? 'PS_INTERNAL', message: event.reason, at: event.at };
+function errorOf(events: readonly ScalingEvent[]): TargetRuntime['error'] {
+  const failed = events.find((e) => e.kind === 'failed');
+  if (failed === undefined) return null;
+  return { code: failed.errorCode ?? 'PS_INTERNAL', message: failed.reason, at: failed.at };
 }
 
 function draining(): PulumiScaleError {

@@ -1,18 +1,22 @@
 /**
- * One operation on one target: read the present, decide, apply, and say what happened. It
- * touches Pulumi only through the executor and never the store: the engine records the outcome
- * (and, through `beforeApply`, what is about to be applied), so that ordering and durability
- * stay in one place.
+ * One operation on one target: read the present, plan, apply, and say what happened. It
+ * touches Pulumi only through the executor and the store only through `start` (the running
+ * slot, written just before `up`): the engine records the outcome, so that ordering and
+ * durability stay in one place.
  *
- * Decide from the present: the value is read when the operation starts, not when the intent
- * arrived, because other operations (or people) may have changed it since.
+ * Decide from the present: the value is read when the operation starts, and the plan made again
+ * from it, because other operations (or people) may have changed it since the engine looked.
+ * Queued operator commands go first, in order; with none queued, the active signals decide.
  */
 import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/schema.js';
-import { isRetryable, OperationInterruptedError, PulumiScaleError } from '../errors.js';
+import { isRetryable, OperationInterruptedError, PulumiScaleError, StoreUnavailableError } from '../errors.js';
 import type { ClearedLock, Executor } from '../pulumi/executor.js';
-import { cooldownAfter, decide, resumeDecision } from '../policy/decide.js';
-import type { Decision, EventKind, PendingIntent, ScalingEvent, TargetRecord } from '../types.js';
+import { planCommands } from '../policy/commands.js';
+import { cooldownAfter, pauses, resumeDecision } from '../policy/decide.js';
+import { planSignals, type SignalPlan } from '../policy/signals.js';
+import type { Recommendation } from '../policy/stabilization.js';
+import type { Command, Decision, EventKind, IntentSource, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
 import type { Clock } from './clock.js';
 
 /** Retry policy for retryable failures (a locked stack), from `engine.retry`. */
@@ -36,25 +40,42 @@ export interface OperationDeps {
   newId: () => string;
 }
 
+/** The present as the engine holds it when the operation starts. */
+export interface OperationInput {
+  target: TargetConfig;
+  record: TargetRecord;
+  /** The queued commands, in order. */
+  commands: readonly Command[];
+  /** The active signals. */
+  signals: readonly Signal[];
+  /** Past desired values, for stabilization. */
+  recommendations: readonly Recommendation[];
+  /** A running slot cut off by a stop, to finish rather than plan. */
+  resume: RunningOperation | null;
+  /** Record a skip even when it changes nothing (a signal started or changed). */
+  report: boolean;
+}
+
 /** What an operation ended with; the engine stores and publishes it. */
 export interface OperationOutcome {
-  /** The history event, or null when the operation will be retried or was interrupted (nothing is final yet). */
-  event: ScalingEvent | null;
-  /** Events recorded along the way, before `event` (a stale lock cleared). */
-  notices: ScalingEvent[];
-  /**
-   * True when a shutdown cut the operation off (its signal aborted with
-   * OperationInterruptedError): nothing is recorded, and the running slot stays in the store so
-   * that the next start finishes the operation.
-   */
-  interrupted: boolean;
+  /** The events to record, in order (a cleared lock, then the decision); empty when nothing is worth recording. */
+  events: ScalingEvent[];
   /** The target's durable state afterwards. */
   record: TargetRecord;
-  /** After a retryable failure: the intent to run again (its backoff set) and the delay; else null. */
-  retry: { pending: PendingIntent; delayMs: number } | null;
-  /** How the operation ended, for the `operation-end` message (`failed` for a retried try). */
-  kind: EventKind;
-  /** How long the operation took, ms. */
+  /** The commands it consumed. */
+  consumed: string[];
+  /** The evaluation's desired value, when signals were evaluated. */
+  desired: { value: number | null; reason: string } | null;
+  /** The value to remember for stabilization, when signals were evaluated. */
+  recommendation: number | null;
+  /** A shutdown cut it off: record nothing, keep the running slot for the next start. */
+  interrupted: boolean;
+  /** The store refused to record the start: nothing ran; try again later. */
+  storeRefused: boolean;
+  /** After a retryable failure: the try that failed and the backoff before the next. */
+  retried: { attempt: number; delayMs: number } | null;
+  /** How the operation ended, for metrics. */
+  kind: EventKind | 'none';
   durationMs: number;
 }
 
@@ -63,32 +84,28 @@ export function backoffDelay(attempts: number, retry: RetryPolicy): number {
   return Math.min(retry.maxDelay, retry.baseDelay * 2 ** Math.max(0, attempts - 1));
 }
 
+/** The plan of an operation: commands, signals, or a cut-off operation to finish. */
+type Plan =
+  | { kind: 'commands'; batch: Command[]; decision: Decision }
+  | { kind: 'signals'; plan: SignalPlan; decision: Decision }
+  | { kind: 'resume'; commandIds: string[]; decision: Extract<Decision, { kind: 'change' }> };
+
 /**
  * Runs one operation. Never rejects: every failure becomes a `failed` outcome or a retry.
- * `record` is the target's state before; `pending` the intent taken from its queue.
+ * `start` writes the running slot just before a change is applied (the engine's store call).
  */
 export async function runOperation(
   deps: OperationDeps,
-  target: TargetConfig,
-  record: TargetRecord,
-  pending: PendingIntent,
-  /** Called just before a real (not dry-run) apply, with the value about to be applied. */
-  beforeApply: (applying: { from: number | null; to: number }) => Promise<void> = async () => {},
-  /** Aborted by the engine on an operation timeout or at the end of a drain; see the errors it carries. */
+  input: OperationInput,
+  start: (running: RunningOperation) => Promise<void>,
   signal?: AbortSignal,
 ): Promise<OperationOutcome> {
   const { clock, logger } = deps;
+  const { target, record } = input;
   const started = clock.now();
-  const intent = pending.intent;
-  const dryRun = intent.dryRun || deps.dryRun;
   let current = record.current;
-  let decision: Decision | null = null;
+  let plan: Plan | null = null;
   const notices: ScalingEvent[] = [];
-  const onLockCleared = (lock: ClearedLock): void => {
-    notices.push(
-      event('unlocked', null, `cleared a stale lock of stack ${target.stack}: taken by pid ${lock.pid} on ${lock.hostname} at ${lock.since}, a process that no longer runs`),
-    );
-  };
 
   const event = (kind: EventKind, to: number | null, reason: string, extra: Partial<ScalingEvent> = {}): ScalingEvent => ({
     id: deps.newId(),
@@ -98,45 +115,48 @@ export async function runOperation(
     from: current,
     to,
     reason,
-    source: intent.source,
-    intents: pending.count,
+    source: sourceOf(plan, input),
+    intents: plan?.kind === 'commands' ? plan.batch.length : plan?.kind === 'resume' ? plan.commandIds.length : 0,
     durationMs: clock.now() - started,
-    dryRun,
-    intentId: intent.id,
-    evidence: intent.evidence,
+    dryRun: isDryRun(plan, deps),
+    ...detailsOf(plan),
     ...extra,
   });
-  // The outcome itself is logged once, by the bus's log subscriber (observe/logger.ts).
-  const done = (ev: ScalingEvent, next: TargetRecord): OperationOutcome => {
-    return { event: ev, notices, interrupted: false, record: next, retry: null, kind: ev.kind, durationMs: ev.durationMs };
+  const outcome = (fields: Partial<OperationOutcome> & Pick<OperationOutcome, 'record'>): OperationOutcome => ({
+    events: [],
+    consumed: [],
+    desired: plan?.kind === 'signals' ? plan.plan.desired : null,
+    recommendation: plan?.kind === 'signals' ? plan.plan.recommendation : null,
+    interrupted: false,
+    storeRefused: false,
+    retried: null,
+    kind: 'none',
+    durationMs: clock.now() - started,
+    ...fields,
+  });
+  const consumed = (): string[] => (plan?.kind === 'commands' ? plan.batch.map((c) => c.id) : plan?.kind === 'resume' ? plan.commandIds : []);
+  const onLockCleared = (lock: ClearedLock): void => {
+    notices.push(event('unlocked', null, `cleared a stale lock of stack ${target.stack}: taken by pid ${lock.pid} on ${lock.hostname} at ${lock.since}, a process that no longer runs`));
   };
 
   try {
     current = await deps.executor.read(target);
-    if (pending.applying && record.paused) {
-      // Cut off mid-`up` by a stop, and the target is paused now: a pause changes nothing, so
-      // the operation is not finished; its value is taken back out of the config instead, as
-      // for any `up` that did not complete, so that the config says what was last deployed.
-      const { from, to } = pending.applying;
-      await deps.executor.revert(target, from);
-      current = from;
-      const detail = `${intent.reason}: an operation cut off by a stop (${from ?? 'unset'} -> ${to}) is not resumed: target is paused; the config is back at ${from ?? 'unset'}`;
-      return done(event('skipped', null, detail, { skipReason: 'paused' }), { ...record, current: from });
+    const cutOff = input.resume?.applying ?? null;
+    if (cutOff !== null && (target.paused || pauses(record.pause, cutOff.to >= (cutOff.from ?? cutOff.to) ? 'up' : 'down', clock.now()))) {
+      // Cut off mid-`up` by a stop, and paused now: a pause changes nothing, so the operation
+      // is not finished; its value is taken back out of the config instead, as for any `up`
+      // that did not complete, so that the config says what was last deployed.
+      plan = { kind: 'resume', commandIds: input.resume?.commandIds ?? [], decision: resumeDecision(cutOff, 'cut off', target) };
+      await deps.executor.revert(target, cutOff.from);
+      current = cutOff.from;
+      const detail = `an operation cut off by a stop (${cutOff.from ?? 'unset'} -> ${cutOff.to}) is not resumed: target is paused; the config is back at ${cutOff.from ?? 'unset'}`;
+      return outcome({ events: [event('skipped', null, detail, { skipReason: 'paused' })], record: { ...record, current }, consumed: consumed(), kind: 'skipped' });
     }
-    if (pending.applying) {
-      // Cut off mid-`up` by a stop: the value read may be the half-applied one; report the
-      // value the operation started from.
-      current = pending.applying.from ?? current;
-      decision = resumeDecision(pending.applying, intent.reason, target);
-    } else {
-      decision = decide({
-        current,
-        pending,
-        target: { ...target, paused: record.paused },
-        cooldownUntil: record.cooldownUntil,
-        now: clock.now(),
-      });
-    }
+    plan = planFor(input, current, clock.now());
+    if (plan === null) return outcome({ record: { ...record, current } });
+    // A resumed operation's config may hold the half-applied value: report where it started.
+    if (plan.kind === 'resume') current = cutOff?.from ?? current;
+    const decision = plan.decision;
     logger.info(
       decision.kind === 'change'
         ? { target: target.name, kind: 'change', from: current, to: decision.to, reason: decision.reason }
@@ -144,43 +164,117 @@ export async function runOperation(
       'decision',
     );
     if (decision.kind === 'skip') {
-      return done(event('skipped', null, decision.detail, { skipReason: decision.reason }), { ...record, current });
+      const skipped = event('skipped', null, decision.detail, { skipReason: decision.reason });
+      const worthRecording = plan.kind === 'commands' || input.report;
+      return outcome({ events: worthRecording ? [skipped] : [], record: { ...record, current }, consumed: consumed(), kind: 'skipped' });
     }
 
-    if (!dryRun) await beforeApply({ from: current, to: decision.to });
-    const result = await deps.executor.apply(target, decision.to, { dryRun, onLockCleared, ...(signal ? { signal } : {}) });
+    const dryRun = isDryRun(plan, deps);
+    const running: RunningOperation = {
+      kind: plan.kind === 'signals' ? 'signals' : 'commands',
+      commandIds: consumed(),
+      dryRun,
+      // A resumed operation keeps its first start: locks taken since then are its own.
+      startedAt: plan.kind === 'resume' && input.resume !== null ? input.resume.startedAt : new Date(started).toISOString(),
+      applying: dryRun ? null : { from: current, to: decision.to },
+    };
+    try {
+      await start(running);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      logger.error({ target: target.name, err }, 'could not record the start of an operation: the store refused; nothing ran');
+      return outcome({ record: { ...record, current }, storeRefused: true });
+    }
+    const result = await deps.executor.apply(target, decision.to, {
+      dryRun,
+      onLockCleared,
+      ...(signal ? { signal } : {}),
+      ...(plan.kind === 'resume' ? { ownLocksSince: running.startedAt } : {}),
+    });
     if (result.kind === 'previewed') {
       // A preview changes nothing, so it starts no cooldown.
-      return done(event('previewed', decision.to, `preview: ${decision.reason}`), { ...record, current: result.current });
+      const previewed = event('previewed', decision.to, `preview: ${decision.reason}`);
+      return outcome({ events: [...notices, previewed], record: { ...record, current: result.current, retry: null }, consumed: consumed(), kind: 'previewed' });
     }
     const cooldownUntil = cooldownAfter(record.cooldownUntil, decision.direction, clock.now(), target.cooldown);
-    return done(event('changed', result.current, decision.reason), { ...record, current: result.current, cooldownUntil });
+    const changed = event('changed', result.current, decision.reason);
+    return outcome({
+      events: [...notices, changed],
+      record: { ...record, current: result.current, cooldownUntil, retry: null },
+      consumed: consumed(),
+      kind: 'changed',
+    });
   } catch (err) {
     if (err instanceof OperationInterruptedError) {
       logger.warn({ target: target.name }, 'operation interrupted by the shutdown; it resumes at the next start');
-      return { event: null, notices, interrupted: true, record, retry: null, kind: 'failed', durationMs: clock.now() - started };
+      return outcome({ record, interrupted: true });
     }
-    const to = decision?.kind === 'change' ? decision.to : null;
-    const attempts = pending.attempts + 1;
+    const to = plan !== null && plan.decision.kind === 'change' ? plan.decision.to : null;
+    const attempts = (record.retry?.attempts ?? 0) + 1;
     const message = err instanceof Error ? err.message : String(err);
+    const now = clock.now();
     if (isRetryable(err) && attempts < deps.retry.maxAttempts) {
       const delayMs = backoffDelay(attempts, deps.retry);
-      const notBefore = new Date(clock.now() + delayMs).toISOString();
       logger.warn({ target: target.name, attempt: attempts, delayMs, to, err }, 'operation failed, will retry');
-      return {
-        event: null,
-        notices,
-        interrupted: false,
-        record: { ...record, current },
-        retry: { pending: { ...pending, attempts, notBefore }, delayMs },
-        kind: 'failed',
-        durationMs: clock.now() - started,
-      };
+      const retry = { attempts, notBefore: new Date(now + delayMs).toISOString() };
+      return outcome({ events: notices, record: { ...record, current, retry }, retried: { attempt: attempts, delayMs }, kind: 'failed' });
     }
     const errorCode = err instanceof PulumiScaleError ? err.code : 'PS_INTERNAL';
     const reason = isRetryable(err) ? `${message} (gave up after ${attempts} attempts)` : message;
     logger.error({ target: target.name, errorCode, err }, 'operation failed');
+    // Commands are done with (recorded as failed). Signals stay active, so hold off for the
+    // longest backoff before trying again, rather than failing at every evaluation.
+    const retry = plan?.kind === 'signals' || plan === null ? { attempts: 0, notBefore: new Date(now + deps.retry.maxDelay).toISOString() } : null;
     // The executor restored the previous config, so the value read before still holds.
-    return done(event('failed', to, reason, { errorCode }), { ...record, current });
+    return outcome({
+      events: [...notices, event('failed', to, reason, { errorCode })],
+      record: { ...record, current, retry },
+      consumed: consumed(),
+      kind: 'failed',
+    });
   }
+}
+
+/** Decides what this operation does, from the present value. */
+function planFor(input: OperationInput, current: number | null, now: number): Plan | null {
+  const { target, record } = input;
+  const resume = input.resume;
+  if (resume?.applying) {
+    const reason = resume.kind === 'commands' ? `${resume.commandIds.length} command(s)` : 'alert signals';
+    return { kind: 'resume', commandIds: resume.commandIds, decision: resumeDecision(resume.applying, reason, target) };
+  }
+  const commands = planCommands({ queue: input.commands, current, target, pause: record.pause, now });
+  if (commands !== null) return { kind: 'commands', batch: commands.batch, decision: commands.decision };
+  const signals = planSignals({
+    current,
+    signals: input.signals,
+    target,
+    pause: record.pause,
+    cooldownUntil: record.cooldownUntil,
+    history: input.recommendations,
+    now,
+  });
+  return signals === null ? null : { kind: 'signals', plan: signals, decision: signals.decision };
+}
+
+function isDryRun(plan: Plan | null, deps: OperationDeps): boolean {
+  return deps.dryRun || (plan?.kind === 'commands' && (plan.batch[0]?.dryRun ?? false));
+}
+
+/** The source an event names: the first command's, else the chosen signals'. */
+function sourceOf(plan: Plan | null, input: OperationInput): IntentSource {
+  if (plan?.kind === 'commands') return plan.batch[0]?.source ?? 'api';
+  if (plan?.kind === 'resume') return input.commands.find((c) => plan.commandIds.includes(c.id))?.source ?? 'engine';
+  return input.signals[0]?.source ?? 'engine';
+}
+
+/** What an event carries about what decided it. */
+function detailsOf(plan: Plan | null): Partial<ScalingEvent> {
+  if (plan?.kind === 'commands') {
+    const first = plan.batch[0];
+    return { commands: plan.batch.map((c) => c.id), ...(first ? { intentId: first.id, evidence: first.evidence } : {}) };
+  }
+  if (plan?.kind === 'resume') return { commands: plan.commandIds };
+  if (plan?.kind === 'signals') return { signals: plan.plan.signals, rule: plan.plan.rule };
+  return {};
 }

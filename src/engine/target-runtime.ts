@@ -1,11 +1,13 @@
 /**
  * What the engine keeps in memory for each target, and the views it derives from it. The
- * durable part (record, pending slots) mirrors the store; the rest is rebuilt at start.
+ * durable part (record, commands, signals, running slot) mirrors the store and changes only
+ * after the store accepted the change; the rest (desired value, stabilization history, whether
+ * the next skip is worth recording) is rebuilt at start.
  */
 import type { TargetConfig } from '../config/schema.js';
-import { activeCooldowns } from '../policy/decide.js';
-import type { PendingIntent, ScalingEvent, TargetRecord, TargetState } from '../types.js';
-import { Mailbox } from './mailbox.js';
+import { activeCooldowns, activePause } from '../policy/decide.js';
+import type { Recommendation } from '../policy/stabilization.js';
+import type { Command, RunningOperation, ScalingEvent, Signal, TargetRecord, TargetState } from '../types.js';
 import type { StackLock } from './scheduler.js';
 
 /** One target's live state. Only the engine reads or writes it. */
@@ -13,33 +15,62 @@ export interface TargetRuntime {
   config: TargetConfig;
   /** Its stack's lock key. */
   stack: string;
-  mailbox: Mailbox;
-  /** The durable state, as last stored (or about to be). */
+  /** The durable state, as last stored. */
   record: TargetRecord;
+  /** Queued operator commands, in order. */
+  commands: Command[];
+  /** Active signals by id. */
+  signals: Map<string, Signal>;
+  /** The operation in the store's running slot, if any. */
+  running: RunningOperation | null;
   lastEvent: ScalingEvent | null;
   /** Why the last read or operation failed, as served in the state; null after a success. */
   error: TargetState['error'];
+  /** The last evaluation's desired value and reason. */
+  desired: TargetState['desired'];
+  /** Past desired values of alert-driven evaluations, for stabilization. */
+  recommendations: Recommendation[];
+  /**
+   * True when a signal started or changed since the last recorded decision: the next decision
+   * is recorded even when it changes nothing ("why didn't it scale?"), while evaluations that
+   * merely repeat one do not fill the history.
+   */
+  report: boolean;
   /** Do not start before this instant (ms): set after the store refused to start an operation. */
   holdUntil: number;
+  /** Serialises this target's store writes, so memory sees them in the order the store did. */
+  tail: Promise<unknown>;
 }
 
-/** A target's runtime before anything was loaded: value unknown, no cooldown, nothing pending. */
+/** A target's runtime before anything was loaded: value unknown, nothing queued. */
 export function newRuntime(config: TargetConfig): TargetRuntime {
   return {
     config,
     stack: config.stackKey,
-    mailbox: new Mailbox(),
-    record: { name: config.name, current: null, paused: config.paused, cooldownUntil: { up: null, down: null } },
+    record: { name: config.name, current: null, paused: config.paused, cooldownUntil: { up: null, down: null }, pause: null, retry: null },
+    commands: [],
+    signals: new Map(),
+    running: null,
     lastEvent: null,
     error: null,
+    desired: null,
+    recommendations: [],
+    report: false,
     holdUntil: 0,
+    tail: Promise.resolve(),
   };
 }
 
-/** The earliest instant (epoch ms) the target's queued intent may start. */
-export function readyAt(t: TargetRuntime, pending: PendingIntent): number {
-  const notBefore = pending.notBefore === null ? 0 : Date.parse(pending.notBefore);
-  return Math.max(t.holdUntil, Number.isNaN(notBefore) ? 0 : notBefore);
+/** Runs `fn` after the target's previous serial work settled; the queue moves on whatever the outcome. */
+export function serial<T>(t: TargetRuntime, fn: () => Promise<T>): Promise<T> {
+  const run = t.tail.then(fn);
+  t.tail = run.catch(() => undefined);
+  return run;
+}
+
+/** The signals of a target that are active at `now` (not past their expiry). */
+export function activeSignals(t: TargetRuntime, now: number): Signal[] {
+  return [...t.signals.values()].filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now);
 }
 
 /**
@@ -47,16 +78,32 @@ export function readyAt(t: TargetRuntime, pending: PendingIntent): number {
  * shares it counts, since it holds this target's work back too.
  */
 export function stateOf(t: TargetRuntime, lock: StackLock | undefined, now: number): TargetState {
-  const pending = t.mailbox.queued;
+  const { retry: _retry, ...record } = t.record;
+  // The commands an operation is applying now stay stored until its event; they are not queued.
+  const covered = new Set(t.running?.commandIds ?? []);
+  const queued = t.commands.filter((c) => !covered.has(c.id));
   return {
-    ...t.record,
+    ...record,
     cooldownUntil: activeCooldowns(t.record.cooldownUntil, now),
+    pause: activePause(t.record.pause, now),
+    paused: t.config.paused || activePause(t.record.pause, now) !== null,
     stack: t.config.stack,
     configKeys: [t.config.configKey],
     min: t.config.min,
     max: t.config.max,
-    pending: pending?.intent ?? null,
-    pendingCount: pending?.count ?? 0,
+    pending: queued[0] ?? null,
+    pendingCount: queued.length,
+    commands: queued,
+    signals: activeSignals(t, now).map((s) => ({
+      id: s.id,
+      source: s.source,
+      direction: s.direction,
+      value: s.value,
+      threshold: s.threshold,
+      since: s.since,
+      lastSeen: s.lastSeen,
+    })),
+    desired: t.desired,
     running: lock?.kind === 'operation',
     lastEvent: t.lastEvent,
     error: t.error,

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { parseDuration } from '../config/duration.js';
 import { PulumiScaleError } from '../errors.js';
 import type { Adjustment, Intent } from '../types.js';
 import { requireCredentials } from './auth.js';
@@ -22,6 +23,23 @@ const scaleBody = z
   .refine((b) => [b.to, b.by, b.action].filter((v) => v !== undefined).length === 1, {
     message: 'give exactly one of "to", "by" or "action"',
   });
+
+const pauseBody = z.strictObject({
+  for: z.string().min(1).max(40),
+  direction: z.enum(['both', 'up', 'down']).default('both'),
+  reason: z.string().max(500).optional(),
+});
+
+/** Refuses a change while the daemon drains (the pause would be lost with the process's work). */
+function refuseWhileDraining(deps: AppDeps): void {
+  if (deps.engine.isDraining()) throw new PulumiScaleError('PS_DRAINING', 'the daemon is draining; retry on another replica or later');
+}
+
+/** The name of a configured target, or PS_TARGET_UNKNOWN. */
+function known(deps: AppDeps, name: string): string {
+  if (!Object.hasOwn(deps.config.targets, name)) throw new PulumiScaleError('PS_TARGET_UNKNOWN', `no target named "${name}"`);
+  return name;
+}
 
 const eventsQuery = z.strictObject({
   target: z.string().min(1).optional(),
@@ -57,9 +75,8 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
   });
 
   app.post<{ Params: { name: string } }>('/api/v1/targets/:name/scale', async (req, reply) => {
-    if (deps.engine.isDraining()) throw new PulumiScaleError('PS_DRAINING', 'the daemon is draining; retry on another replica or later');
-    const target = deps.config.targets[req.params.name];
-    if (!target) throw new PulumiScaleError('PS_TARGET_UNKNOWN', `no target named "${req.params.name}"`);
+    refuseWhileDraining(deps);
+    const target = deps.config.targets[known(deps, req.params.name)] as (typeof deps.config.targets)[string];
     const body = scaleBody.parse(req.body ?? {});
     if (body.to !== undefined && (body.to < target.min || body.to > target.max)) {
       throw new PulumiScaleError(
@@ -85,8 +102,33 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
       bounds: 'reject',
       evidence: {},
     };
-    const pending = await deps.engine.submit(intent);
-    return reply.status(202).send({ accepted: true, intent, pending: { intent: pending.intent, count: pending.count } });
+    const { queued } = await deps.engine.command(intent);
+    // `pending` says where the command stands: the next to run, and how many are queued.
+    const state = await deps.engine.state(req.params.name);
+    return reply.status(202).send({ accepted: true, intent, pending: { intent: state?.pending ?? intent, count: queued } });
+  });
+
+  app.post<{ Params: { name: string } }>('/api/v1/targets/:name/pause', async (req, reply) => {
+    refuseWhileDraining(deps);
+    const target = known(deps, req.params.name);
+    const body = pauseBody.parse(req.body ?? {});
+    const ms = parseDuration(body.for) ?? 0;
+    const until = new Date(now() + ms);
+    // A huge "for" (99999999999d) ends past the last date a Date holds: a 400, not a 500.
+    if (ms <= 0 || Number.isNaN(until.getTime())) {
+      const problem = ms <= 0 ? 'not a positive duration' : 'a duration that ends past any date';
+      throw new PulumiScaleError('PS_PAYLOAD_INVALID', `"for": "${body.for.slice(0, 40)}" is ${problem} (use a unit: 30m, 2h, 1h30m)`, {
+        details: [{ path: 'for', message: problem, code: 'custom' }],
+      });
+    }
+    const pause = { until: until.toISOString(), direction: body.direction, reason: body.reason ?? 'paused through the API' };
+    return reply.status(200).send(await deps.engine.pause(target, pause));
+  });
+
+  app.post<{ Params: { name: string } }>('/api/v1/targets/:name/resume', async (req, reply) => {
+    refuseWhileDraining(deps);
+    const target = known(deps, req.params.name);
+    return reply.status(200).send(await deps.engine.pause(target, null));
   });
 
   app.get('/api/v1/events', async (req) => {

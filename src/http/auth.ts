@@ -77,7 +77,12 @@ export function requireCredentials(req: FastifyRequest, creds: Credentials): voi
       const user = decoded.slice(0, colon);
       const pass = decoded.slice(colon + 1);
       let ok = false;
-      for (const b of basic) ok = (secretEquals(user, b.username) && secretEquals(pass, b.password)) || ok;
+      for (const b of basic) {
+        // Both compared every time: a short-circuit would tell by timing whether the user matched.
+        const userOk = secretEquals(user, b.username);
+        const passOk = secretEquals(pass, b.password);
+        ok = (userOk && passOk) || ok;
+      }
       if (ok) return;
     }
   }

@@ -6,14 +6,18 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { CertFetcher } from '../sources/sns.js';
-import type { Store } from '../store/store.js';
-import type { Intent, PendingIntent, ScalingEvent, TargetState } from '../types.js';
+import type { SignalChange, Store } from '../store/store.js';
+import type { Command, Pause, ScalingEvent, TargetState } from '../types.js';
 
 /** The engine as the HTTP layer sees it. */
 export interface EngineApi {
-  /** Coalesces and durably stores an intent; resolves only once it is stored. */
-  submit(intent: Intent): Promise<PendingIntent>;
-  /** Records an event that ends no operation (an ignored or refused alert). */
+  /** Queues an operator command; resolves only once it is stored, with the queue's length. */
+  command(command: Command): Promise<{ queued: number }>;
+  /** Applies one delivery's signal changes and records its events; resolves once stored. */
+  signals(change: SignalChange): Promise<void>;
+  /** Sets (or with null, lifts) an API pause; resolves with the target's state once stored. */
+  pause(name: string, pause: Pause | null): Promise<TargetState>;
+  /** Records an event that ends no operation. */
   record(event: ScalingEvent): Promise<void>;
   /** One target's state, or null for an unknown name. */
   state(name: string): Promise<TargetState | null>;

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PulumiScaleError } from '../errors.js';
 import { fromAlertmanager, parseAlertmanagerPayload } from '../sources/alertmanager.js';
-import { fromCloudWatch, parseCloudWatchAlarm, parseCloudWatchAlarmText, type CloudWatchResult } from '../sources/cloudwatch.js';
+import { fromCloudWatch, parseCloudWatchAlarm, parseCloudWatchAlarmText } from '../sources/cloudwatch.js';
 import { parseWebhookQuery, type SourceContext, type SourceResult } from '../sources/common.js';
 import {
   checkFreshness,
@@ -29,7 +29,7 @@ import { createHttpsCertFetcher, createHttpsSubscriptionConfirmer } from './sns-
 
 /** The answer to an accepted webhook delivery. */
 export interface WebhookReply {
-  /** Intents stored. */
+  /** Firing alerts stored: signals started or refreshed, and (dry run) preview commands queued. */
   accepted: number;
   /** Alerts that start nothing (resolved, OK), recorded as `ignored` events. */
   ignored: number;
@@ -40,7 +40,9 @@ export interface WebhookReply {
 /** Registers `POST /webhooks/alertmanager` and `POST /webhooks/cloudwatch`. */
 export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void {
   const now = deps.now ?? Date.now;
-  const ctx: SourceContext = { targets: deps.config.targets, newId: deps.newId ?? randomUUID, now };
+  const base = { targets: deps.config.targets, newId: deps.newId ?? randomUUID, now };
+  const amCtx: SourceContext = { ...base, signalTTL: deps.config.webhooks.alertmanager.signalTTL };
+  const cwCtx: SourceContext = { ...base, signalTTL: deps.config.webhooks.cloudwatch.signalTTL };
   // One cache per app, so its bound on certificate fetches in flight holds for the whole daemon.
   const fetchCert = createCertCache(deps.sns?.fetchCert ?? createHttpsCertFetcher());
   const confirmSubscription = deps.sns?.confirmSubscription ?? createHttpsSubscriptionConfirmer();
@@ -51,23 +53,28 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
     if (deps.engine.isDraining()) throw new PulumiScaleError('PS_DRAINING', 'the daemon is draining; retry on another replica or later');
   };
 
-  /** Stores what a source made: events first, so a store outage fails before any intent. */
+  /**
+   * Stores what a source made: the delivery's signal changes and events in one write, then its
+   * preview commands; a store outage fails the request (503) so the sender delivers it again.
+   */
   const storeResult = async (log: FastifyBaseLogger, result: SourceResult): Promise<WebhookReply> => {
+    await deps.engine.signals({ upsert: result.signals, end: result.ended, events: result.ignored });
     for (const event of result.ignored) {
-      await deps.engine.record(event);
       const fields = { target: event.target, source: event.source, reason: event.reason, evidence: event.evidence };
       // Only a rejection carries an error code (see sources/common.ts ignoredEvent).
       if (event.errorCode !== undefined) log.warn({ ...fields, code: event.errorCode }, 'alert refused');
-      else log.info(fields, 'alert ignored');
+      else log.info(fields, 'alert resolved or ignored');
     }
-    for (const intent of result.intents) {
-      const pending = await deps.engine.submit(intent);
-      log.info(
-        { target: intent.target, source: intent.source, intentId: intent.id, adjustment: intent.adjustment, dryRun: intent.dryRun, pendingCount: pending.count },
-        'intent accepted',
-      );
+    for (const s of result.signals) log.info({ target: s.target, source: s.source, signal: s.id, direction: s.direction, value: s.value }, 'signal active');
+    for (const command of result.commands) {
+      await deps.engine.command(command);
+      log.info({ target: command.target, source: command.source, intentId: command.id, adjustment: command.adjustment }, 'preview queued');
     }
-    return { accepted: result.intents.length, ignored: result.ignored.length - result.rejected.length, rejected: result.rejected };
+    return {
+      accepted: result.signals.length + result.commands.length,
+      ignored: result.ignored.length - result.rejected.length,
+      rejected: result.rejected,
+    };
   };
 
   app.post(
@@ -76,9 +83,9 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
       onRequest: [credentialsHook(deps.config.webhooks.alertmanager), notDraining],
     },
     async (req, reply) => {
-      const query = parseWebhookQuery(req.query, ctx);
+      const query = parseWebhookQuery(req.query, amCtx);
       const payload = parseAlertmanagerPayload(requiredBody(req.body, 'the Alertmanager notification'));
-      const result = fromAlertmanager(payload, query, ctx);
+      const result = fromAlertmanager(payload, query, amCtx);
       const body = await storeResult(req.log, result);
       req.log.info({ receiver: payload.receiver, groupKey: payload.groupKey, alerts: payload.alerts.length, ...body }, 'alertmanager notification');
       return reply.status(202).send(body);
@@ -93,8 +100,8 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
     if (!isSnsEnvelope(body)) {
       checkRawDelivery(cw);
       const alarm = parseCloudWatchAlarm(body);
-      const query = parseWebhookQuery(req.query, ctx);
-      return reply.status(202).send(await storeResult(req.log, asSourceResult(fromCloudWatch(alarm, query, ctx))));
+      const query = parseWebhookQuery(req.query, cwCtx);
+      return reply.status(202).send(await storeResult(req.log, fromCloudWatch(alarm, query, cwCtx)));
     }
 
     const msg = parseSnsMessage(body);
@@ -132,8 +139,8 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
 
   async function notification(req: FastifyRequest, log: FastifyBaseLogger, reply: FastifyReply, msg: SnsNotification) {
     const cw = deps.config.webhooks.cloudwatch;
-    const query = parseWebhookQuery(req.query, ctx);
-    const result = asSourceResult(fromCloudWatch(parseCloudWatchAlarmText(msg.Message), query, ctx, { messageId: msg.MessageId }));
+    const query = parseWebhookQuery(req.query, cwCtx);
+    const result = fromCloudWatch(parseCloudWatchAlarmText(msg.Message), query, cwCtx, { messageId: msg.MessageId });
 
     const at = now();
     checkFreshness(msg, at, cw.replayWindow);
@@ -153,8 +160,4 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
 function requiredBody(body: unknown, what: string): unknown {
   if (body === undefined || body === null) throw new PulumiScaleError('PS_PAYLOAD_INVALID', `${what} is empty`);
   return body;
-}
-
-function asSourceResult(r: CloudWatchResult): SourceResult {
-  return r.kind === 'intent' ? { intents: [r.intent], ignored: [], rejected: [] } : { intents: [], ignored: [r.event], rejected: [] };
 }

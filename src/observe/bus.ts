@@ -8,10 +8,22 @@ import type { ScalingEvent } from '../types.js';
 /** What the engine publishes besides history events, for metrics. */
 export type BusMessage =
   | { type: 'event'; event: ScalingEvent }
-  | { type: 'intent'; target: string; source: string; merged: boolean }
+  /** An operator command (or a webhook's preview command) was queued. */
+  | { type: 'intent'; target: string; source: string }
   | { type: 'operation-start'; target: string }
-  | { type: 'operation-end'; target: string; kind: ScalingEvent['kind'] | 'retried'; durationMs: number }
-  | { type: 'retry'; target: string; attempt: number; delayMs: number };
+  /** `none`: the operation found nothing to do (or nothing worth recording) once it read the present. */
+  | { type: 'operation-end'; target: string; kind: ScalingEvent['kind'] | 'retried' | 'none'; durationMs: number }
+  | { type: 'retry'; target: string; attempt: number; delayMs: number }
+  | {
+      type: 'target';
+      target: string;
+      /** The value last read or written. */
+      current: number | null;
+      /** The last evaluation's desired value. */
+      desired: number | null;
+      /** How many signals are active, per direction. */
+      signals: { up: number; down: number };
+    };
 
 /** A subscriber. It must not block: long work belongs in its own queue. */
 export type Subscriber = (msg: BusMessage) => void;

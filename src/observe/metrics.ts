@@ -35,7 +35,7 @@ export class Metrics {
   /** Intents merged into an already pending one. */
   readonly coalesced = new Counter({
     name: 'pulumiscale_intents_coalesced_total',
-    help: 'Intents merged into a pending intent instead of starting an operation of their own.',
+    help: 'Operator commands applied in one operation together with an earlier command of the same batch.',
     labelNames: ['target'] as const,
     registers: [this.registry],
   });
@@ -81,6 +81,28 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Active signals (firing alerts), by target and direction. */
+  readonly signalsActive = new Gauge({
+    name: 'pulumiscale_signals_active',
+    help: 'Signals (firing alerts) active now, by target and direction.',
+    labelNames: ['target', 'direction'] as const,
+    registers: [this.registry],
+  });
+  /** Each target's value as last read or written. */
+  readonly targetValue = new Gauge({
+    name: 'pulumiscale_target_value',
+    help: "The target's value in its stack's config, as last read or written.",
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
+  /** Each target's desired value from its last evaluation. */
+  readonly targetDesired = new Gauge({
+    name: 'pulumiscale_target_desired',
+    help: "The value the target's last evaluation wanted (its current value when no signal is active).",
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
+
   /** The target label values allowed, or null to take the names as they come. */
   readonly #targets: ReadonlySet<string> | null;
 
@@ -105,12 +127,16 @@ export class Metrics {
   attach(bus: EventBus): () => void {
     return bus.subscribe((msg) => {
       switch (msg.type) {
-        case 'event':
-          this.events.inc({ target: this.targetLabel(msg.event.target), kind: msg.event.kind });
+        case 'event': {
+          const target = this.targetLabel(msg.event.target);
+          this.events.inc({ target, kind: msg.event.kind });
+          // Commands that shared an operation with the first of its batch.
+          const shared = (msg.event.commands?.length ?? 0) - 1;
+          if (shared > 0) this.coalesced.inc({ target }, shared);
           break;
+        }
         case 'intent':
           this.intents.inc({ target: this.targetLabel(msg.target), source: msg.source });
-          if (msg.merged) this.coalesced.inc({ target: this.targetLabel(msg.target) });
           break;
         case 'operation-start':
           this.running.inc();
@@ -122,6 +148,17 @@ export class Metrics {
         case 'retry':
           this.retries.inc({ target: this.targetLabel(msg.target) });
           break;
+        case 'target': {
+          const target = this.targetLabel(msg.target);
+          this.signalsActive.set({ target, direction: 'up' }, msg.signals.up);
+          this.signalsActive.set({ target, direction: 'down' }, msg.signals.down);
+          // An unknown value is no sample at all, rather than a misleading 0.
+          if (msg.current === null) this.targetValue.remove({ target });
+          else this.targetValue.set({ target }, msg.current);
+          if (msg.desired === null) this.targetDesired.remove({ target });
+          else this.targetDesired.set({ target }, msg.desired);
+          break;
+        }
       }
     });
   }

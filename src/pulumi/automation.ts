@@ -35,12 +35,13 @@ import {
 import type { Logger } from 'pino';
 import type { Config, TargetConfig } from '../config/schema.js';
 import { PulumiCliMissingError, PulumiProgramError, PulumiScaleError, StackConfigError, StackNotFoundError } from '../errors.js';
-import { killCliProcesses, type CliMatch } from './cli-process.js';
+import { CliGuard } from './cli-guard.js';
+import type { CliMatch } from './cli-process.js';
 import { cliMissing, toPulumiScaleError } from './error-mapping.js';
 import type { ApplyOptions, ApplyResult, Executor } from './executor.js';
 import { inlineProgram, outputNameOf } from './inline.js';
 import { writePreviewConfig } from './preview-config.js';
-import { clearStaleLocks, lockDirOf, type IsRunning } from './stale-lock.js';
+import type { IsRunning } from './stale-lock.js';
 
 /** What the executor needs to run. */
 export interface AutomationExecutorOptions {
@@ -75,8 +76,7 @@ export class AutomationExecutor implements Executor {
   readonly #pulumi: Config['pulumi'];
   readonly #log: Logger;
   readonly #program: (target: TargetConfig, configKeys: readonly string[]) => PulumiFn;
-  readonly #cancelGraceMs: number;
-  readonly #isRunning: IsRunning | undefined;
+  readonly #guard: CliGuard;
   /** Keyed by target name; a promise so that concurrent first calls share one creation. */
   readonly #stacks = new Map<string, Promise<OpenStack>>();
   /** Operations in flight, so `close` can let them finish before removing their folders. */
@@ -89,8 +89,11 @@ export class AutomationExecutor implements Executor {
     this.#pulumi = opts.pulumi;
     this.#log = opts.logger.child({ component: 'pulumi' });
     this.#program = opts.inlineProgram ?? ((_target, keys) => inlineProgram(keys));
-    this.#cancelGraceMs = opts.cancelGraceMs ?? 10_000;
-    this.#isRunning = opts.isRunning;
+    this.#guard = new CliGuard({
+      logger: this.#log,
+      cancelGraceMs: opts.cancelGraceMs ?? 10_000,
+      ...(opts.isRunning ? { isRunning: opts.isRunning } : {}),
+    });
   }
 
   /** Reads the target's key; null when the stack has no value for it. */
@@ -191,7 +194,7 @@ export class AutomationExecutor implements Executor {
     const copy = await call(`copying the config of ${describe(target)}`, () => writePreviewConfig(stack.workspace.workDir, target.stack, values));
     try {
       const result = await call(operation, () =>
-        this.#unlocking(opened, opts, () => this.#cancellable(opened, opts.signal, (signal) => stack.preview({ configFile: copy.file, ...(signal ? { signal } : {}) }))),
+        this.#guard.unlocking(stack, opts, () => this.#guard.cancellable(opened.cli, opts.signal, (signal) => stack.preview({ configFile: copy.file, ...(signal ? { signal } : {}) }))),
       );
       return result.changeSummary;
     } finally {
@@ -220,8 +223,8 @@ export class AutomationExecutor implements Executor {
     const startedAt = new Date();
     const up = async (): Promise<OpMap> => {
       try {
-        return await this.#unlocking(opened, opts, () =>
-          this.#cancellable(opened, opts.signal, async (signal) => (await stack.up(signal ? { signal } : {})).summary.resourceChanges ?? {}),
+        return await this.#guard.unlocking(stack, opts, () =>
+          this.#guard.cancellable(opened.cli, opts.signal, async (signal) => (await stack.up(signal ? { signal } : {})).summary.resourceChanges ?? {}),
         );
       } catch (err) {
         // A refused lock means our update never started; anything else may have come after it.
@@ -235,64 +238,6 @@ export class AutomationExecutor implements Executor {
       }
     };
     return settle(log, operation, up, restore);
-  }
-
-  /**
-   * Runs a cancellable CLI operation. When `signal` aborts, the SDK sends the CLI one SIGINT
-   * (Pulumi cancels cleanly and releases its lock); a CLI still running `cancelGrace` later is
-   * killed with SIGKILL. Rejects with the signal's reason once the operation has ended.
-   */
-  async #cancellable<T>(opened: OpenStack, signal: AbortSignal | undefined, op: (signal?: AbortSignal) => Promise<T>): Promise<T> {
-    if (signal === undefined) return op();
-    signal.throwIfAborted();
-    let timer: NodeJS.Timeout | undefined;
-    const escalate = (): void => {
-      timer = setTimeout(() => {
-        void killCliProcesses(opened.cli).then((pids) => {
-          if (pids.length > 0) this.#log.warn({ pids, stack: opened.cli.stack }, 'the Pulumi CLI ignored the cancel; killed it');
-        });
-      }, this.#cancelGraceMs);
-    };
-    signal.addEventListener('abort', escalate, { once: true });
-    try {
-      return await op(signal);
-    } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      throw err;
-    } finally {
-      signal.removeEventListener('abort', escalate);
-      if (timer !== undefined) clearTimeout(timer);
-    }
-  }
-
-  /**
-   * Runs `op`; when it meets a stack lock that provably belongs to this host's dead CLI (see
-   * stale-lock.ts), removes that lock, reports it, and runs `op` once more.
-   */
-  async #unlocking<T>(opened: OpenStack, opts: ApplyOptions, op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (err) {
-      if (!(err instanceof ConcurrentUpdateError) || opts.signal?.aborted) throw err;
-      const cleared = await this.#clearStaleLocks(opened).catch((e: unknown) => {
-        this.#log.warn({ err: e, stack: opened.cli.stack }, 'could not inspect the stack lock');
-        return [];
-      });
-      if (cleared.length === 0) throw err;
-      for (const lock of cleared) {
-        this.#log.warn({ stack: opened.cli.stack, lock }, 'cleared a stale lock left by a dead pulumi process of this host');
-        opts.onLockCleared?.({ pid: lock.pid, hostname: lock.hostname, since: lock.timestamp });
-      }
-      return op();
-    }
-  }
-
-  async #clearStaleLocks(opened: OpenStack): Promise<Awaited<ReturnType<typeof clearStaleLocks>>> {
-    const ws = opened.stack.workspace;
-    const { url } = await ws.whoAmI();
-    const project = (await ws.projectSettings()).name;
-    const dir = url === undefined ? null : lockDirOf(url, project, opened.stack.name);
-    return dir === null ? [] : clearStaleLocks(dir, this.#isRunning);
   }
 
   /** The target's stack, opened once; a failed opening is forgotten so the next call retries. */
@@ -467,13 +412,23 @@ async function openStack(target: TargetConfig, args: StackArgs, opts: LocalWorks
   } catch (err) {
     if (err instanceof SdkStackNotFoundError) {
       throw new StackNotFoundError(
-        `${target.name}: stack ${target.stack} does not exist (${what}); create it with \`pulumi stack init ${target.stack}\`, ` +
+        `${target.name}: stack ${target.stack} does not exist (${what}); ${howToCreate(target)}, ` +
           'or set createStack: true on the target to let PulumiScale create it',
         { cause: err },
       );
     }
     throw toPulumiScaleError(err, what);
   }
+}
+
+/** How an operator creates a target's stack by hand. */
+function howToCreate(target: TargetConfig): string {
+  if (target.inline !== undefined) {
+    // An inline project has no folder to run the CLI in: name the stack in full.
+    const name = target.stack.includes('/') ? target.stack : `organization/${target.inline.project}/${target.stack}`;
+    return `create it with \`pulumi stack init ${name}\` (on a file backend; a Pulumi Cloud stack is <org>/${target.inline.project}/${target.stack})`;
+  }
+  return `create it with \`pulumi stack init ${target.stack}\` in ${target.workDir ?? 'the project folder'}`;
 }
 
 /** Runs a CLI call, mapping its failure to a typed error. */

@@ -66,9 +66,11 @@ async function matches(pid: number, match: CliMatch): Promise<boolean> {
 
 /**
  * Sends SIGKILL to this process's CLI children that match, and to all their descendants
- * (language hosts, plugins). Resolves with the pids signalled.
+ * (language hosts, plugins). Resolves with the pids signalled. `stillWanted` is asked just
+ * before the signals go: the scan reads /proc asynchronously, and an operation that ended
+ * meanwhile must not have its successor (the next CLI call on the same stack) killed.
  */
-export async function killCliProcesses(match: CliMatch): Promise<number[]> {
+export async function killCliProcesses(match: CliMatch, stillWanted: () => boolean = () => true): Promise<number[]> {
   const table = await processTable();
   const children = new Map<number, number[]>();
   for (const p of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);
@@ -80,6 +82,7 @@ export async function killCliProcesses(match: CliMatch): Promise<number[]> {
     for (const child of children.get(pid) ?? []) walk(child);
   };
   roots.forEach(walk);
+  if (!stillWanted()) return [];
   for (const pid of doomed) {
     try {
       process.kill(pid, 'SIGKILL');

@@ -16,8 +16,8 @@
  *   PulumiProgramError, StackConfigError, PulumiCliMissingError, StackNotFoundError are not),
  *   mapped once here.
  * - It never decides capacity and never retries on its own, with one exception: a stack lock
- *   provably left by this host's own dead CLI is cleared (reported through `onLockCleared`) and
- *   the operation tried once more.
+ *   provably left by our own dead CLI (see cli-guard.ts) is cleared (reported through
+ *   `onLockCleared`) and the operation tried once more.
  */
 import type { TargetConfig } from '../config/schema.js';
 
@@ -49,8 +49,13 @@ export interface ApplyOptions {
   dryRun: boolean;
   /** Aborting cancels the running CLI; `apply` then rejects with `signal.reason`. */
   signal?: AbortSignal;
-  /** Told when a stale lock of this host's dead CLI was cleared (for the history). */
+  /** Told when a stale lock of our own dead CLI was cleared (for the history). */
   onLockCleared?: (lock: ClearedLock) => void;
+  /**
+   * When resuming an operation a stop cut off: when it started (ISO). A lock of this host and
+   * user taken since then, whose process is gone, was that operation's CLI's and may be cleared.
+   */
+  ownLocksSince?: string;
 }
 
 export interface Executor {

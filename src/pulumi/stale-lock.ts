@@ -5,17 +5,17 @@
  * A `pulumi up` killed with the daemon (a crash, a SIGKILL after a cancelled operation) leaves
  * its lock file behind, and every later operation on the stack fails with "the stack is
  * currently locked". On a file (DIY) backend the lock file says who holds it: `{pid, username,
- * hostname, timestamp}`. When every lock of the stack was taken on this host by a process that
- * no longer runs, nothing can still be writing the stack, so removing those files is what
- * `pulumi cancel` would do — except that only the files checked are removed, so a lock taken by
- * someone else between the check and the removal is never touched. A lock of a live process or
- * of another host is never touched: that could be a colleague's update.
+ * hostname, timestamp}`. When every lock of the stack was taken on this host, is ours (the rule
+ * the caller passes: cli-guard.ts) and its process no longer runs, nothing can still be writing
+ * the stack, so removing those files is what `pulumi cancel` would do — except that only the
+ * files checked are removed, so a lock taken by someone else between the check and the removal
+ * is never touched. A lock of a live process, of another host, or not provably ours is never
+ * touched: that could be a colleague's update.
  *
  * Other backends (Pulumi Cloud, S3…) keep locks the daemon cannot inspect; their conflicts are
  * retried and then reported, as before.
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -96,16 +96,27 @@ export const isPulumiRunning: IsRunning = async (pid) => {
   }
 };
 
+/** What makes a lock clearable, besides its process being gone. */
+export interface ClearRule {
+  /** Whether a lock's process still runs; default {@link isPulumiRunning}. */
+  isRunning?: IsRunning;
+  /** This host's name, as the CLI writes it in its locks. */
+  host: string;
+  /** Whether the lock is provably ours (see cli-guard.ts); locks that are not are never touched. */
+  ours: (lock: StackLock) => boolean;
+}
+
 /**
- * Removes the stack's locks when all of them are this host's and their processes are gone.
- * Resolves with the locks removed (empty when there were none, or when any is not provably
- * stale, in which case nothing is removed).
+ * Removes the stack's locks when every one of them is this host's, provably ours, and its
+ * process gone. Resolves with the locks removed (empty when there were none, or when any is not
+ * provably stale, in which case nothing is removed).
  */
-export async function clearStaleLocks(dir: string, isRunning: IsRunning = isPulumiRunning, host = hostname()): Promise<StackLock[]> {
+export async function clearStaleLocks(dir: string, rule: ClearRule): Promise<StackLock[]> {
+  const isRunning = rule.isRunning ?? isPulumiRunning;
   const locks = await readLocks(dir);
   if (locks.length === 0) return [];
   for (const lock of locks) {
-    if (lock.hostname !== host || (await isRunning(lock.pid))) return [];
+    if (lock.hostname !== rule.host || !rule.ours(lock) || (await isRunning(lock.pid))) return [];
   }
   for (const lock of locks) {
     await rm(lock.file, { force: true });

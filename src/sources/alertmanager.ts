@@ -1,6 +1,6 @@
 /**
- * The Alertmanager source: a webhook notification (payload version 4) becomes one intent per
- * firing alert, and one `ignored` event per resolved alert.
+ * The Alertmanager source: a webhook notification (payload version 4) becomes one signal per
+ * firing alert (keyed by fingerprint), and ends one per resolved alert with an `ignored` event.
  *
  * One notification can carry alerts for several targets, so a bad target or action on one alert
  * must not throw away the others: the usable alerts are accepted and the rest are listed as
@@ -8,11 +8,14 @@
  * refused, with the first problem's code, because a 4xx is what makes Alertmanager log the
  * misconfiguration (it does not retry 4xx, so nothing is lost by refusing).
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { PulumiScaleError } from '../errors.js';
 import type { Evidence } from '../types.js';
 import {
   alertIntent,
+  alertSignal,
+  emptyResult,
   ignoredEvent,
   numeric,
   parseWith,
@@ -23,7 +26,7 @@ import {
   type SourceResult,
   type WebhookQuery,
 } from './common.js';
-import { EVIDENCE_LIMITS, boundedLabels, clip } from './evidence.js';
+import { EVIDENCE_LIMITS, boundedId, boundedLabels, clip } from './evidence.js';
 
 /** The label that names an alert's target. */
 export const TARGET_LABEL = 'pulumiscale_target';
@@ -31,6 +34,8 @@ export const TARGET_LABEL = 'pulumiscale_target';
 export const ACTION_LABEL = 'pulumiscale_action';
 /** The annotation that carries the alert's metric value (a label `value` also works). */
 export const VALUE_ANNOTATION = 'pulumiscale_value';
+/** The annotation that carries the alert's threshold, for step rules `relativeTo: threshold`. */
+export const THRESHOLD_ANNOTATION = 'pulumiscale_threshold';
 
 const stringMap = z.record(z.string(), z.string());
 
@@ -84,6 +89,8 @@ export function alertEvidence(alert: AlertmanagerAlert): Evidence {
   if (alert.generatorURL) evidence.generatorURL = clip(alert.generatorURL, EVIDENCE_LIMITS.url);
   const value = numeric(alert.annotations[VALUE_ANNOTATION]) ?? numeric(alert.labels.value);
   if (value !== undefined) evidence.metricValue = value;
+  const threshold = numeric(alert.annotations[THRESHOLD_ANNOTATION]);
+  if (threshold !== undefined) evidence.threshold = threshold;
   return evidence;
 }
 
@@ -97,12 +104,27 @@ function named(alert: AlertmanagerAlert): Named {
 }
 
 /**
- * Turns a notification into intents (firing alerts) and `ignored` events (resolved alerts and
- * rejected ones). Pure: the route stores what this returns. Throws the first problem when no
- * alert of the notification is usable.
+ * An alert's identity: Alertmanager's fingerprint (a hash of its labels), or, from a sender
+ * that leaves it out, a hash of the labels computed the same way in spirit, so that a re-sent
+ * alert refreshes its signal instead of starting another.
+ */
+export function alertId(alert: AlertmanagerAlert): string {
+  if (alert.fingerprint !== undefined && alert.fingerprint !== '') return alert.fingerprint;
+  const sorted = Object.keys(alert.labels)
+    .sort()
+    .map((k) => [k, alert.labels[k]]);
+  return `labels:${createHash('sha256').update(JSON.stringify(sorted)).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Turns a notification into signals (firing alerts, started or refreshed), ended signals and
+ * `ignored` events (resolved alerts), and events for rejected ones. With `?dryRun=true` each
+ * firing alert becomes a preview command instead, and a resolved one ends no signal. Pure: the
+ * route stores what this returns.
+ * Throws the first problem when no alert of the notification is usable.
  */
 export function fromAlertmanager(payload: AlertmanagerPayload, query: WebhookQuery, ctx: SourceContext): SourceResult {
-  const result: SourceResult = { intents: [], ignored: [], rejected: [] };
+  const result = emptyResult();
   let firstProblem: PulumiScaleError | undefined;
   let usable = 0;
 
@@ -132,12 +154,20 @@ export function fromAlertmanager(payload: AlertmanagerPayload, query: WebhookQue
       return;
     }
     usable += 1;
+    const id = boundedId(alertId(alert));
     if (alert.status === 'resolved') {
-      result.ignored.push(ignoredEvent(ctx, { ...common, target: resolved.target, reason: `alert ${label} resolved` }));
+      // A dry run previews and changes nothing real: its resolutions end no live signal.
+      if (!query.dryRun) result.ended.push({ target: resolved.target, id });
+      const outcome = query.dryRun ? ' (dry run): no signal ended' : ': its signal ended';
+      result.ignored.push(ignoredEvent(ctx, { ...common, target: resolved.target, reason: `alert ${label} resolved${outcome}` }));
       return;
     }
-    result.intents.push(
-      alertIntent(ctx, { ...common, target: resolved.target, action: resolved.action, reason: `alert ${label} firing` }),
+    if (query.dryRun) {
+      result.commands.push(alertIntent(ctx, { ...common, target: resolved.target, action: resolved.action, reason: `alert ${label} firing (dry run)` }));
+      return;
+    }
+    result.signals.push(
+      alertSignal(ctx, { target: resolved.target, action: resolved.action, source: 'alertmanager', id, since: alert.startsAt, reason: `alert ${label}`, evidence }),
     );
   });
 

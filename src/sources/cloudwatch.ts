@@ -1,7 +1,7 @@
 /**
  * The CloudWatch source: the alarm state-change JSON that CloudWatch publishes to SNS (inside
- * the envelope's `Message`, or bare with raw message delivery) becomes an intent when the alarm
- * goes to ALARM, and an `ignored` event when it goes to OK or INSUFFICIENT_DATA.
+ * the envelope's `Message`, or bare with raw message delivery) becomes a signal when the alarm
+ * goes to ALARM, and ends it with an `ignored` event when it goes to OK or INSUFFICIENT_DATA.
  *
  * An alarm cannot carry labels, so it names its target and direction in its description, as
  * tokens `pulumiscale:target=NAME` and `pulumiscale:action=up|down`: that is the one free-text
@@ -11,6 +11,8 @@ import { z } from 'zod';
 import type { Evidence } from '../types.js';
 import {
   alertIntent,
+  alertSignal,
+  emptyResult,
   ignoredEvent,
   numeric,
   parseJsonText,
@@ -18,9 +20,10 @@ import {
   resolveTargetAction,
   type Named,
   type SourceContext,
+  type SourceResult,
   type WebhookQuery,
 } from './common.js';
-import { clip } from './evidence.js';
+import { boundedId, clip } from './evidence.js';
 
 const dimension = z.object({ name: z.string(), value: z.string() });
 
@@ -139,23 +142,19 @@ export function alarmEvidence(alarm: CloudWatchAlarm, messageId?: string): Evide
   return evidence;
 }
 
-/** What one alarm notification becomes: exactly one of an intent or an ignored event. */
-export type CloudWatchResult =
-  | { kind: 'intent'; intent: ReturnType<typeof alertIntent> }
-  | { kind: 'ignored'; event: ReturnType<typeof ignoredEvent> };
-
 /**
- * Turns an alarm into an intent (ALARM) or an `ignored` event (OK, INSUFFICIENT_DATA). Target
- * and action: the query, then the description tokens, then (action only) the target's default.
- * Throws PS_TARGET_MISSING, PS_TARGET_UNKNOWN or PS_ACTION_INVALID; a single alarm has no
- * siblings to save, so its problem refuses the request.
+ * Turns an alarm into a signal (ALARM, keyed by the alarm's ARN), or ends it with an `ignored`
+ * event (OK, INSUFFICIENT_DATA). With `?dryRun=true` an alarm in ALARM becomes a preview command
+ * instead, and one back to OK ends no signal. Target and action: the query, then the description tokens, then (action only) the
+ * target's default. Throws PS_TARGET_MISSING, PS_TARGET_UNKNOWN or PS_ACTION_INVALID; a single
+ * alarm has no siblings to save, so its problem refuses the request.
  */
 export function fromCloudWatch(
   alarm: CloudWatchAlarm,
   query: WebhookQuery,
   ctx: SourceContext,
   delivery: { messageId?: string } = {},
-): CloudWatchResult {
+): SourceResult {
   const tokens = descriptionTokens(alarm.AlarmDescription);
   const named: Named = {};
   if (tokens.target !== undefined) named.target = { value: tokens.target, where: 'the alarm description token pulumiscale:target=' };
@@ -164,8 +163,17 @@ export function fromCloudWatch(
   const evidence = alarmEvidence(alarm, delivery.messageId);
   const common = { target, source: 'cloudwatch' as const, dryRun: query.dryRun, evidence };
   const name = clip(alarm.AlarmName);
+  // The ARN names the alarm across renames of nothing else; raw deliveries may lack it.
+  const id = boundedId(alarm.AlarmArn ?? `alarm:${alarm.AlarmName}`);
+  const result = emptyResult();
   if (alarm.NewStateValue === 'ALARM') {
-    return { kind: 'intent', intent: alertIntent(ctx, { ...common, action, reason: `alarm ${name} in ALARM` }) };
+    if (query.dryRun) result.commands.push(alertIntent(ctx, { ...common, action, reason: `alarm ${name} in ALARM (dry run)` }));
+    else result.signals.push(alertSignal(ctx, { target, action, source: 'cloudwatch', id, since: alarm.StateChangeTime, reason: `alarm ${name}`, evidence }));
+    return result;
   }
-  return { kind: 'ignored', event: ignoredEvent(ctx, { ...common, reason: `alarm ${name} went to ${alarm.NewStateValue}` }) };
+  // A dry run previews and changes nothing real: its OK ends no live signal.
+  if (!query.dryRun) result.ended.push({ target, id });
+  const outcome = query.dryRun ? ' (dry run): no signal ended' : ': its signal ended';
+  result.ignored.push(ignoredEvent(ctx, { ...common, reason: `alarm ${name} went to ${alarm.NewStateValue}${outcome}` }));
+  return result;
 }

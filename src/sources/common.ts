@@ -1,14 +1,14 @@
 /**
  * What every webhook source shares: the `?target=&action=&dryRun=` query, the precedence rule
  * (query, then what the alert itself says, then the target's default action), and the shape of
- * the intents and `ignored` events a source hands back.
+ * the signals, preview commands and `ignored` events a source hands back.
  *
  * Sources are pure: ids and the clock come in through {@link SourceContext}, and nothing here
  * does I/O, so every rule is unit-tested without a server. The HTTP route stores the results.
  */
 import { z } from 'zod';
 import { PulumiScaleError, type ErrorCode } from '../errors.js';
-import type { Direction, Evidence, Intent, IntentSource, ScalingEvent } from '../types.js';
+import type { Direction, Evidence, Intent, IntentSource, ScalingEvent, Signal, SignalKey } from '../types.js';
 import { EVIDENCE_LIMITS, clip } from './evidence.js';
 
 /** What a source needs to know of the world: the configured targets, ids and the time. */
@@ -19,6 +19,8 @@ export interface SourceContext {
   newId: () => string;
   /** The clock, in epoch milliseconds. */
   now: () => number;
+  /** How long a signal of this source lasts without being sent again, ms; 0 for until it resolves. */
+  signalTTL?: number;
 }
 
 /** The webhook query string after validation. */
@@ -27,7 +29,7 @@ export interface WebhookQuery {
   target?: string;
   /** `?action=`: overrides whatever the alert says. */
   action?: Direction;
-  /** `?dryRun=true`: every intent of the request previews instead of applying. */
+  /** `?dryRun=true`: firing alerts become preview commands, and resolutions end no signal. */
   dryRun: boolean;
 }
 
@@ -43,8 +45,12 @@ export interface Rejection {
 
 /** What a source makes of one request. The route stores it; the source decides nothing else. */
 export interface SourceResult {
-  /** Intents to submit, in the order the alerts came. */
-  intents: Intent[];
+  /** Firing alerts: signals to start or refresh, in the order the alerts came. */
+  signals: Signal[];
+  /** Resolved alerts and alarms back to OK: the signals they end. */
+  ended: SignalKey[];
+  /** Dry-run alerts (`?dryRun=true`): one preview command each of what the alert would do. */
+  commands: Intent[];
   /**
    * `ignored` events to record: resolved alerts, OK alarms, and one per rejection (those carry
    * `errorCode`; the reply's `ignored` count leaves them out).
@@ -150,6 +156,34 @@ export function resolveTargetAction(
     config?.defaultAction ??
     'up';
   return { target, action };
+}
+
+/** Builds the signal of a firing alert: its state while it fires, refreshed by each re-send. */
+export function alertSignal(
+  ctx: SourceContext,
+  fields: { target: string; action: Direction; source: Signal['source']; id: string; since?: string; reason: string; evidence: Evidence },
+): Signal {
+  const now = ctx.now();
+  const ttl = ctx.signalTTL ?? 0;
+  const started = fields.since === undefined ? Number.NaN : Date.parse(fields.since);
+  return {
+    id: fields.id,
+    target: fields.target,
+    source: fields.source,
+    direction: fields.action,
+    value: fields.evidence.metricValue ?? null,
+    threshold: fields.evidence.threshold ?? null,
+    since: new Date(Number.isNaN(started) ? now : started).toISOString(),
+    lastSeen: new Date(now).toISOString(),
+    expiresAt: ttl > 0 ? new Date(now + ttl).toISOString() : null,
+    reason: fields.reason,
+    evidence: fields.evidence,
+  };
+}
+
+/** An empty result, to fill. */
+export function emptyResult(): SourceResult {
+  return { signals: [], ended: [], commands: [], ignored: [], rejected: [] };
 }
 
 /** Builds an alert intent: a bare step, clamped to the target's bounds rather than refused. */

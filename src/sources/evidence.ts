@@ -7,6 +7,7 @@
  *
  * Pure, like every source: no I/O, nothing but strings in and out.
  */
+import { createHash } from 'node:crypto';
 
 /** The bounds. Characters are UTF-16 code units, as JavaScript counts them. */
 export const EVIDENCE_LIMITS = {
@@ -37,6 +38,17 @@ export function clip(text: string, max: number = EVIDENCE_LIMITS.text): string {
   const last = text.charCodeAt(end - 1);
   if (last >= 0xd800 && last <= 0xdbff) end -= 1;
   return text.slice(0, end) + ELLIPSIS;
+}
+
+/**
+ * An identity (fingerprint, alarm ARN) within the text bound. Unlike {@link clip} it keeps two
+ * long ids apart: a long id keeps its start and ends with a hash of the whole, so two alarms
+ * whose ARNs differ only past the bound stay two signals instead of refreshing each other.
+ */
+export function boundedId(id: string, max: number = EVIDENCE_LIMITS.text): string {
+  if (id.length <= max) return id;
+  const hash = createHash('sha256').update(id).digest('hex').slice(0, 16);
+  return `${clip(id, max - hash.length - 1)}#${hash}`;
 }
 
 /**

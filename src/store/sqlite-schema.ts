@@ -14,10 +14,18 @@ import { DatabaseSync } from 'node:sqlite';
 /**
  * Migration `i` takes the schema from version `i` to `i + 1`.
  *
- * Tables:
- * - `intents`: every accepted intent, an audit record (pending slots carry their own copy, so
- *   trimming this table never loses work). Its implicit rowid orders intents by acceptance.
- * - `pending`: at most one `queued` and one `running` pending intent per target.
+ * Tables (as of the last migration):
+ * - `intents`: every accepted command, an audit record (the queue keeps its own copy, so
+ *   trimming this table never loses work). `seq` orders it by acceptance, so trimming to the
+ *   newest N is one range delete, as for `events`.
+ * - `commands`: the operator commands waiting to run. `seq` (AUTOINCREMENT, never reused) is
+ *   their arrival order, across targets and within one through the (target, seq) index; a
+ *   command leaves the table only with the operation end that records it.
+ * - `signals`: the active signals (firing alerts), one row per (target, id), replaced when an
+ *   alert is sent again and deleted when it ends.
+ * - `pending`: the `running` slot of each target (the operation it runs). The `queued` slot of
+ *   version 1 is no longer written (its CHECK still allows it: SQLite cannot alter a CHECK
+ *   without rebuilding the table, and nothing depends on it).
  * - `targets`: each target's durable record.
  * - `events`: the history. `seq` orders it globally (AUTOINCREMENT, so a seq is never reused
  *   even after the newest rows are trimmed and a page cursor stays meaningful); `n` numbers a
@@ -25,6 +33,10 @@ import { DatabaseSync } from 'node:sqlite';
  *   instead of counting rows.
  * - `deliveries`: delivery ids seen (replay protection), with their expiry in epoch ms so
  *   comparisons do not depend on how an ISO string was spelled.
+ *
+ * Why the statements are plain SQL: the PostgreSQL store (roadmap #16) carries this schema
+ * unchanged. The exceptions are confined to migration 2's one-off conversion of version-1 rows,
+ * which only an SQLite file can hold; each carries a comment saying so.
  */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -60,6 +72,64 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   );
   CREATE INDEX deliveries_expires_at ON deliveries (expires_at);
+  `,
+  // 2: level-triggered engine (issue 7). Commands queued in order, signals held as state, the
+  // pending table kept for the running slot only, and the audit table given its own `seq`.
+  `
+  CREATE TABLE commands (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    target TEXT NOT NULL,
+    json TEXT NOT NULL
+  );
+  CREATE INDEX commands_target_seq ON commands (target, seq);
+  CREATE TABLE signals (
+    target TEXT NOT NULL,
+    id TEXT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (target, id)
+  );
+
+  -- Version 1 trimmed the audit table by SQLite's implicit rowid, which PostgreSQL has no
+  -- equivalent of: rebuild it with an explicit seq, keeping acceptance order. (ORDER BY rowid is
+  -- SQLite-only, and only ever runs on a version-1 SQLite file.)
+  CREATE TABLE intents_v2 (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    target TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    json TEXT NOT NULL
+  );
+  INSERT INTO intents_v2 (id, target, received_at, json)
+    SELECT id, target, received_at, json FROM intents ORDER BY rowid;
+  DROP TABLE intents;
+  ALTER TABLE intents_v2 RENAME TO intents;
+
+  -- Version-1 pending rows were {intent, count, firstAt, attempts, notBefore[, applying]}. Their
+  -- intents were acknowledged, so none may be lost: each becomes a command, the running one
+  -- first so that the resumed operation finds its command at the head of its target's queue.
+  -- (The retry budget in attempts/notBefore is dropped: it now lives on the target record and
+  -- restarts from null, one extra try at worst.)
+  -- SQLite-only: json_extract and -> read the old JSON; this conversion exists only for SQLite
+  -- files written by version 1, so the PostgreSQL schema has no counterpart. -> keeps JSON
+  -- values typed (true stays a boolean, an object stays an object) where json_extract would
+  -- give 1 or text.
+  INSERT INTO commands (id, target, json)
+    SELECT json_extract(json, '$.intent.id'), target, json_extract(json, '$.intent')
+    FROM pending
+    WHERE slot IN ('running', 'queued')
+    ORDER BY CASE slot WHEN 'running' THEN 0 ELSE 1 END, json_extract(json, '$.firstAt'), target
+    ON CONFLICT (id) DO NOTHING;
+  UPDATE pending
+    SET json = json_object(
+      'kind', 'commands',
+      'commandIds', json_array(json_extract(json, '$.intent.id')),
+      'dryRun', json -> '$.intent.dryRun',
+      'startedAt', json_extract(json, '$.firstAt'),
+      'applying', json -> '$.applying'
+    )
+    WHERE slot = 'running';
+  DELETE FROM pending WHERE slot = 'queued';
   `,
 ];
 

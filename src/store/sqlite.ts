@@ -5,7 +5,8 @@
  * on the event loop, so a transaction can never interleave with another call of this process and
  * needs no lock of its own; the methods are async only so that the PostgreSQL store can share
  * the contract. A method resolves after its COMMIT returned, and with `synchronous=FULL` that
- * means the data is on disk: a source may acknowledge as soon as `enqueue` resolves.
+ * means the data is on disk: a source may acknowledge as soon as `addCommand` or `applySignals`
+ * resolves.
  *
  * Bounded growth, decided here rather than by the caller:
  * - events: each insert deletes the target's events beyond `historyLimit` (one indexed range
@@ -15,19 +16,22 @@
  *   what bounds the file: a per-target limit alone grows with every target name ever recorded.
  *   A target whose events were all trimmed numbers its next one 1 again, which `n`'s unique
  *   index allows since no row of it is left; it no longer appears in `lastEvents`;
- * - intents: the audit table keeps the newest `intentLimit` accepted intents (default 100,000),
- *   trimmed on insert by rowid. Trimming by count rather than by "older than the oldest retained
+ * - intents: the audit table keeps the newest `intentLimit` accepted commands (default 100,000),
+ *   trimmed on insert by `seq`. Trimming by count rather than by "older than the oldest retained
  *   event" keeps it one cheap statement and bounds the table even when no event is written;
+ * - commands and signals are not trimmed: they are work and state, bounded by the engine, which
+ *   consumes commands and ends signals (a command leaves the queue only with its event);
  * - deliveries: expired ids are purged at start and every {@link PURGE_EVERY} remembers.
  *
  * Every failure, including use before `init` or after `close`, rejects with
  * StoreUnavailableError carrying SQLite's error as its cause.
  */
-import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
+import type { DatabaseSync, SQLOutputValue } from 'node:sqlite';
 import { StoreUnavailableError } from '../errors.js';
-import type { Intent, PendingIntent, ScalingEvent, TargetRecord } from '../types.js';
+import type { Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
 import { migrate, openDatabase } from './sqlite-schema.js';
-import type { EventQuery, PendingSlots, Store } from './store.js';
+import { type ListVariant, prepareStatements, type Statements } from './sqlite-statements.js';
+import type { EventQuery, OperationEnd, SignalChange, Store } from './store.js';
 
 /** The most events one `listEvents` call returns, whatever limit is asked. */
 export const MAX_EVENTS_PAGE = 1000;
@@ -43,7 +47,7 @@ export interface SqliteStoreOptions {
   historyLimit?: number;
   /** Events kept in all, across targets; the oldest are trimmed on insert. Default 100,000. */
   historyTotalLimit?: number;
-  /** Accepted intents kept in the audit table; older ones are trimmed on insert. Default 100,000. */
+  /** Accepted commands kept in the audit table; older ones are trimmed on insert. Default 100,000. */
   intentLimit?: number;
   /** How long a write waits for a lock held by another connection. Default 5,000 ms. */
   busyTimeoutMs?: number;
@@ -106,60 +110,77 @@ export class SqliteStore implements Store {
     }
   }
 
-  async enqueue(intent: Intent, queued: PendingIntent): Promise<void> {
-    this.#write('enqueue', (sql) => {
-      // A duplicate intent id fails here and rolls the whole call back: intents are immutable.
-      const { lastInsertRowid } = sql.insertIntent.run({
-        id: intent.id,
-        target: intent.target,
-        receivedAt: intent.receivedAt,
-        json: JSON.stringify(intent),
+  async addCommand(command: Command): Promise<void> {
+    this.#write('addCommand', (sql) => {
+      // A repeated id fails on the audit table's or the queue's unique id and rolls the whole
+      // call back: commands are immutable.
+      const row = sql.insertIntent.get({
+        id: command.id,
+        target: command.target,
+        receivedAt: command.receivedAt,
+        json: JSON.stringify(command),
       });
-      sql.trimIntents.run({ upto: Number(lastInsertRowid) - this.#intentLimit });
-      sql.upsertPending.run({ target: intent.target, slot: 'queued', json: JSON.stringify(queued) });
+      sql.trimIntents.run({ upto: Number(row?.seq ?? 0) - this.#intentLimit });
+      sql.insertCommand.run({ id: command.id, target: command.target, json: JSON.stringify(command) });
     });
   }
 
-  async startOperation(target: string, running: PendingIntent): Promise<void> {
-    this.#write('startOperation', (sql) => {
-      sql.deletePending.run({ target, slot: 'queued' });
-      sql.upsertPending.run({ target, slot: 'running', json: JSON.stringify(running) });
-    });
-  }
-
-  async markApplying(target: string, running: PendingIntent): Promise<void> {
-    this.#write('markApplying', (sql) => {
-      sql.updatePending.run({ target, slot: 'running', json: JSON.stringify(running) });
-    });
-  }
-
-  async finishOperation(
-    target: string,
-    outcome: { event: ScalingEvent | null; record: TargetRecord; requeue?: PendingIntent | null },
-  ): Promise<void> {
-    this.#write('finishOperation', (sql) => {
-      sql.deletePending.run({ target, slot: 'running' });
-      if (outcome.event) this.#insertEvent(sql, outcome.event);
-      sql.upsertTarget.run({ name: outcome.record.name, json: JSON.stringify(outcome.record) });
-      // The engine has already merged whatever was queued meanwhile into `requeue`.
-      if (outcome.requeue) {
-        sql.upsertPending.run({ target, slot: 'queued', json: JSON.stringify(outcome.requeue) });
-      }
-    });
-  }
-
-  async loadPending(): Promise<Map<string, PendingSlots>> {
-    return this.#read('loadPending', (sql) => {
-      const slots = new Map<string, PendingSlots>();
-      for (const row of sql.selectPending.all()) {
+  async loadCommands(): Promise<Map<string, Command[]>> {
+    return this.#read('loadCommands', (sql) => {
+      const queues = new Map<string, Command[]>();
+      for (const row of sql.selectCommands.all()) {
         const target = text(row.target);
-        const entry = slots.get(target) ?? { queued: null, running: null };
-        const pending = parse<PendingIntent>(row.json);
-        if (row.slot === 'running') entry.running = pending;
-        else entry.queued = pending;
-        slots.set(target, entry);
+        const queue = queues.get(target) ?? [];
+        queue.push(parse<Command>(row.json));
+        queues.set(target, queue);
       }
-      return slots;
+      return queues;
+    });
+  }
+
+  /** Upserts first, then ends: a key in both lists ends, so the change can only lose a signal, never invent one. */
+  async applySignals(change: SignalChange): Promise<void> {
+    this.#write('applySignals', (sql) => {
+      for (const signal of change.upsert) {
+        sql.upsertSignal.run({ target: signal.target, id: signal.id, json: JSON.stringify(signal) });
+      }
+      for (const key of change.end) sql.deleteSignal.run({ target: key.target, id: key.id });
+      for (const event of change.events) this.#insertEvent(sql, event);
+    });
+  }
+
+  async loadSignals(): Promise<Signal[]> {
+    return this.#read('loadSignals', (sql) => sql.selectSignals.all().map((row) => parse<Signal>(row.json)));
+  }
+
+  async startOperation(target: string, running: RunningOperation): Promise<void> {
+    this.#write('startOperation', (sql) => {
+      sql.upsertRunning.run({ target, json: JSON.stringify(running) });
+    });
+  }
+
+  async markApplying(target: string, running: RunningOperation): Promise<void> {
+    this.#write('markApplying', (sql) => {
+      // An UPDATE, not an upsert: an operation that already ended must not come back to life.
+      sql.updateRunning.run({ target, json: JSON.stringify(running) });
+    });
+  }
+
+  async finishOperation(target: string, end: OperationEnd): Promise<void> {
+    this.#write('finishOperation', (sql) => {
+      sql.deleteRunning.run({ target });
+      for (const event of end.events) this.#insertEvent(sql, event);
+      // An id no longer queued is no error: the operation ends either way.
+      for (const id of end.consumed) sql.deleteCommand.run({ target, id });
+      sql.upsertTarget.run({ name: end.record.name, json: JSON.stringify(end.record) });
+    });
+  }
+
+  async loadRunning(): Promise<Map<string, RunningOperation>> {
+    return this.#read('loadRunning', (sql) => {
+      const running = new Map<string, RunningOperation>();
+      for (const row of sql.selectRunning.all()) running.set(text(row.target), parse<RunningOperation>(row.json));
+      return running;
     });
   }
 
@@ -172,7 +193,7 @@ export class SqliteStore implements Store {
   async loadTargets(): Promise<Map<string, TargetRecord>> {
     return this.#read('loadTargets', (sql) => {
       const records = new Map<string, TargetRecord>();
-      for (const row of sql.selectTargets.all()) records.set(text(row.name), parse<TargetRecord>(row.json));
+      for (const row of sql.selectTargets.all()) records.set(text(row.name), completeRecord(parse(row.json)));
       return records;
     });
   }
@@ -226,8 +247,8 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * An accepted intent by id, while the audit table still holds it (not part of the Store
-   * contract yet; see the report on `getIntent`).
+   * An accepted command by id, while the audit table still holds it, consumed or not (not part
+   * of the Store contract: only this store's tests read the audit table).
    */
   async getIntent(id: string): Promise<Intent | null> {
     return this.#read('getIntent', (sql) => {
@@ -278,64 +299,13 @@ export class SqliteStore implements Store {
   }
 }
 
-type ListVariant = ':' | 'target:' | ':before' | 'target:before';
-
-/** Every statement the store runs, prepared once at `init`. */
-function prepareStatements(db: DatabaseSync) {
-  const list = (where: string): StatementSync =>
-    db.prepare(`SELECT json FROM events ${where} ORDER BY seq DESC LIMIT :limit`);
-  // A `before` id that is not (or no longer) in the table makes the subquery NULL, so the page
-  // is empty rather than restarting from the newest event.
-  const olderThan = 'seq < (SELECT seq FROM events WHERE id = :before)';
-  return {
-    insertIntent: db.prepare(
-      'INSERT INTO intents (id, target, received_at, json) VALUES (:id, :target, :receivedAt, :json)',
-    ),
-    trimIntents: db.prepare('DELETE FROM intents WHERE rowid <= :upto'),
-    selectIntent: db.prepare('SELECT json FROM intents WHERE id = :id'),
-    upsertPending: db.prepare(
-      'INSERT INTO pending (target, slot, json) VALUES (:target, :slot, :json) ' +
-        'ON CONFLICT (target, slot) DO UPDATE SET json = excluded.json',
-    ),
-    deletePending: db.prepare('DELETE FROM pending WHERE target = :target AND slot = :slot'),
-    updatePending: db.prepare('UPDATE pending SET json = :json WHERE target = :target AND slot = :slot'),
-    selectPending: db.prepare('SELECT target, slot, json FROM pending'),
-    upsertTarget: db.prepare(
-      'INSERT INTO targets (name, json) VALUES (:name, :json) ON CONFLICT (name) DO UPDATE SET json = excluded.json',
-    ),
-    selectTargets: db.prepare('SELECT name, json FROM targets'),
-    insertEvent: db.prepare(
-      'INSERT INTO events (id, target, n, at, kind, json) VALUES (:id, :target, ' +
-        'coalesce((SELECT max(n) FROM events WHERE target = :target), 0) + 1, :at, :kind, :json) RETURNING n, seq',
-    ),
-    trimEvents: db.prepare('DELETE FROM events WHERE target = :target AND n <= :upto'),
-    trimHistory: db.prepare('DELETE FROM events WHERE seq <= :upto'),
-    listEvents: {
-      ':': list(''),
-      'target:': list('WHERE target = :target'),
-      ':before': list(`WHERE ${olderThan}`),
-      'target:before': list(`WHERE target = :target AND ${olderThan}`),
-    } satisfies Record<ListVariant, StatementSync>,
-    // A loose index scan: hop from one distinct target to the next through the (target, seq)
-    // index, then take each target's newest row, instead of grouping every event in the table.
-    lastEvents: db.prepare(`
-      WITH RECURSIVE names(name) AS (
-        SELECT min(target) FROM events
-        UNION ALL
-        SELECT (SELECT min(target) FROM events WHERE target > names.name) FROM names WHERE names.name IS NOT NULL
-      )
-      SELECT (SELECT json FROM events WHERE target = names.name ORDER BY seq DESC LIMIT 1) AS json
-      FROM names WHERE names.name IS NOT NULL`),
-    rememberDelivery: db.prepare(
-      'INSERT INTO deliveries (key, expires_at) VALUES (:key, :expires) ' +
-        'ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE deliveries.expires_at <= :now',
-    ),
-    forgetDelivery: db.prepare('DELETE FROM deliveries WHERE key = :key'),
-    purgeDeliveries: db.prepare('DELETE FROM deliveries WHERE expires_at <= :now'),
-  };
+/**
+ * A record as saved by any version: records written before API pauses and retry budgets
+ * (schema 1) lack `pause` and `retry`, which mean "none" there, so callers always get every field.
+ */
+function completeRecord(saved: Omit<TargetRecord, 'pause' | 'retry'> & Partial<TargetRecord>): TargetRecord {
+  return { ...saved, pause: saved.pause ?? null, retry: saved.retry ?? null };
 }
-
-type Statements = ReturnType<typeof prepareStatements>;
 
 function rollback(db: DatabaseSync): void {
   if (!db.isTransaction) return;

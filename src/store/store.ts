@@ -1,38 +1,30 @@
 /**
- * The store: where PulumiScale keeps what must survive a crash — every accepted intent, the one
- * queued and the one running pending intent of each target, each target's durable state, the
- * scaling history, and the delivery ids seen (replay protection).
+ * The store: where PulumiScale keeps what must survive a crash — every accepted operator command
+ * (queued in order until the event that records it), every active signal (firing alert), the
+ * running operation of each target, each target's durable state, the scaling history, and the
+ * delivery ids seen (replay protection).
  *
  * Why one interface: "acknowledged means durable" (DESIGN.md). A source answers 2xx only after
- * `enqueue` resolved, so the embedded SQLite store and a future PostgreSQL one must give the same
+ * its write resolved, so the embedded SQLite store and the PostgreSQL one must give the same
  * guarantees; `test/unit/store-conformance.ts` is the suite every implementation passes.
  *
  * Rules of the contract:
- * - Only the engine writes pending intents and target records; sources call `enqueue` through
- *   the engine and `rememberDelivery` directly; the HTTP API reads.
+ * - Only the engine writes; sources reach the store through the engine (and `rememberDelivery`
+ *   directly); the HTTP API reads.
  * - Every method either completes durably or rejects with StoreUnavailableError; callers map
  *   that to 503 so senders retry. No method blocks on anything but the database.
- * - Writes that must go together (`enqueue`, `startOperation`, `finishOperation`) are atomic.
- * - Callers send no concurrent writes for one target (the engine writes one at a time per
- *   target): `startOperation` empties the queued slot, so an overlapping `enqueue` could be lost.
- * - A repeated intent or event id is refused with StoreUnavailableError and changes nothing.
+ * - Writes that must go together are one call and atomic: a command and its audit record; a
+ *   delivery's signal changes and its events; an operation's end, the events it records, the
+ *   commands it consumed and the target's new record.
+ * - Commands come back in the order they were added (per target). A consumed command is gone
+ *   from the queue; its audit record stays (trimmed by count).
+ * - A repeated command or event id is refused with StoreUnavailableError and changes nothing.
+ * - The history is bounded per target (`historyLimit`) and in total (`historyTotalLimit`).
  * - A store used before `init` or after `close` rejects with StoreUnavailableError; `init`
  *   twice is harmless.
- * - History is bounded twice, both limits set when the store is built: an event is trimmed
- *   once the per-target limit of newer events of its target were recorded, or the total limit
- *   of newer events of any target (counting insertions, so a store may hold fewer). Trimming
- *   happens on insert. `listEvents` and `lastEvents` see only what is kept (a target whose
- *   every event was trimmed has no last event), and such a target may record again.
+ * - Plain SQL only: every statement must carry to PostgreSQL unchanged in meaning.
  */
-import type { Intent, PendingIntent, ScalingEvent, TargetRecord } from '../types.js';
-
-/** The two pending slots of a target. */
-export interface PendingSlots {
-  /** Waiting to run (coalesced). */
-  queued: PendingIntent | null;
-  /** Being applied now (or was, when the daemon stopped). */
-  running: PendingIntent | null;
-}
+import type { Command, RunningOperation, ScalingEvent, Signal, SignalKey, TargetRecord } from '../types.js';
 
 /** A page of history. */
 export interface EventQuery {
@@ -44,43 +36,61 @@ export interface EventQuery {
   before?: string;
 }
 
+/** What one delivery (or one expiry sweep) changes about signals, with the events it records. */
+export interface SignalChange {
+  /** Signals to insert or replace (keyed by target and id). */
+  upsert: Signal[];
+  /** Signals that ended; an absent one is no error. */
+  end: SignalKey[];
+  /** Events to append with them (resolved or refused alerts). */
+  events: ScalingEvent[];
+}
+
+/** How an operation ended, written at once. */
+export interface OperationEnd {
+  /** The events it records, in order (a cleared lock, then its decision); may be empty. */
+  events: ScalingEvent[];
+  /** The target's record afterwards. */
+  record: TargetRecord;
+  /** The commands it consumed (removed from the queue). */
+  consumed: string[];
+}
+
 export interface Store {
   /** Opens the database and creates or migrates its schema. Called once before any other method. */
   init(): Promise<void>;
   /** Closes the database. Safe to call twice. */
   close(): Promise<void>;
 
+  /** Queues an operator command at the end of its target's queue (and keeps its audit record), atomically. */
+  addCommand(command: Command): Promise<void>;
+  /** Every target's queued commands, in the order they were added. */
+  loadCommands(): Promise<Map<string, Command[]>>;
+
+  /** Applies one delivery's signal changes and appends its events, atomically. */
+  applySignals(change: SignalChange): Promise<void>;
+  /** Every active signal. */
+  loadSignals(): Promise<Signal[]>;
+
+  /** Sets the target's running slot (overwrites it): an operation starts. */
+  startOperation(target: string, running: RunningOperation): Promise<void>;
+  /** Overwrites the running slot only when there is one (to record `applying`); a no-op otherwise. */
+  markApplying(target: string, running: RunningOperation): Promise<void>;
   /**
-   * Records an accepted intent and the target's new queued pending intent, atomically.
-   * `queued` is the result of coalescing `intent` into what was queued before.
+   * Ends an operation atomically: clears the running slot, appends the events, removes the
+   * consumed commands, saves the target record. Also how a cut-off operation found at start is
+   * dropped (no events, nothing consumed).
    */
-  enqueue(intent: Intent, queued: PendingIntent): Promise<void>;
-  /** Moves the queued pending intent to the running slot (the queued slot becomes empty; the running slot is overwritten). */
-  startOperation(target: string, running: PendingIntent): Promise<void>;
-  /**
-   * Overwrites the running slot only (the queued slot is left as it is), to record what an
-   * operation is about to apply (`PendingIntent.applying`). A no-op when no operation runs.
-   */
-  markApplying(target: string, running: PendingIntent): Promise<void>;
-  /**
-   * Ends an operation atomically: clears the running slot, appends the event, saves the target
-   * record. With `requeue`, the given intent REPLACES the queued slot (the engine merges
-   * whatever was queued meanwhile before it calls this). `event: null` with `requeue` is also
-   * how crash recovery moves a running slot back into the queue.
-   */
-  finishOperation(
-    target: string,
-    outcome: { event: ScalingEvent | null; record: TargetRecord; requeue?: PendingIntent | null },
-  ): Promise<void>;
-  /** Every target's pending slots, for recovery at start. */
-  loadPending(): Promise<Map<string, PendingSlots>>;
+  finishOperation(target: string, end: OperationEnd): Promise<void>;
+  /** Every target's running slot, for recovery at start. */
+  loadRunning(): Promise<Map<string, RunningOperation>>;
 
   /** Saves a target's durable state. */
   saveTarget(record: TargetRecord): Promise<void>;
   /** Every saved target record. */
   loadTargets(): Promise<Map<string, TargetRecord>>;
 
-  /** Appends an event that ends no operation (an ignored alert, a refused intent). */
+  /** Appends an event that ends no operation (an ignored alert, a skipped evaluation). */
   appendEvent(event: ScalingEvent): Promise<void>;
   /** History, newest first by insertion order; limit capped at 1000; an unknown `before` id gives an empty page. */
   listEvents(query: EventQuery): Promise<ScalingEvent[]>;

@@ -5,11 +5,12 @@
  * the stack (its config file, outputs and locks) and the API, never on log lines.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScalingEvent, TargetState } from '../../src/types.js';
-import { CLI, alive, descendants, startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
+import { CLI, alive, descendants, killAll, startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
 import { configGet, createPulumiSandbox, pulumiOk, stackOutputs, type PulumiSandbox } from '../support/pulumi.js';
 import { slowCli } from '../support/slow-cli.js';
 
@@ -132,7 +133,7 @@ describe('a drain past engine.drainTimeout', () => {
     expect(await d.exited).toBe(1);
     expect(Date.now() - signalled).toBeLessThan(3_000);
     // The hung CLI ignores SIGINT: end it here, as the container's stop would.
-    for (const pid of children.filter(alive)) process.kill(pid, 'SIGKILL');
+    killAll(children);
   });
 });
 
@@ -165,7 +166,7 @@ describe('a dry run', () => {
     expect(await configGet(sandbox, dir, path.basename(dir), 'web:replicas')).toBe('4');
     d.proc.kill('SIGKILL');
     await d.exited;
-    for (const pid of children.filter(alive)) process.kill(pid, 'SIGKILL');
+    killAll(children);
     expect(await configGet(sandbox, dir, path.basename(dir), 'web:replicas')).toBe('4');
 
     const next = await startDaemonProcess(sandbox.root, configYaml(dir), sandbox.env);
@@ -212,15 +213,21 @@ describe('a lock left by our own killed pulumi up', () => {
     let d = await startDaemonProcess(sandbox.root, configYaml(dir), sandbox.env);
     await settledAt(d, 5);
     expect((await d.request('POST', '/api/v1/targets/web/scale', { action: 'up' })).status).toBe(202);
-    // The lock lives about a second: look often (a directory read is cheap).
+    // The lock lives well under a second: look often (a directory read is cheap), and freeze
+    // the CLI it names at once, so that it still holds the lock when the tree is killed.
     const deadline = Date.now() + 60_000;
-    while (locks('stale').length === 0) {
+    let holder: number | undefined;
+    while (holder === undefined) {
       if (Date.now() > deadline) throw new Error('timed out waiting for pulumi up to take the stack lock');
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      const [file] = locks('stale');
+      if (file !== undefined) holder = (JSON.parse(readFileSync(path.join(lockDir('stale'), file), 'utf8')) as { pid: number }).pid;
+      else await new Promise((resolve) => setTimeout(resolve, 2));
     }
+    process.kill(holder, 'SIGSTOP');
     // The whole process tree dies at once, as when a container is killed.
     const tree = [d.proc.pid ?? 0, ...descendants(d.proc.pid ?? 0)];
-    for (const pid of tree) process.kill(pid, 'SIGKILL');
+    expect(tree).toContain(holder);
+    killAll(tree);
     await d.exited;
     await until(async () => (tree.some(alive) ? undefined : true), 'the killed processes to end');
     expect(locks('stale')).toHaveLength(1);
@@ -237,11 +244,15 @@ describe('a lock left by our own killed pulumi up', () => {
     }
   });
 
-  it('a lock of another host is never touched', async () => {
-    const dir = await project('foreign', 5);
-    mkdirSync(lockDir('foreign'), { recursive: true });
-    const lock = path.join(lockDir('foreign'), 'held-by-a-colleague.json');
-    writeFileSync(lock, JSON.stringify({ pid: 1, username: 'ci', hostname: 'another-host', timestamp: '2026-11-29T00:00:00Z' }));
+  it.each([
+    { rule: 'a lock of another host is never touched', name: 'foreign', host: 'another-host' },
+    { rule: 'a lock of this host whose process is gone, but not taken by an operation of ours, is never touched', name: 'neighbour', host: hostname() },
+  ])('$rule', async ({ name, host }) => {
+    const dir = await project(name, 5);
+    mkdirSync(lockDir(name), { recursive: true });
+    const lock = path.join(lockDir(name), 'held-by-a-colleague.json');
+    // pid 999999 runs nothing here: to a naive "this host, process gone" rule it looks stale.
+    writeFileSync(lock, JSON.stringify({ pid: 999_999, username: userInfo().username, hostname: host, timestamp: '2026-11-29T00:00:00Z' }));
     const d = await startDaemonProcess(sandbox.root, configYaml(dir, { engine: 'retry: { maxAttempts: 2, baseDelay: 100ms, maxDelay: 100ms }' }), sandbox.env);
     try {
       expect((await d.request('POST', '/api/v1/targets/web/scale', { to: 6 })).status).toBe(202);

@@ -13,29 +13,63 @@ async function scale(name: string, body: unknown, headers: Record<string, string
   return t.app.inject({ method: 'POST', url: `/api/v1/targets/${name}/scale`, headers, payload: body as object });
 }
 
+async function pause(name: string, body: unknown, headers: Record<string, string> = AUTH) {
+  return t.app.inject({ method: 'POST', url: `/api/v1/targets/${name}/pause`, headers, payload: body as object });
+}
+
+async function resume(name: string, headers: Record<string, string> = AUTH) {
+  return t.app.inject({ method: 'POST', url: `/api/v1/targets/${name}/resume`, headers });
+}
+
+const codeOf = (res: { json: <T>() => T }) => res.json<{ error: { code: string } }>().error.code;
+
 describe('POST /api/v1/targets/:name/scale', () => {
   it.each([
     ['to', { to: 5 }, { type: 'to', to: 5 }],
     ['by', { by: -1 }, { type: 'by', by: -1 }],
     ['action', { action: 'down' }, { type: 'step', direction: 'down' }],
-  ])('stores a manual "%s" intent and answers 202 with it', async (_n, body, adjustment) => {
+  ])('queues a manual "%s" command and answers 202 with it', async (_n, body, adjustment) => {
     t = await makeTestApp({ now: () => NOW });
     const res = await scale('web', { ...body, dryRun: true, reason: 'load test' });
     expect(res.statusCode).toBe(202);
-    expect(t.engine.submitted).toEqual([
-      {
-        id: 'id-1',
-        target: 'web',
-        adjustment,
-        dryRun: true,
-        source: 'api',
-        reason: 'load test',
-        receivedAt: '2026-11-27T10:00:00.000Z',
-        bounds: 'reject',
-        evidence: {},
-      },
+    const command = {
+      id: 'id-1',
+      target: 'web',
+      adjustment,
+      dryRun: true,
+      source: 'api',
+      reason: 'load test',
+      receivedAt: '2026-11-27T10:00:00.000Z',
+      bounds: 'reject',
+      evidence: {},
+    };
+    expect(t.engine.commands).toEqual([command]);
+    expect(res.json()).toEqual({ accepted: true, intent: command, pending: { intent: command, count: 1 } });
+  });
+
+  it('a command behind queued ones is queued too: pending names the next to run and counts every queued command', async () => {
+    t = await makeTestApp({ now: () => NOW });
+    await scale('web', { to: 5 });
+    await scale('worker', { to: 3 });
+    const res = await scale('web', { by: 2 });
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toMatchObject({ accepted: true, intent: { id: 'id-3', adjustment: { type: 'by', by: 2 } }, pending: { intent: { id: 'id-1' }, count: 2 } });
+  });
+
+  it('two identical commands are both queued, never merged at the door', async () => {
+    t = await makeTestApp();
+    await scale('web', { by: 2 });
+    await scale('web', { by: 2 });
+    expect(t.engine.commands.map((c) => [c.target, c.adjustment])).toEqual([
+      ['web', { type: 'by', by: 2 }],
+      ['web', { type: 'by', by: 2 }],
     ]);
-    expect(res.json()).toMatchObject({ accepted: true, intent: { id: 'id-1' }, pending: { count: 1 } });
+  });
+
+  it('without a reason, the command says "manual"; without dryRun, it applies', async () => {
+    t = await makeTestApp();
+    await scale('web', { action: 'up' });
+    expect(t.engine.commands[0]).toMatchObject({ reason: 'manual', dryRun: false, adjustment: { type: 'step', direction: 'up' } });
   });
 
   it.each([
@@ -88,7 +122,7 @@ describe('POST /api/v1/targets/:name/scale', () => {
         payload: '{"to": 5}',
       });
       expect(res.statusCode).toBe(202);
-      expect(t.engine.submitted.map((i) => i.adjustment)).toEqual([{ type: 'to', to: 5 }]);
+      expect(t.engine.commands.map((c) => c.adjustment)).toEqual([{ type: 'to', to: 5 }]);
     },
   );
 
@@ -101,7 +135,7 @@ describe('POST /api/v1/targets/:name/scale', () => {
       payload: 'to=5',
     });
     expect(res.statusCode).toBe(400);
-    expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_PAYLOAD_INVALID');
+    expect(codeOf(res)).toBe('PS_PAYLOAD_INVALID');
     expect(t.engine.untouched()).toBe(true);
   });
 
@@ -114,29 +148,132 @@ describe('POST /api/v1/targets/:name/scale', () => {
       payload: '{"to": ',
     });
     expect(res.statusCode).toBe(400);
-    expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_PAYLOAD_INVALID');
+    expect(codeOf(res)).toBe('PS_PAYLOAD_INVALID');
   });
 
   it('answers 404 for an unknown target', async () => {
     t = await makeTestApp();
     const res = await scale('nope', { to: 3 });
     expect(res.statusCode).toBe(404);
-    expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_TARGET_UNKNOWN');
+    expect(codeOf(res)).toBe('PS_TARGET_UNKNOWN');
+    expect(t.engine.untouched()).toBe(true);
   });
 
-  it('answers 503 while draining and 503 when the store is down, storing nothing', async () => {
+  it('answers 503 while draining and 503 when the store is down, queueing nothing', async () => {
     t = await makeTestApp();
     t.engine.draining = true;
     const draining = await scale('web', { to: 3 });
     expect(draining.statusCode).toBe(503);
-    expect(draining.json<{ error: { code: string } }>().error.code).toBe('PS_DRAINING');
+    expect(codeOf(draining)).toBe('PS_DRAINING');
     t.engine.draining = false;
-    t.engine.failNext('submit');
+    t.engine.failNext('command');
     const down = await scale('web', { to: 3 });
     expect(down.statusCode).toBe(503);
     expect(down.headers['retry-after']).toBe('5');
-    expect(down.json<{ error: { code: string } }>().error.code).toBe('PS_STORE_UNAVAILABLE');
-    expect(t.engine.submitted).toEqual([]);
+    expect(codeOf(down)).toBe('PS_STORE_UNAVAILABLE');
+    expect(t.engine.commands).toEqual([]);
+  });
+});
+
+describe('POST /api/v1/targets/:name/pause and /resume', () => {
+  it.each<{ rule: string; body: Record<string, unknown>; want: { until: string; direction: string; reason: string } }>([
+    {
+      rule: '"for" pauses both directions until now + for, with a default reason',
+      body: { for: '2h' },
+      want: { until: '2026-11-27T12:00:00.000Z', direction: 'both', reason: 'paused through the API' },
+    },
+    {
+      rule: 'a direction and a reason are kept',
+      body: { for: '30m', direction: 'down', reason: 'load test' },
+      want: { until: '2026-11-27T10:30:00.000Z', direction: 'down', reason: 'load test' },
+    },
+    { rule: 'a compound duration', body: { for: '1h30m', direction: 'up' }, want: { until: '2026-11-27T11:30:00.000Z', direction: 'up', reason: 'paused through the API' } },
+    { rule: 'blanks around "for" are ignored', body: { for: ' 45s ' }, want: { until: '2026-11-27T10:00:45.000Z', direction: 'both', reason: 'paused through the API' } },
+  ])('$rule: 200 with the target state', async ({ body, want }) => {
+    t = await makeTestApp({ now: () => NOW });
+    const res = await pause('web', body);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ name: 'web', paused: true, pause: want });
+    expect(t.engine.pauses).toEqual([{ target: 'web', pause: want }]);
+  });
+
+  it('resume lifts the pause: 200 with the target state', async () => {
+    t = await makeTestApp({ now: () => NOW });
+    await pause('worker', { for: '2h' });
+    const res = await resume('worker');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ name: 'worker', paused: false, pause: null });
+    expect(t.engine.pauses.map((p) => [p.target, p.pause])).toEqual([
+      ['worker', expect.objectContaining({ direction: 'both' })],
+      ['worker', null],
+    ]);
+  });
+
+  it('resume takes no body, and answers 200 on a target that was not paused', async () => {
+    t = await makeTestApp();
+    const res = await resume('batch');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ name: 'batch', pause: null });
+  });
+
+  it('the pause shows in the target state served afterwards', async () => {
+    t = await makeTestApp({ now: () => NOW });
+    await pause('web', { for: '2h', reason: 'deploy freeze' });
+    const state = await t.app.inject({ url: '/api/v1/targets/web', headers: AUTH });
+    expect(state.json()).toMatchObject({ paused: true, pause: { until: '2026-11-27T12:00:00.000Z', direction: 'both', reason: 'deploy freeze' } });
+  });
+
+  it.each<{ rule: string; body: unknown; path?: string }>([
+    { rule: 'no body', body: undefined, path: 'for' },
+    { rule: 'no "for"', body: { direction: 'up' }, path: 'for' },
+    { rule: 'a "for" without a unit', body: { for: '2' }, path: 'for' },
+    { rule: 'a "for" that is not a duration', body: { for: 'until lunch' }, path: 'for' },
+    { rule: 'a zero duration', body: { for: '0s' }, path: 'for' },
+    { rule: 'a negative duration', body: { for: '-2h' }, path: 'for' },
+    { rule: 'a duration past any date', body: { for: '99999999999d' }, path: 'for' },
+    { rule: 'a number of seconds', body: { for: 7200 }, path: 'for' },
+    { rule: 'an empty "for"', body: { for: '' }, path: 'for' },
+    { rule: 'a "for" over 40 characters', body: { for: `${'1'.repeat(40)}s` }, path: 'for' },
+    { rule: 'an unknown direction', body: { for: '2h', direction: 'sideways' }, path: 'direction' },
+    { rule: 'a reason over 500 characters', body: { for: '2h', reason: 'x'.repeat(501) }, path: 'reason' },
+    { rule: 'an unknown field', body: { for: '2h', until: '2026-11-28T00:00:00Z' } },
+  ])('pause refuses $rule with 400 and its issues', async ({ body, path }) => {
+    t = await makeTestApp({ now: () => NOW });
+    const res = await pause('web', body);
+    expect(res.statusCode).toBe(400);
+    const err = res.json<{ error: { code: string; details: { path: string }[] } }>().error;
+    expect(err.code).toBe('PS_PAYLOAD_INVALID');
+    expect(err.details.length).toBeGreaterThan(0);
+    if (path !== undefined) expect(err.details.map((d) => d.path)).toContain(path);
+    expect(t.engine.untouched()).toBe(true);
+  });
+
+  it.each([
+    ['pause', () => pause('nope', { for: '2h' })],
+    ['resume', () => resume('nope')],
+  ])('%s answers 404 for an unknown target', async (_n, call) => {
+    t = await makeTestApp();
+    const res = await call();
+    expect(res.statusCode).toBe(404);
+    expect(codeOf(res)).toBe('PS_TARGET_UNKNOWN');
+    expect(t.engine.untouched()).toBe(true);
+  });
+
+  it.each([
+    ['pause', () => pause('web', { for: '2h' })],
+    ['resume', () => resume('web')],
+  ])('%s answers 503 while draining, and 503 when the store is down', async (_n, call) => {
+    t = await makeTestApp();
+    t.engine.draining = true;
+    const draining = await call();
+    expect(draining.statusCode).toBe(503);
+    expect(codeOf(draining)).toBe('PS_DRAINING');
+    t.engine.draining = false;
+    t.engine.failNext('pause');
+    const down = await call();
+    expect(down.statusCode).toBe(503);
+    expect(codeOf(down)).toBe('PS_STORE_UNAVAILABLE');
+    expect(t.engine.untouched()).toBe(true);
   });
 });
 
@@ -152,11 +289,13 @@ describe('API authentication', () => {
       { method: 'GET' as const, url: '/api/v1/targets' },
       { method: 'GET' as const, url: '/api/v1/events' },
       { method: 'POST' as const, url: '/api/v1/targets/web/scale', payload: { to: 3 } },
+      { method: 'POST' as const, url: '/api/v1/targets/web/pause', payload: { for: '2h' } },
+      { method: 'POST' as const, url: '/api/v1/targets/web/resume' },
     ]) {
       const res = await t.app.inject({ ...req, headers });
       expect(res.statusCode).toBe(401);
       expect(res.headers['www-authenticate']).toBe('Bearer');
-      expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_UNAUTHORIZED');
+      expect(codeOf(res)).toBe('PS_UNAUTHORIZED');
     }
     expect(t.engine.untouched()).toBe(true);
   });
@@ -181,7 +320,9 @@ describe('GET /api/v1/targets and /api/v1/events', () => {
     expect(list.json<{ name: string }[]>().map((s) => s.name)).toEqual(['web', 'worker', 'batch']);
     const one = await t.app.inject({ url: '/api/v1/targets/worker', headers: AUTH });
     expect(one.json()).toMatchObject({ name: 'worker', stack: 'prod', configKeys: ['worker:replicas'], min: 1, max: 20 });
-    expect((await t.app.inject({ url: '/api/v1/targets/nope', headers: AUTH })).statusCode).toBe(404);
+    const unknown = await t.app.inject({ url: '/api/v1/targets/nope', headers: AUTH });
+    expect(unknown.statusCode).toBe(404);
+    expect(codeOf(unknown)).toBe('PS_TARGET_UNKNOWN');
   });
 
   it('serves history newest first, filtered and limited', async () => {
@@ -208,11 +349,18 @@ describe('GET /api/v1/targets and /api/v1/events', () => {
     expect(await ids('?limit=2&before=e4')).toEqual(['e3', 'e2']);
   });
 
+  it("a target's state carries its queued commands, active signals, last evaluation, pause and error", async () => {
+    t = await makeTestApp({ now: () => NOW });
+    await scale('web', { to: 5 });
+    const state = (await t.app.inject({ url: '/api/v1/targets/web', headers: AUTH })).json<Record<string, unknown>>();
+    expect(state).toMatchObject({ pending: { id: 'id-1' }, pendingCount: 1, commands: [{ id: 'id-1', adjustment: { type: 'to', to: 5 } }], signals: [], desired: null, pause: null, error: null });
+  });
+
   it.each(['?limit=0', '?limit=1001', '?limit=abc', '?color=red'])('refuses the query %s with 400', async (q) => {
     t = await makeTestApp();
     const res = await t.app.inject({ url: `/api/v1/events${q}`, headers: AUTH });
     expect(res.statusCode).toBe(400);
-    expect(res.json<{ error: { code: string } }>().error.code).toBe('PS_PAYLOAD_INVALID');
+    expect(codeOf(res)).toBe('PS_PAYLOAD_INVALID');
   });
 });
 

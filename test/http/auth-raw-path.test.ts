@@ -48,6 +48,8 @@ const PROTECTED: { method: string; path: string; body?: string }[] = [
   { method: 'GET', path: '/api/v1/targets' },
   { method: 'GET', path: '/api/v1/targets/web' },
   { method: 'POST', path: '/api/v1/targets/web/scale', body: '{"to": 7}' },
+  { method: 'POST', path: '/api/v1/targets/web/pause', body: '{"for": "2h"}' },
+  { method: 'POST', path: '/api/v1/targets/web/resume' },
   { method: 'GET', path: '/api/v1/events' },
 ];
 
@@ -79,19 +81,23 @@ function spellings(path: string): string[] {
 
 const CASES = PROTECTED.flatMap((route) => spellings(route.path).map((raw) => ({ ...route, raw })));
 
+/** How much has reached the engine so far: commands, pauses, signal changes, events. */
+const reached = () => t.engine.commands.length + t.engine.pauses.length + t.engine.signalChanges.length + t.engine.events.length;
+
 describe('the API over a real socket', () => {
   it.each(CASES)('$method $raw without credentials never reaches a handler', async ({ method, raw, body }) => {
-    const before = t.engine.submitted.length;
+    const before = reached();
     const status = await rawRequest(method, raw, {}, body);
     // 401 where the router matched a protected route, 404 or 400 where it matched nothing.
     expect([400, 401, 404]).toContain(status);
-    expect(t.engine.submitted.length).toBe(before);
+    expect(reached()).toBe(before);
   });
 
   it.each(CASES)('$method $raw with a wrong token never reaches a handler', async ({ method, raw, body }) => {
+    const before = reached();
     const status = await rawRequest(method, raw, { Authorization: 'Bearer not-the-token' }, body);
     expect([400, 401, 404]).toContain(status);
-    expect(t.engine.submitted).toEqual([]);
+    expect(reached()).toBe(before);
   });
 
   it('the encoded spelling that used to slip through is refused, and the canonical one works with the token', async () => {
@@ -100,7 +106,14 @@ describe('the API over a real socket', () => {
     const auth = { Authorization: `Bearer ${TEST_AUTH.apiToken}` };
     expect(await rawRequest('GET', '/api/v1/targets', auth)).toBe(200);
     expect(await rawRequest('POST', '/%61pi/v1/targets/web/scale', auth, '{"to": 7}')).toBe(202);
-    expect(t.engine.submitted.map((i) => i.adjustment)).toEqual([{ type: 'to', to: 7 }]);
+    expect(await rawRequest('POST', '/%61pi/v1/targets/web/pause', {}, '{"for": "2h"}')).toBe(401);
+    expect(await rawRequest('POST', '/%61pi/v1/targets/web/pause', auth, '{"for": "2h"}')).toBe(200);
+    expect(await rawRequest('POST', '/%61pi/v1/targets/web/resume', auth)).toBe(200);
+    expect(t.engine.commands.map((c) => c.adjustment)).toEqual([{ type: 'to', to: 7 }]);
+    expect(t.engine.pauses.map((p) => [p.target, p.pause?.direction ?? null])).toEqual([
+      ['web', 'both'],
+      ['web', null],
+    ]);
   });
 
   it('every /api route the app serves is in the list this suite probes', () => {

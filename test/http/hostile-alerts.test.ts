@@ -10,7 +10,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { UNKNOWN_TARGET } from '../../src/sources/common.js';
 import { EVIDENCE_LIMITS } from '../../src/sources/evidence.js';
-import type { ScalingEvent } from '../../src/types.js';
+import type { ScalingEvent, TargetState } from '../../src/types.js';
 import { FakeExecutor } from '../support/fake-executor.js';
 
 const CONFIGURED = ['web', 'worker'];
@@ -83,6 +83,16 @@ describe('made-up target names', () => {
     expect(events.find((e) => e.errorCode === 'PS_TARGET_UNKNOWN')?.reason).toMatch(/names target "made-up-19-49"/);
   });
 
+  it('re-sent alerts refresh their signals: one per alert on its target, none for the refused ones', async () => {
+    const d = await start();
+    for (let n = 0; n < 20; n++) expect((await post(d, notification(n, 5))).statusCode).toBe(202);
+    const states = (await d.app.inject({ url: '/api/v1/targets' })).json<TargetState[]>();
+    expect(states.map((s) => [s.name, s.signals.map((sig) => sig.id)])).toEqual([
+      ['web', ['fp0']],
+      ['worker', []],
+    ]);
+  });
+
   it('/metrics has no series labelled with a made-up name, and counts them under (unknown)', async () => {
     const d = await start();
     for (let n = 0; n < 3; n++) expect((await post(d, notification(n, 50))).statusCode).toBe(202);
@@ -115,5 +125,22 @@ describe('a hostile alert (1000 labels of 10 kB)', () => {
     expect(Object.keys(event?.evidence?.labels ?? {})).toHaveLength(EVIDENCE_LIMITS.labels);
     expect(event?.evidence?.labels).toMatchObject({ alertname: 'Alert0', pulumiscale_target: 'web', pulumiscale_truncated: expect.stringMatching(/labels dropped/) as unknown });
     expect(JSON.stringify(event).length).toBeLessThan(40_000);
+  });
+
+  it.each<{ rule: string; fingerprint?: string }>([
+    { rule: 'a 10 kB fingerprint', fingerprint: 'f'.repeat(10_000) },
+    { rule: 'no fingerprint (keyed by a hash of its labels)' },
+  ])('firing with $rule, it is kept as one signal of bounded size', async ({ fingerprint }) => {
+    const d = await start('16mb');
+    const labels: Record<string, string> = {};
+    for (let i = 0; i < 1000; i++) labels[`label_${i}`] = 'v'.repeat(10_000);
+    const { fingerprint: _fp, ...bare } = alert({ ...labels, pulumiscale_target: 'web' }, 0);
+    const body = { version: '4', receiver: 'pulumiscale', status: 'firing', alerts: [fingerprint === undefined ? bare : { ...bare, fingerprint }] };
+    expect((await post(d, body)).statusCode).toBe(202);
+    expect((await post(d, body)).statusCode).toBe(202);
+    const web = (await d.app.inject({ url: '/api/v1/targets/web' })).json<TargetState>();
+    expect(web.signals).toHaveLength(1);
+    expect(web.signals[0]?.id.length).toBeLessThanOrEqual(EVIDENCE_LIMITS.text);
+    expect(JSON.stringify(web).length).toBeLessThan(40_000);
   });
 });

@@ -23,25 +23,64 @@ function alert(labels: Record<string, string>, fingerprint: string, status = 'fi
 }
 
 describe('POST /webhooks/alertmanager', () => {
-  it('turns a notification for several targets into one intent per firing alert (202)', async () => {
+  it('stores a notification for several targets as one signal change: a signal per firing alert, the resolved one ended (202)', async () => {
     const res = await post(firing);
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ accepted: 3, ignored: 1, rejected: [] });
     const engine = t!.engine;
-    expect(engine.submitted.map((i) => [i.target, i.adjustment])).toEqual([
-      ['web', { type: 'step', direction: 'up' }],
-      ['worker', { type: 'step', direction: 'up' }],
-      ['web', { type: 'step', direction: 'down' }],
+    expect(engine.signalChanges).toHaveLength(1);
+    expect(engine.upserted.map((s) => [s.target, s.id, s.direction, s.value])).toEqual([
+      ['web', '6a1c0e7f2b9d4c13', 'up', 91.5],
+      ['worker', 'd0b4e51a77c2f908', 'up', 1250],
+      ['web', '93f0a2c4e18b6d57', 'down', 3.2],
     ]);
-    expect(engine.submitted[0]).toMatchObject({ source: 'alertmanager', bounds: 'clamp', dryRun: false, receivedAt: '2026-11-27T10:01:00.000Z' });
-    expect(engine.recorded).toEqual([expect.objectContaining({ kind: 'ignored', target: 'web', reason: 'alert HighCPU resolved' })]);
+    expect(engine.upserted[0]).toMatchObject({ source: 'alertmanager', since: '2026-11-27T09:55:12.384Z', lastSeen: '2026-11-27T10:01:00.000Z' });
+    expect(engine.ended).toEqual([{ target: 'web', id: '2e8b7f3a91c05d64' }]);
+    expect(engine.signalChanges[0]?.events).toEqual([expect.objectContaining({ kind: 'ignored', target: 'web', reason: 'alert HighCPU resolved: its signal ended' })]);
+    expect(engine.commands).toEqual([]);
+    expect(engine.recorded).toEqual([]);
   });
 
-  it('records a resolved-only notification as an ignored event and starts nothing', async () => {
+  it.each<{ rule: string; config: Record<string, unknown>; expiresAt: string | null }>([
+    { rule: 'signals expire after webhooks.alertmanager.signalTTL, 1h by default', config: {}, expiresAt: '2026-11-27T11:01:00.000Z' },
+    { rule: 'a configured signalTTL', config: { webhooks: { alertmanager: { signalTTL: '10m' } } }, expiresAt: '2026-11-27T10:11:00.000Z' },
+    { rule: 'signalTTL 0s: signals last until resolved', config: { webhooks: { alertmanager: { signalTTL: '0s' } } }, expiresAt: null },
+  ])('$rule', async ({ config, expiresAt }) => {
+    await post(firing, { app: { config } });
+    expect(t!.engine.upserted.map((s) => s.expiresAt)).toEqual([expiresAt, expiresAt, expiresAt]);
+  });
+
+  it('2 firing alerts and 1 resolved: 2 signals and 1 ended, never an up for the resolution', async () => {
+    const body = {
+      ...firing,
+      alerts: [alert({ pulumiscale_target: 'web' }, 'a'), alert({ pulumiscale_target: 'web', instance: 'b' }, 'b'), alert({ pulumiscale_target: 'web', instance: 'c' }, 'c', 'resolved')],
+    };
+    const res = await post(body);
+    expect(res.json()).toEqual({ accepted: 2, ignored: 1, rejected: [] });
+    expect(t!.engine.upserted.map((s) => [s.id, s.direction])).toEqual([
+      ['a', 'up'],
+      ['b', 'up'],
+    ]);
+    expect(t!.engine.ended).toEqual([{ target: 'web', id: 'c' }]);
+    expect(t!.engine.commands).toEqual([]);
+  });
+
+  it('the same notification sent again refreshes the same signals (same keys and start), it starts no new ones', async () => {
+    await post(firing);
+    await t!.app.inject({ method: 'POST', url: '/webhooks/alertmanager', headers: bearer, payload: firing as object });
+    const [first, again] = t!.engine.signalChanges.map((c) => c.upsert.map((s) => [s.target, s.id, s.since]));
+    expect(again).toEqual(first);
+    expect((await t!.engine.state('web'))?.signals.map((s) => s.id)).toEqual(['6a1c0e7f2b9d4c13', '93f0a2c4e18b6d57']);
+  });
+
+  it('a resolved-only notification ends its signal, records an ignored event and starts nothing', async () => {
     const res = await post(resolved);
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ accepted: 0, ignored: 1, rejected: [] });
-    expect(t!.engine.submitted).toEqual([]);
+    expect(t!.engine.signalChanges).toEqual([
+      { upsert: [], end: [{ target: 'worker', id: 'd0b4e51a77c2f908' }], events: [expect.objectContaining({ kind: 'ignored', target: 'worker' })] },
+    ]);
+    expect(t!.engine.commands).toEqual([]);
     expect(t!.store.events.map((e) => [e.kind, e.target])).toEqual([['ignored', 'worker']]);
   });
 
@@ -59,17 +98,27 @@ describe('POST /webhooks/alertmanager', () => {
   it('?target= and ?action= override the labels for every alert', async () => {
     const res = await post(firing, { query: '?target=batch&action=up' });
     expect(res.statusCode).toBe(202);
-    expect(t!.engine.submitted.map((i) => [i.target, i.adjustment.type === 'step' && i.adjustment.direction])).toEqual([
+    expect(t!.engine.upserted.map((s) => [s.target, s.direction])).toEqual([
       ['batch', 'up'],
       ['batch', 'up'],
       ['batch', 'up'],
     ]);
+    expect(t!.engine.ended).toEqual([{ target: 'batch', id: '2e8b7f3a91c05d64' }]);
   });
 
-  it('?dryRun=true previews every intent of the request', async () => {
+  it('?dryRun=true queues a preview command per firing alert, and changes no signal', async () => {
     const res = await post(firing, { query: '?dryRun=true' });
     expect(res.statusCode).toBe(202);
-    expect(t!.engine.submitted.map((i) => i.dryRun)).toEqual([true, true, true]);
+    expect(res.json()).toEqual({ accepted: 3, ignored: 1, rejected: [] });
+    expect(t!.engine.commands.map((c) => [c.target, c.adjustment, c.dryRun, c.source])).toEqual([
+      ['web', { type: 'step', direction: 'up' }, true, 'alertmanager'],
+      ['worker', { type: 'step', direction: 'up' }, true, 'alertmanager'],
+      ['web', { type: 'step', direction: 'down' }, true, 'alertmanager'],
+    ]);
+    expect(t!.engine.upserted).toEqual([]);
+    expect(t!.engine.ended).toEqual([]);
+    expect(t!.engine.events.map((e) => [e.kind, e.dryRun])).toEqual([['ignored', true]]);
+    expect(t!.logs.filter((l) => l.msg === 'preview queued').map((l) => l.target)).toEqual(['web', 'worker', 'web']);
   });
 
   it('accepts the usable alerts and lists the others under rejected, each recorded', async () => {
@@ -81,9 +130,21 @@ describe('POST /webhooks/alertmanager', () => {
       ignored: 0,
       rejected: [{ fingerprint: 'bad', code: 'PS_TARGET_UNKNOWN', message: expect.stringContaining('"nope"') as unknown }],
     });
-    expect(t!.engine.submitted.map((i) => i.target)).toEqual(['web']);
-    expect(t!.engine.recorded).toEqual([expect.objectContaining({ kind: 'ignored', target: '(unknown)', errorCode: 'PS_TARGET_UNKNOWN' })]);
+    expect(t!.engine.upserted.map((s) => [s.target, s.id])).toEqual([['web', 'good']]);
+    expect(t!.engine.events).toEqual([expect.objectContaining({ kind: 'ignored', target: '(unknown)', errorCode: 'PS_TARGET_UNKNOWN' })]);
     expect(t!.logs.some((l) => l.msg === 'alert refused' && l.code === 'PS_TARGET_UNKNOWN')).toBe(true);
+  });
+
+  it('a store outage is 503 so that Alertmanager sends the notification again, and nothing is kept', async () => {
+    t = await makeTestApp({ now: () => NOW });
+    t.engine.failNext('signals');
+    const inject = () => t!.app.inject({ method: 'POST', url: '/webhooks/alertmanager', headers: bearer, payload: firing as object });
+    const down = await inject();
+    expect(down.statusCode).toBe(503);
+    expect(down.json<{ error: { code: string } }>().error.code).toBe('PS_STORE_UNAVAILABLE');
+    expect(t.engine.untouched()).toBe(true);
+    expect((await inject()).statusCode).toBe(202);
+    expect(t.engine.upserted).toHaveLength(3);
   });
 
   it('takes a JSON body sent as text/plain too', async () => {
@@ -97,9 +158,13 @@ describe('POST /webhooks/alertmanager', () => {
     expect(res.statusCode).toBe(202);
   });
 
-  it('logs each accepted intent with structured fields', async () => {
+  it('logs each active signal with structured fields', async () => {
     await post(firing);
-    expect(t!.logs.filter((l) => l.msg === 'intent accepted').map((l) => l.target)).toEqual(['web', 'worker', 'web']);
+    expect(t!.logs.filter((l) => l.msg === 'signal active').map((l) => [l.target, l.signal, l.direction])).toEqual([
+      ['web', '6a1c0e7f2b9d4c13', 'up'],
+      ['worker', 'd0b4e51a77c2f908', 'up'],
+      ['web', '93f0a2c4e18b6d57', 'down'],
+    ]);
     expect(t!.logs.find((l) => l.msg === 'alertmanager notification')).toMatchObject({ receiver: 'pulumiscale', alerts: 4, accepted: 3 });
   });
 });

@@ -83,8 +83,8 @@ const alertmanagerCases: BadCase[] = [
   { name: 'an unknown ?action=', request: () => am(firing(), { query: '?action=sideways' }), status: 400, code: 'PS_ACTION_INVALID' },
   { name: 'a ?dryRun= that is not a boolean', request: () => am(firing(), { query: '?dryRun=maybe' }), status: 400, code: 'PS_PAYLOAD_INVALID' },
   { name: 'draining', prepare: (t) => void (t.engine.draining = true), request: () => am(firing()), status: 503, code: 'PS_DRAINING' },
-  { name: 'the store unavailable (submit)', prepare: (t) => t.engine.failNext('submit'), request: () => am(amWith({ pulumiscale_target: 'web' })), status: 503, code: 'PS_STORE_UNAVAILABLE' },
-  { name: 'the store unavailable (ignored event)', prepare: (t) => t.engine.failNext('record'), request: () => am(fixture('alertmanager/notification-resolved.json')), status: 503, code: 'PS_STORE_UNAVAILABLE' },
+  { name: 'the store unavailable (a firing alert)', prepare: (t) => t.engine.failNext('signals'), request: () => am(amWith({ pulumiscale_target: 'web' })), status: 503, code: 'PS_STORE_UNAVAILABLE' },
+  { name: 'the store unavailable (a resolution)', prepare: (t) => t.engine.failNext('signals'), request: () => am(fixture('alertmanager/notification-resolved.json')), status: 503, code: 'PS_STORE_UNAVAILABLE' },
 ];
 
 const cloudwatchCases: BadCase[] = [
@@ -137,9 +137,17 @@ const cloudwatchCases: BadCase[] = [
   { name: 'draining', prepare: (t) => void (t.engine.draining = true), request: () => cw(sign(note())), status: 503, code: 'PS_DRAINING' },
   { name: 'the store unavailable (delivery id)', prepare: (t) => t.store.failNext('rememberDelivery'), request: () => cw(sign(note())), status: 503, code: 'PS_STORE_UNAVAILABLE' },
   {
-    name: 'the store unavailable (submit), the delivery id forgotten',
-    prepare: (t) => t.engine.failNext('submit'),
+    name: 'the store unavailable (signal), the delivery id forgotten',
+    prepare: (t) => t.engine.failNext('signals'),
     request: () => cw(sign(note())),
+    status: 503,
+    code: 'PS_STORE_UNAVAILABLE',
+    check: (t) => expect(t.store.deliveries.size).toBe(0),
+  },
+  {
+    name: 'the store unavailable (an OK ending its signal), the delivery id forgotten',
+    prepare: (t) => t.engine.failNext('signals'),
+    request: () => cw(sign(fixture('cloudwatch/sns-notification-single-ok.json'))),
     status: 503,
     code: 'PS_STORE_UNAVAILABLE',
     check: (t) => expect(t.store.deliveries.size).toBe(0),
@@ -159,8 +167,7 @@ describe.each([
     c.prepare?.(t);
     const res = await t.app.inject(c.request());
     expect({ status: res.statusCode, code: res.json<{ error?: { code?: string } }>().error?.code }).toEqual({ status: c.status, code: c.code });
-    expect(t.engine.submitted).toEqual([]);
-    expect(t.engine.recorded).toEqual([]);
+    expect(t.engine.untouched()).toBe(true);
     expect(confirm).not.toHaveBeenCalled();
     c.check?.(t);
   });

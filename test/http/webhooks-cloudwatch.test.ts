@@ -31,53 +31,101 @@ async function post(body: unknown, query = '', headers: Record<string, string> =
 }
 
 const signed = (file: string, version: '1' | '2' = '1') => signSns(fixture(`cloudwatch/${file}.json`), pki.key, { version });
-const direction = (i: { adjustment: { type: string; direction?: string } } | undefined) => i?.adjustment.direction;
+const WEB_ALARM = 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-cpu-high';
+const WORKER_ALARM = 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:worker-backlog-per-task';
 
 describe('POST /webhooks/cloudwatch: notifications', () => {
-  it.each(['1', '2'] as const)('a signed (v%s) ALARM notification sent as text/plain becomes an intent (202)', async (version) => {
+  it.each(['1', '2'] as const)('a signed (v%s) ALARM notification sent as text/plain starts a signal keyed by the alarm ARN (202)', async (version) => {
     const res = await post(signed('sns-notification-single-alarm', version));
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ accepted: 1, ignored: 0, rejected: [] });
-    const [intent] = t!.engine.submitted;
-    expect(intent).toMatchObject({ target: 'web', source: 'cloudwatch', bounds: 'clamp', reason: 'alarm web-cpu-high in ALARM' });
-    expect(intent?.evidence).toEqual({
+    expect(t!.engine.signalChanges).toEqual([{ upsert: [expect.anything()], end: [], events: [] }]);
+    const [signal] = t!.engine.upserted;
+    expect(signal).toMatchObject({
+      id: WEB_ALARM,
+      target: 'web',
+      source: 'cloudwatch',
+      direction: 'up',
+      value: 87.5,
+      threshold: 80,
+      since: '2026-11-27T10:00:31.518Z',
+      lastSeen: '2026-11-27T10:01:00.000Z',
+      expiresAt: null,
+      reason: 'alarm web-cpu-high',
+    });
+    expect(signal?.evidence).toEqual({
       alarmName: 'web-cpu-high',
       messageId: '0f3c5b7e-8a21-5d94-b6e0-7c1a2f9d4e83',
       threshold: 80,
       comparisonOperator: 'GreaterThanThreshold',
       metricValue: 87.5,
     });
+    expect(t!.engine.commands).toEqual([]);
     expect(t!.store.deliveries.get('sns:0f3c5b7e-8a21-5d94-b6e0-7c1a2f9d4e83')).toBe('2026-11-28T10:01:00.000Z');
   });
 
-  it('a metric-math alarm scales the target its description names, by the default action', async () => {
+  it('a metric-math alarm signals the target its description names, in the default direction', async () => {
     const res = await post(signed('sns-notification-math-alarm', '2'));
     expect(res.statusCode).toBe(202);
-    expect(t!.engine.submitted.map((i) => [i.target, direction(i), i.evidence.metricValue])).toEqual([['worker', 'up', 152.25]]);
+    expect(t!.engine.upserted.map((s) => [s.target, s.id, s.direction, s.value, s.threshold])).toEqual([['worker', WORKER_ALARM, 'up', 152.25, 100]]);
   });
 
-  it.each(['sns-notification-single-ok', 'sns-notification-math-ok'])('%s (OK) is recorded as an ignored event', async (file) => {
+  it('with webhooks.cloudwatch.signalTTL, the signal expires that long after it was sent', async () => {
+    await app({ config: { webhooks: { cloudwatch: { signalTTL: '30m' } } } });
+    await post(signed('sns-notification-single-alarm'));
+    expect(t!.engine.upserted.map((s) => s.expiresAt)).toEqual(['2026-11-27T10:31:00.000Z']);
+  });
+
+  it.each([
+    ['sns-notification-single-ok', 'web', WEB_ALARM],
+    ['sns-notification-math-ok', 'worker', WORKER_ALARM],
+  ])('%s (OK) ends the signal of its alarm and records an ignored event', async (file, target, id) => {
     const res = await post(signed(file));
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ accepted: 0, ignored: 1, rejected: [] });
-    expect(t!.engine.submitted).toEqual([]);
-    expect(t!.engine.recorded).toEqual([expect.objectContaining({ kind: 'ignored', source: 'cloudwatch', reason: expect.stringMatching(/went to OK$/) as unknown })]);
+    expect(t!.engine.signalChanges).toEqual([
+      {
+        upsert: [],
+        end: [{ target, id }],
+        events: [expect.objectContaining({ kind: 'ignored', target, source: 'cloudwatch', reason: expect.stringMatching(/went to OK: its signal ended$/) as unknown })],
+      },
+    ]);
+    expect(t!.engine.commands).toEqual([]);
+  });
+
+  it('ALARM then OK: the OK ends the very signal the ALARM started', async () => {
+    await post(signed('sns-notification-single-alarm'));
+    await post(signed('sns-notification-single-ok'));
+    const [started] = t!.engine.upserted;
+    expect(t!.engine.ended).toEqual([{ target: started?.target, id: started?.id }]);
+    expect((await t!.engine.state('web'))?.signals).toEqual([]);
   });
 
   it('?action=down overrides the description token', async () => {
     await post(signed('sns-notification-single-alarm'), '?action=down');
-    expect(direction(t!.engine.submitted[0])).toBe('down');
+    expect(t!.engine.upserted.map((s) => s.direction)).toEqual(['down']);
   });
 
   it("the description token overrides the target's default action", async () => {
     await app({ config: { targets: { web: { defaultAction: 'down' } } } });
     await post(signed('sns-notification-single-alarm'));
-    expect(direction(t!.engine.submitted[0])).toBe('up');
+    expect(t!.engine.upserted.map((s) => s.direction)).toEqual(['up']);
   });
 
-  it('?target= overrides the description token and ?dryRun=true previews', async () => {
-    await post(signed('sns-notification-single-alarm'), '?target=batch&dryRun=true');
-    expect(t!.engine.submitted.map((i) => [i.target, i.dryRun])).toEqual([['batch', true]]);
+  it('?target= overrides the description token and ?dryRun=true queues a preview command instead of a signal', async () => {
+    const res = await post(signed('sns-notification-single-alarm'), '?target=batch&dryRun=true');
+    expect(res.json()).toEqual({ accepted: 1, ignored: 0, rejected: [] });
+    expect(t!.engine.commands.map((c) => [c.target, c.adjustment, c.dryRun, c.source, c.bounds])).toEqual([
+      ['batch', { type: 'step', direction: 'up' }, true, 'cloudwatch', 'clamp'],
+    ]);
+    expect(t!.engine.upserted).toEqual([]);
+  });
+
+  it('?dryRun=true on an OK ends no signal', async () => {
+    const res = await post(signed('sns-notification-single-ok'), '?dryRun=true');
+    expect(res.json()).toEqual({ accepted: 0, ignored: 1, rejected: [] });
+    expect(t!.engine.ended).toEqual([]);
+    expect(t!.engine.events.map((e) => [e.dryRun, e.reason])).toEqual([[true, 'alarm web-cpu-high went to OK (dry run): no signal ended']]);
   });
 
   it('takes application/json as well', async () => {
@@ -93,15 +141,21 @@ describe('POST /webhooks/cloudwatch: notifications', () => {
     expect(server.requests.filter((p) => p === new URL(TEST_CERT_URL).pathname).length - before).toBe(1);
   });
 
-  it("forgets the MessageId when storing fails, so that SNS's retry gets through", async () => {
+  it.each<{ rule: string; file: string; query: string; method: 'signals' | 'command' }>([
+    { rule: 'storing the signal fails', file: 'sns-notification-single-alarm', query: '', method: 'signals' },
+    { rule: 'ending the signal fails', file: 'sns-notification-single-ok', query: '', method: 'signals' },
+    { rule: 'queueing the preview fails', file: 'sns-notification-single-alarm', query: '?dryRun=true', method: 'command' },
+  ])("$rule: 503, and the MessageId is forgotten so that SNS's retry gets through", async ({ file, query, method }) => {
     await app();
-    t!.engine.failNext('submit');
-    const body = signed('sns-notification-single-alarm');
-    expect((await post(body)).statusCode).toBe(503);
+    t!.engine.failNext(method);
+    const body = signed(file);
+    const down = await post(body, query);
+    expect(down.statusCode).toBe(503);
+    expect(down.json<{ error: { code: string } }>().error.code).toBe('PS_STORE_UNAVAILABLE');
     expect(t!.store.deliveries.size).toBe(0);
-    expect((await post(body)).statusCode).toBe(202);
-    expect((await post(body)).statusCode).toBe(409);
-    expect(t!.engine.submitted).toHaveLength(1);
+    expect((await post(body, query)).statusCode).toBe(202);
+    expect((await post(body, query)).statusCode).toBe(409);
+    expect(t!.engine.upserted.length + t!.engine.ended.length + t!.engine.commands.length).toBe(1);
   });
 });
 
@@ -152,7 +206,7 @@ describe('POST /webhooks/cloudwatch with verifySignature off', () => {
     await app(off);
     const res = await post(fixture('cloudwatch/alarm-single-metric.json'));
     expect(res.statusCode).toBe(202);
-    expect(t!.engine.submitted.map((i) => i.target)).toEqual(['web']);
+    expect(t!.engine.upserted.map((s) => [s.target, s.id])).toEqual([['web', WEB_ALARM]]);
   });
 
   it('accepts an unsigned envelope from any topic, and still deduplicates it', async () => {
@@ -160,7 +214,7 @@ describe('POST /webhooks/cloudwatch with verifySignature off', () => {
     const body = { ...fixture('cloudwatch/sns-notification-single-alarm.json'), TopicArn: 'arn:aws:sns:eu-west-1:1:other' };
     expect((await post(body)).statusCode).toBe(202);
     expect((await post(body)).statusCode).toBe(409);
-    expect(t!.engine.submitted).toHaveLength(1);
+    expect(t!.engine.signalChanges).toHaveLength(1);
   });
 
   it('still checks the topic when topicArns are listed', async () => {
@@ -195,7 +249,7 @@ describe('POST /webhooks/cloudwatch with webhooks.cloudwatch.basicAuth (https://
     await app(withBasic);
     const res = await post(signed('sns-notification-single-alarm'), '', basic(SNS_USER.username, SNS_USER.password));
     expect(res.statusCode).toBe(202);
-    expect(t!.engine.submitted.map((i) => i.target)).toEqual(['web']);
+    expect(t!.engine.upserted.map((s) => s.target)).toEqual(['web']);
   });
 
   it('credentials are checked before the body is read: a body that is not JSON is still 401', async () => {

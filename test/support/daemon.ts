@@ -117,3 +117,14 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** Sends SIGKILL to every pid given; one that already ended is skipped. */
+export function killAll(pids: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // It ended on its own between the listing and now.
+    }
+  }
+}

@@ -13,8 +13,8 @@ import { buildApp } from '../../src/http/app.js';
 import type { AppDeps, EngineApi } from '../../src/http/deps.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { TEST_TOPIC_ARN } from './sns.js';
-import type { EventQuery } from '../../src/store/store.js';
-import type { Intent, PendingIntent, ScalingEvent, TargetState } from '../../src/types.js';
+import type { EventQuery, SignalChange } from '../../src/store/store.js';
+import type { Command, Pause, ScalingEvent, Signal, SignalKey, TargetState } from '../../src/types.js';
 
 /** Credentials and names the base config uses. */
 export const TEST_AUTH = {
@@ -46,57 +46,97 @@ export const BASE_CONFIG = {
 
 type MethodName<T> = { [K in keyof T]: T[K] extends (...args: never[]) => unknown ? K : never }[keyof T];
 
-/** An engine that does nothing but remember: what a test asserts "reached the engine". */
+/** The engine methods a test can make fail, as a store outage would. */
+export type FailingMethod = Extract<MethodName<EngineApi>, 'command' | 'signals' | 'pause' | 'record'>;
+
+/**
+ * An engine that does nothing but remember: what a test asserts "reached the engine". It keeps
+ * what the real engine keeps for `state()` (queued commands, active signals, the API pause) but
+ * runs nothing, so commands stay queued and signals stay until ended.
+ */
 export class FakeEngine implements EngineApi {
-  /** Intents submitted, in order. */
-  readonly submitted: Intent[] = [];
-  /** Events recorded (ignored, refused), in order. */
+  /** Commands queued (operator commands and webhook previews), in order. */
+  readonly commands: Command[] = [];
+  /** Signal changes applied (one per webhook delivery), in order. */
+  readonly signalChanges: SignalChange[] = [];
+  /** Pauses set (`pause`) and lifted (`null`), in order. */
+  readonly pauses: { target: string; pause: Pause | null }[] = [];
+  /** Events recorded through `record()`, in order. */
   readonly recorded: ScalingEvent[] = [];
+  /** Every event that reached the engine, with a signal change or through `record()`, in order. */
+  readonly events: ScalingEvent[] = [];
   /** Set to make isDraining() true. */
   draining = false;
-  readonly #failures = new Map<string, { times: number; error: () => Error }>();
-  readonly #pending = new Map<string, PendingIntent>();
+  readonly #failures = new Map<FailingMethod, { times: number; error: () => Error }>();
+  /** Active signals by target, then id. */
+  readonly #signals = new Map<string, Map<string, Signal>>();
+  readonly #pause = new Map<string, Pause | null>();
 
   constructor(
     private readonly config: Readonly<Config>,
     private readonly store: FakeStore,
   ) {}
 
-  /** The next `times` calls of `method` reject (StoreUnavailableError unless given). */
-  failNext(method: 'submit' | 'record', times = 1, error: () => Error = () => new StoreUnavailableError(`store down (${method}, injected)`)): void {
+  /** The next `times` calls of `method` reject (StoreUnavailableError unless given) and store nothing. */
+  failNext(method: FailingMethod, times = 1, error: () => Error = () => new StoreUnavailableError(`store down (${method}, injected)`)): void {
     this.#failures.set(method, { times, error });
   }
 
-  /** True when no intent and no event reached the engine. */
+  /** True when nothing reached the engine: no command, signal change, pause or event. */
   untouched(): boolean {
-    return this.submitted.length === 0 && this.recorded.length === 0;
+    return this.commands.length === 0 && this.signalChanges.length === 0 && this.pauses.length === 0 && this.events.length === 0;
   }
 
-  async submit(intent: Intent): Promise<PendingIntent> {
-    this.#fail('submit');
-    this.submitted.push(intent);
-    const before = this.#pending.get(intent.target);
-    const pending: PendingIntent = {
-      intent,
-      count: (before?.count ?? 0) + 1,
-      firstAt: before?.firstAt ?? intent.receivedAt,
-      attempts: 0,
-      notBefore: null,
-    };
-    this.#pending.set(intent.target, pending);
-    return pending;
+  /** Every signal upserted, over all changes, in order. */
+  get upserted(): Signal[] {
+    return this.signalChanges.flatMap((c) => c.upsert);
+  }
+
+  /** Every signal ended, over all changes, in order. */
+  get ended(): SignalKey[] {
+    return this.signalChanges.flatMap((c) => c.end);
+  }
+
+  async command(command: Command): Promise<{ queued: number }> {
+    this.#fail('command');
+    this.commands.push(command);
+    return { queued: this.#queue(command.target).length };
+  }
+
+  async signals(change: SignalChange): Promise<void> {
+    this.#fail('signals');
+    this.signalChanges.push(change);
+    for (const s of change.upsert) {
+      const byId = this.#signals.get(s.target) ?? new Map<string, Signal>();
+      byId.set(s.id, { ...s, since: byId.get(s.id)?.since ?? s.since });
+      this.#signals.set(s.target, byId);
+    }
+    for (const key of change.end) this.#signals.get(key.target)?.delete(key.id);
+    this.events.push(...change.events);
+    this.store.events.push(...change.events);
+  }
+
+  async pause(name: string, pause: Pause | null): Promise<TargetState> {
+    this.#fail('pause');
+    this.pauses.push({ target: name, pause });
+    this.#pause.set(name, pause);
+    const state = await this.state(name);
+    if (!state) throw new Error(`FakeEngine.pause: no target named ${name}`);
+    return state;
   }
 
   async record(event: ScalingEvent): Promise<void> {
     this.#fail('record');
     this.recorded.push(event);
+    this.events.push(event);
     this.store.events.push(event);
   }
 
   async state(name: string): Promise<TargetState | null> {
     const t = this.config.targets[name];
     if (!t) return null;
-    const pending = this.#pending.get(name) ?? null;
+    const commands = this.#queue(name);
+    const pause = this.#pause.get(name) ?? null;
     const last = [...this.store.events].reverse().find((e) => e.target === name) ?? null;
     return {
       name,
@@ -105,10 +145,22 @@ export class FakeEngine implements EngineApi {
       min: t.min,
       max: t.max,
       current: null,
-      paused: t.paused,
+      paused: t.paused || pause !== null,
       cooldownUntil: { up: null, down: null },
-      pending: pending?.intent ?? null,
-      pendingCount: pending?.count ?? 0,
+      pause,
+      pending: commands[0] ?? null,
+      pendingCount: commands.length,
+      commands,
+      signals: [...(this.#signals.get(name)?.values() ?? [])].map(({ id, source, direction, value, threshold, since, lastSeen }) => ({
+        id,
+        source,
+        direction,
+        value,
+        threshold,
+        since,
+        lastSeen,
+      })),
+      desired: null,
       running: false,
       lastEvent: last,
       error: null,
@@ -128,7 +180,11 @@ export class FakeEngine implements EngineApi {
     return this.draining;
   }
 
-  #fail(method: MethodName<EngineApi>): void {
+  #queue(target: string): Command[] {
+    return this.commands.filter((c) => c.target === target);
+  }
+
+  #fail(method: FailingMethod): void {
     const f = this.#failures.get(method);
     if (f && f.times > 0) {
       f.times -= 1;

@@ -1,14 +1,15 @@
 /**
  * An in-memory Store for engine and HTTP unit tests. It copies everything in and out (as a
  * database would), so a test sees only what was written, keeps the contract's edge rules
- * (duplicate ids refused, closed store refuses, pages capped, history trimmed per target and
- * in total), and can be told to fail a method
- * with StoreUnavailableError to test "acknowledged means durable". It is usable without `init`
- * so tests can seed it first.
+ * (commands in arrival order, duplicate ids refused, multi-part writes all or nothing, closed
+ * store refuses, pages capped, history trimmed per target and in total), and can be told to fail
+ * a method with StoreUnavailableError to test "acknowledged means durable". It is usable without
+ * `init` so tests can seed it first: its fields are public, and a target with no queued command,
+ * no signal or no running operation has no entry in that map (never an empty list).
  */
 import { StoreUnavailableError } from '../../src/errors.js';
-import type { EventQuery, PendingSlots, Store } from '../../src/store/store.js';
-import type { Intent, PendingIntent, ScalingEvent, TargetRecord } from '../../src/types.js';
+import type { EventQuery, OperationEnd, SignalChange, Store } from '../../src/store/store.js';
+import type { Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../../src/types.js';
 
 /** A Store method name. */
 export type StoreMethod = Exclude<keyof Store, 'init' | 'close'>;
@@ -26,10 +27,14 @@ export interface MemoryStoreOptions {
 
 /** The fake. Its maps are public so tests can seed and inspect them. */
 export class MemoryStore implements Store {
-  /** Every accepted intent, in order. */
+  /** Every accepted command (the audit record), in order, consumed or not. */
   readonly intents: Intent[] = [];
-  /** Pending slots by target. */
-  readonly pending = new Map<string, PendingSlots>();
+  /** Queued commands by target, in arrival order. */
+  readonly commands = new Map<string, Command[]>();
+  /** Active signals by target, in the order they were first stored. */
+  readonly signals = new Map<string, Signal[]>();
+  /** Running slots by target. */
+  readonly running = new Map<string, RunningOperation>();
   /** Target records by name. */
   readonly targets = new Map<string, TargetRecord>();
   /** History, oldest first. */
@@ -48,6 +53,9 @@ export class MemoryStore implements Store {
   /** The insertion number of each stored event, as the real stores' `seq` (seeded ones count as 0). */
   readonly #seq = new WeakMap<ScalingEvent, number>();
   #lastSeq = 0;
+  /** The arrival number of each queued command, as the real stores' `seq` (seeded ones count as 0). */
+  readonly #commandSeq = new WeakMap<Command, number>();
+  #lastCommandSeq = 0;
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.#historyLimit = opts.historyLimit ?? 10_000;
@@ -59,11 +67,6 @@ export class MemoryStore implements Store {
     this.#failures.set(method, (this.#failures.get(method) ?? 0) + times);
   }
 
-  /** A target's slots (empty ones when none were written). */
-  slots(target: string): PendingSlots {
-    return copy(this.pending.get(target) ?? { queued: null, running: null });
-  }
-
   async init(): Promise<void> {
     this.closed = false;
   }
@@ -72,41 +75,79 @@ export class MemoryStore implements Store {
     this.closed = true;
   }
 
-  async enqueue(intent: Intent, queued: PendingIntent): Promise<void> {
-    this.#call('enqueue');
-    if (this.intents.some((i) => i.id === intent.id)) throw new StoreUnavailableError(`intent ${intent.id} was already recorded`);
-    this.intents.push(copy(intent));
-    this.pending.set(intent.target, { ...this.slots(intent.target), queued: copy(queued) });
+  async addCommand(command: Command): Promise<void> {
+    this.#call('addCommand');
+    const queued = [...this.commands.values()].some((queue) => queue.some((c) => c.id === command.id));
+    if (queued || this.intents.some((i) => i.id === command.id)) {
+      throw new StoreUnavailableError(`command ${command.id} was already recorded`);
+    }
+    this.intents.push(copy(command));
+    const stored = copy(command);
+    this.#commandSeq.set(stored, ++this.#lastCommandSeq);
+    this.commands.set(command.target, [...(this.commands.get(command.target) ?? []), stored]);
   }
 
-  async startOperation(target: string, running: PendingIntent): Promise<void> {
-    this.#call('startOperation');
-    this.pending.set(target, { queued: null, running: copy(running) });
-  }
-
-  async markApplying(target: string, running: PendingIntent): Promise<void> {
-    this.#call('markApplying');
-    const slots = this.slots(target);
-    if (slots.running !== null) this.pending.set(target, { ...slots, running: copy(running) });
-  }
-
-  async finishOperation(
-    target: string,
-    outcome: { event: ScalingEvent | null; record: TargetRecord; requeue?: PendingIntent | null },
-  ): Promise<void> {
-    this.#call('finishOperation');
-    this.#refuseDuplicate(outcome.event);
-    const slots = this.slots(target);
-    this.pending.set(target, { queued: outcome.requeue ? copy(outcome.requeue) : slots.queued, running: null });
-    if (outcome.event) this.#append(outcome.event);
-    this.targets.set(target, copy(outcome.record));
-  }
-
-  async loadPending(): Promise<Map<string, PendingSlots>> {
-    this.#call('loadPending');
-    const out = new Map<string, PendingSlots>();
-    for (const [name, slots] of this.pending) if (slots.queued || slots.running) out.set(name, copy(slots));
+  async loadCommands(): Promise<Map<string, Command[]>> {
+    this.#call('loadCommands');
+    // Grouped in global arrival order, as `ORDER BY seq` gives them: a target comes before
+    // another when its oldest queued command arrived first.
+    const all = [...this.commands.values()].flat();
+    all.sort((a, b) => (this.#commandSeq.get(a) ?? 0) - (this.#commandSeq.get(b) ?? 0));
+    const out = new Map<string, Command[]>();
+    for (const command of all) out.set(command.target, [...(out.get(command.target) ?? []), copy(command)]);
     return out;
+  }
+
+  async applySignals(change: SignalChange): Promise<void> {
+    this.#call('applySignals');
+    this.#refuseDuplicates(change.events);
+    for (const signal of change.upsert) {
+      const list = this.signals.get(signal.target) ?? [];
+      const i = list.findIndex((s) => s.id === signal.id);
+      if (i === -1) list.push(copy(signal));
+      else list[i] = copy(signal);
+      this.signals.set(signal.target, list);
+    }
+    // After the upserts, as the real stores: a key in both lists ends.
+    for (const key of change.end) {
+      const list = (this.signals.get(key.target) ?? []).filter((s) => s.id !== key.id);
+      if (list.length > 0) this.signals.set(key.target, list);
+      else this.signals.delete(key.target);
+    }
+    for (const event of change.events) this.#append(event);
+  }
+
+  async loadSignals(): Promise<Signal[]> {
+    this.#call('loadSignals');
+    const all = [...this.signals.values()].flat().map(copy);
+    return all.sort((a, b) => compare(a.target, b.target) || compare(a.id, b.id));
+  }
+
+  async startOperation(target: string, running: RunningOperation): Promise<void> {
+    this.#call('startOperation');
+    this.running.set(target, copy(running));
+  }
+
+  async markApplying(target: string, running: RunningOperation): Promise<void> {
+    this.#call('markApplying');
+    if (this.running.has(target)) this.running.set(target, copy(running));
+  }
+
+  async finishOperation(target: string, end: OperationEnd): Promise<void> {
+    this.#call('finishOperation');
+    // Everything that can refuse is checked before anything changes: all or nothing.
+    this.#refuseDuplicates(end.events);
+    this.running.delete(target);
+    for (const event of end.events) this.#append(event);
+    const left = (this.commands.get(target) ?? []).filter((c) => !end.consumed.includes(c.id));
+    if (left.length > 0) this.commands.set(target, left);
+    else this.commands.delete(target);
+    this.targets.set(end.record.name, copy(end.record));
+  }
+
+  async loadRunning(): Promise<Map<string, RunningOperation>> {
+    this.#call('loadRunning');
+    return new Map([...this.running].map(([k, v]) => [k, copy(v)]));
   }
 
   async saveTarget(record: TargetRecord): Promise<void> {
@@ -116,12 +157,13 @@ export class MemoryStore implements Store {
 
   async loadTargets(): Promise<Map<string, TargetRecord>> {
     this.#call('loadTargets');
-    return new Map([...this.targets].map(([k, v]) => [k, copy(v)]));
+    // As the real stores: a record seeded or saved without `pause`/`retry` reads back with null.
+    return new Map([...this.targets].map(([k, v]) => [k, { ...copy(v), pause: v.pause ?? null, retry: v.retry ?? null }]));
   }
 
   async appendEvent(event: ScalingEvent): Promise<void> {
     this.#call('appendEvent');
-    this.#refuseDuplicate(event);
+    this.#refuseDuplicates([event]);
     this.#append(event);
   }
 
@@ -171,9 +213,12 @@ export class MemoryStore implements Store {
     while (this.events.length > 0 && (this.#seq.get(this.events[0] as ScalingEvent) ?? 0) <= upto) this.events.shift();
   }
 
-  #refuseDuplicate(event: ScalingEvent | null): void {
-    if (event !== null && this.events.some((e) => e.id === event.id)) {
-      throw new StoreUnavailableError(`event ${event.id} was already recorded`);
+  /** Refuses events whose id is already in the history or repeated among them, as a unique index would. */
+  #refuseDuplicates(events: ScalingEvent[]): void {
+    const seen = new Set(this.events.map((e) => e.id));
+    for (const event of events) {
+      if (seen.has(event.id)) throw new StoreUnavailableError(`event ${event.id} was already recorded`);
+      seen.add(event.id);
     }
   }
 
@@ -190,4 +235,9 @@ export class MemoryStore implements Store {
 
 function copy<T>(value: T): T {
   return structuredClone(value);
+}
+
+/** Orders strings by code unit, close to SQLite's BINARY collation for the ids tests use. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

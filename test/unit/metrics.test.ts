@@ -24,7 +24,7 @@ describe('target labels', () => {
     ['a configured target is its own label', { type: 'event', event: event('web') }, 'pulumiscale_events_total', ['web']],
     ['the none bucket stays the none bucket', { type: 'event', event: event('(none)') }, 'pulumiscale_events_total', ['(none)']],
     ['an unconfigured name on an event becomes (unknown)', { type: 'event', event: event('made-up') }, 'pulumiscale_events_total', ['(unknown)']],
-    ['an unconfigured name on an intent becomes (unknown)', { type: 'intent', target: 'made-up', source: 'api', merged: false }, 'pulumiscale_intents_total', ['(unknown)']],
+    ['an unconfigured name on an intent becomes (unknown)', { type: 'intent', target: 'made-up', source: 'api' }, 'pulumiscale_intents_total', ['(unknown)']],
     ['an unconfigured name on a retry becomes (unknown)', { type: 'retry', target: 'made-up', attempt: 1, delayMs: 1 }, 'pulumiscale_retries_total', ['(unknown)']],
   ])('%s', async (_rule, msg, metric, want) => {
     expect(await labelsAfter(msg, metric)).toEqual(want);

@@ -1,12 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { coalesce, mergePending } from '../../src/policy/coalesce.js';
-import { activeCooldowns, cooldownAfter, decide, directionOf, resumeDecision, type DecideInput, type PolicyTarget } from '../../src/policy/decide.js';
-import type { Adjustment, CooldownUntil, Decision, Intent, PendingIntent } from '../../src/types.js';
+import { activeCooldowns, cooldownAfter, decideCommand, directionOf, resumeDecision, type CommandInput, type PolicyTarget } from '../../src/policy/decide.js';
+import type { Adjustment, Decision, Intent, Pause } from '../../src/types.js';
 
 const NOW = Date.parse('2025-01-01T12:00:00.000Z');
 const iso = (ms: number): string => new Date(ms).toISOString();
-const TARGET: PolicyTarget = { min: 2, max: 10, step: 1, paused: false, cooldown: { up: 60_000, down: 300_000 } };
-const NO_COOLDOWN: CooldownUntil = { up: null, down: null };
+const TARGET: PolicyTarget = { min: 2, max: 10, step: 1, paused: false, cooldown: { up: 60_000, down: 300_000 }, stabilization: { up: 0, down: 0 } };
 
 const up: Adjustment = { type: 'step', direction: 'up' };
 const down: Adjustment = { type: 'step', direction: 'down' };
@@ -30,21 +28,12 @@ function intent(adjustment: Adjustment, over: Partial<Intent> = {}): Intent {
   };
 }
 
-function pending(i: Intent, over: Partial<PendingIntent> = {}): PendingIntent {
-  return { intent: i, count: 1, firstAt: i.receivedAt, attempts: 0, notBefore: null, ...over };
+function input(current: number | null, adjustment: Adjustment, over: Partial<Omit<CommandInput, 'current' | 'command'>> & { intent?: Partial<Intent> } = {}): CommandInput {
+  const { intent: intentOver, ...rest } = over;
+  return { current, command: intent(adjustment, intentOver), target: TARGET, pause: null, now: NOW, ...rest };
 }
 
-function input(current: number | null, adjustment: Adjustment, over: Partial<Omit<DecideInput, 'current'>> & { intent?: Partial<Intent> } = {}): DecideInput {
-  const { intent: intentOver, ...rest } = over;
-  return {
-    current,
-    pending: pending(intent(adjustment, intentOver)),
-    target: TARGET,
-    cooldownUntil: NO_COOLDOWN,
-    now: NOW,
-    ...rest,
-  };
-}
+const decide = decideCommand;
 
 function expectChange(d: Decision): Extract<Decision, { kind: 'change' }> {
   if (d.kind !== 'change') throw new Error(`expected a change, got skip ${d.reason}: ${d.detail}`);
@@ -137,50 +126,38 @@ describe('decide: paused', () => {
   it.each(rules([
     { rule: 'a paused target skips a change it would make', current: 3, adj: up },
     { rule: 'a paused target skips before bounds are checked', current: 3, adj: to(99) },
-    { rule: 'a paused target skips before cooldown is checked', current: 3, adj: down },
+    { rule: 'a paused target skips a scale-down too', current: 3, adj: down },
   ]))('%s', (_rule, { current, adj }) => {
     const d = expectSkip(
-      decide(input(current, adj, { target: { ...TARGET, paused: true }, cooldownUntil: { up: iso(NOW + 1), down: iso(NOW + 1) }, intent: { bounds: 'reject' } })),
+      decide(input(current, adj, { target: { ...TARGET, paused: true }, intent: { bounds: 'reject' } })),
     );
     expect(d).toMatchObject({ reason: 'paused', from: current, wanted: null });
     expect(d.detail).toContain('paused');
   });
 });
 
-describe('decide: cooldown', () => {
+describe('decide: operator commands and cooldowns', () => {
+  it('a command does not wait for a cooldown: it runs at once (and starts its own)', () => {
+    const d = expectChange(decide(input(3, up, {})));
+    expect(d).toMatchObject({ to: 4, direction: 'up' });
+  });
+});
+
+describe('decide: API pauses', () => {
+  const pause = (direction: Pause['direction'], until = NOW + 60_000): Pause => ({ until: iso(until), direction, reason: 'deploy freeze' });
   it.each(rules([
-    { rule: 'an up change inside the up cooldown is skipped', current: 3, adj: up, until: { up: NOW + 1, down: null }, skipped: true },
-    { rule: 'a down change inside the down cooldown is skipped', current: 5, adj: down, until: { up: null, down: NOW + 1 }, skipped: true },
-    { rule: 'cooldown ends exactly at its deadline', current: 3, adj: up, until: { up: NOW, down: null }, skipped: false },
-    { rule: 'a deadline in the past does not block', current: 3, adj: up, until: { up: NOW - 1, down: null }, skipped: false },
-    { rule: 'a scale-down is not blocked by the up cooldown', current: 5, adj: down, until: { up: NOW + 3_600_000, down: null }, skipped: false },
-    { rule: 'a scale-up is not blocked by the down cooldown', current: 5, adj: up, until: { up: null, down: NOW + 3_600_000 }, skipped: false },
-    { rule: 'a to below current is blocked by the down cooldown', current: 8, adj: to(4), until: { up: null, down: NOW + 1 }, skipped: true },
-    { rule: 'setting an unset key counts as up for cooldown', current: null, adj: to(4), until: { up: NOW + 1, down: null }, skipped: true },
-    { rule: 'a clamped change is still subject to cooldown', current: 8, adj: by(9), until: { up: NOW + 1, down: null }, skipped: true },
-  ]))('%s', (_rule, { current, adj, until, skipped }) => {
-    const cooldownUntil = { up: until.up === null ? null : iso(until.up), down: until.down === null ? null : iso(until.down) };
-    const d = decide(input(current, adj, { cooldownUntil }));
+    { rule: 'a pause of both directions holds an up', p: pause('both'), adj: up, skipped: true },
+    { rule: 'a pause of up holds an up', p: pause('up'), adj: up, skipped: true },
+    { rule: 'a pause of up lets a down through', p: pause('up'), adj: down, skipped: false },
+    { rule: 'a pause of down holds a down', p: pause('down'), adj: to(3), skipped: true },
+    { rule: 'a pause ends exactly at its until', p: pause('both', NOW), adj: up, skipped: false },
+  ]))('%s', (_rule, { p, adj, skipped }) => {
+    const d = decide(input(5, adj, { pause: p }));
     expect(d.kind).toBe(skipped ? 'skip' : 'change');
-    if (d.kind === 'skip') expect(d.reason).toBe('cooldown');
-  });
-
-  it('a skip at a bound is reported as such, not as cooldown', () => {
-    const d = expectSkip(decide(input(10, up, { cooldownUntil: { up: iso(NOW + 1000), down: null } })));
-    expect(d.reason).toBe('at-max');
-  });
-
-  it('the cooldown skip names when it ends, how long is left and the change it holds back', () => {
-    const d = expectSkip(decide(input(3, up, { cooldownUntil: { up: iso(NOW + 45_000), down: null } })));
-    expect(d).toMatchObject({ reason: 'cooldown', from: 3, wanted: 4 });
-    expect(d.detail).toContain(`up cooldown until ${iso(NOW + 45_000)}`);
-    expect(d.detail).toContain('45s left');
-    expect(d.detail).toContain('3 -> 4');
-  });
-
-  it('a long cooldown reads in minutes', () => {
-    const d = expectSkip(decide(input(5, down, { cooldownUntil: { up: null, down: iso(NOW + 270_000) } })));
-    expect(d.detail).toContain('4m30s left');
+    if (d.kind === 'skip') {
+      expect(d.reason).toBe('paused');
+      expect(d.detail).toContain('deploy freeze');
+    }
   });
 });
 
@@ -199,7 +176,7 @@ describe('decide: reasons read like a sentence', () => {
 
 describe('decide is pure', () => {
   it('gives the same decision for the same input and does not touch it', () => {
-    const frozen = deepFreeze(input(3, up, { cooldownUntil: { up: iso(NOW - 1), down: iso(NOW + 1) } }));
+    const frozen = deepFreeze(input(3, up, { pause: { until: iso(NOW + 1), direction: 'down', reason: 'x' } }));
     expect(decide(frozen)).toEqual(decide(frozen));
   });
 });
@@ -252,81 +229,6 @@ describe('cooldownAfter and activeCooldowns', () => {
     { rule: 'a deadline passed is over', until: NOW - 1, active: false },
   ]))('%s', (_rule, { until, active }) => {
     expect(activeCooldowns({ up: iso(until), down: null }, NOW)).toEqual({ up: active ? iso(until) : null, down: null });
-  });
-});
-
-describe('coalesce', () => {
-  const NOW_ISO = iso(NOW);
-
-  it('starts a pending intent when nothing is pending', () => {
-    const i = intent(up);
-    expect(coalesce(null, i, 3, NOW_ISO)).toEqual({
-      pending: { intent: i, count: 1, firstAt: NOW_ISO, attempts: 0, notBefore: null },
-      merged: false,
-    });
-  });
-
-  it.each(rules([
-    { rule: 'the newest wins between two ups', existing: up, incoming: to(8), current: 3, wins: 'incoming' },
-    { rule: 'the newest wins between two downs', existing: down, incoming: by(-2), current: 5, wins: 'incoming' },
-    { rule: 'an up replaces a pending down', existing: down, incoming: up, current: 5, wins: 'incoming' },
-    { rule: 'a pending up is never dropped for a down', existing: up, incoming: down, current: 5, wins: 'existing' },
-    { rule: 'a pending by +N is never dropped for a by -N', existing: by(3), incoming: by(-3), current: 5, wins: 'existing' },
-    { rule: 'a to above current is an up and is kept against a down', existing: to(8), incoming: down, current: 3, wins: 'existing' },
-    { rule: 'a to below current is a down and is replaced by an up', existing: to(1), incoming: up, current: 3, wins: 'incoming' },
-    { rule: 'an incoming to below current is a down and does not replace an up', existing: up, incoming: to(1), current: 3, wins: 'existing' },
-    { rule: 'with no current value a to counts as up', existing: to(1), incoming: down, current: null, wins: 'existing' },
-    { rule: 'a pending no-op is replaced by a down', existing: by(0), incoming: down, current: 3, wins: 'incoming' },
-    { rule: 'a no-op does not count as a down against an up', existing: up, incoming: to(3), current: 3, wins: 'incoming' },
-  ] as const))('%s', (_rule, { existing, incoming, current, wins }) => {
-    const old = pending(intent(existing));
-    const neu = intent(incoming);
-    const { pending: result, merged } = coalesce(old, neu, current, NOW_ISO);
-    expect(merged).toBe(true);
-    expect(result.intent).toBe(wins === 'existing' ? old.intent : neu);
-  });
-
-  it.each(rules([
-    { rule: 'a real pending intent is not replaced by a dry-run', existing: { adj: down, dryRun: false }, incoming: { adj: up, dryRun: true }, wins: 'existing' },
-    { rule: 'a dry-run pending intent is replaced by a real one', existing: { adj: up, dryRun: true }, incoming: { adj: to(9), dryRun: false }, wins: 'incoming' },
-    { rule: 'a dry-run is replaced by a newer dry-run', existing: { adj: up, dryRun: true }, incoming: { adj: to(9), dryRun: true }, wins: 'incoming' },
-    { rule: 'a pending dry-run up does not block a real down', existing: { adj: up, dryRun: true }, incoming: { adj: down, dryRun: false }, wins: 'incoming' },
-    { rule: 'a pending dry-run up is never dropped for a dry-run down', existing: { adj: up, dryRun: true }, incoming: { adj: down, dryRun: true }, wins: 'existing' },
-  ] as const))('%s', (_rule, { existing, incoming, wins }) => {
-    const old = pending(intent(existing.adj, { dryRun: existing.dryRun }));
-    const neu = intent(incoming.adj, { dryRun: incoming.dryRun });
-    expect(coalesce(old, neu, 5, NOW_ISO).pending.intent).toBe(wins === 'existing' ? old.intent : neu);
-  });
-
-  it.each(rules([
-    { rule: 'a kept intent keeps its retry state', existing: up, incoming: down, attempts: 2, notBefore: iso(NOW + 4000) },
-    { rule: 'a new effective intent keeps the stack\'s retry state (a storm must not reset a locked stack\'s backoff)', existing: up, incoming: to(9), attempts: 2, notBefore: iso(NOW + 4000) },
-  ] as const))('%s; the count grows and firstAt stays', (_rule, { existing, incoming, attempts, notBefore }) => {
-    const old = pending(intent(existing), { count: 7, firstAt: iso(NOW - 10_000), attempts: 2, notBefore: iso(NOW + 4000) });
-    const { pending: result } = coalesce(old, intent(incoming), 5, NOW_ISO);
-    expect(result).toMatchObject({ count: 8, firstAt: iso(NOW - 10_000), attempts, notBefore });
-  });
-
-  it('a storm of 1000 intents is one pending intent counting 1000', () => {
-    let p: PendingIntent | null = null;
-    for (let n = 0; n < 1000; n += 1) p = coalesce(p, intent(n % 3 === 0 ? down : up), 5, NOW_ISO).pending;
-    expect(p?.count).toBe(1000);
-    expect(directionOf((p as PendingIntent).intent.adjustment, 5)).toBe('up');
-  });
-});
-
-describe('mergePending', () => {
-  it.each(rules([
-    { rule: 'a newer pending up replaces an older down', older: down, newer: up, wins: 'newer' },
-    { rule: 'an older pending up is kept against a newer down', older: up, newer: down, wins: 'older' },
-  ] as const))('%s; counts add up and the earliest firstAt stays', (_rule, { older, newer, wins }) => {
-    const o = pending(intent(older), { count: 3, firstAt: iso(NOW - 5000), attempts: 1, notBefore: iso(NOW + 2000) });
-    const n = pending(intent(newer), { count: 4, firstAt: iso(NOW - 1000) });
-    const merged = mergePending(o, n, 5);
-    expect(merged.count).toBe(7);
-    expect(merged.firstAt).toBe(iso(NOW - 5000));
-    // Whichever intent wins, the retry state of the stack (the older, retried one's) stays.
-    expect(merged).toMatchObject({ intent: wins === 'older' ? o.intent : n.intent, attempts: 1, notBefore: iso(NOW + 2000) });
   });
 });
 

@@ -59,49 +59,98 @@ describe('descriptionTokens', () => {
 });
 
 describe('fromCloudWatch on the fixtures', () => {
-  it('a single-metric alarm in ALARM becomes an intent with its evidence', () => {
+  it('a single-metric alarm in ALARM becomes a signal keyed by its ARN, with its value and threshold', () => {
     const r = fromCloudWatch(alarm('alarm-single-metric'), noQuery, ctx(), { messageId: 'm-1' });
-    expect(r.kind).toBe('intent');
-    if (r.kind !== 'intent') return;
-    expect(r.intent).toMatchObject({
-      target: 'web',
-      adjustment: { type: 'step', direction: 'up' },
-      source: 'cloudwatch',
-      bounds: 'clamp',
-      dryRun: false,
-      reason: 'alarm web-cpu-high in ALARM',
-      receivedAt: '2026-11-27T10:01:00.000Z',
-    });
-    expect(r.intent.evidence).toEqual({
-      alarmName: 'web-cpu-high',
-      messageId: 'm-1',
-      threshold: 80,
-      comparisonOperator: 'GreaterThanThreshold',
-      metricValue: 87.5,
-    });
+    expect(r).toMatchObject({ ended: [], commands: [], ignored: [], rejected: [] });
+    expect(r.signals).toEqual([
+      {
+        id: 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-cpu-high',
+        target: 'web',
+        source: 'cloudwatch',
+        direction: 'up',
+        value: 87.5,
+        threshold: 80,
+        since: '2026-11-27T10:00:31.518Z',
+        lastSeen: '2026-11-27T10:01:00.000Z',
+        expiresAt: null,
+        reason: 'alarm web-cpu-high',
+        evidence: { alarmName: 'web-cpu-high', messageId: 'm-1', threshold: 80, comparisonOperator: 'GreaterThanThreshold', metricValue: 87.5 },
+      },
+    ]);
   });
 
   it('a metric-math alarm parses and takes the newest datapoint', () => {
     const a = alarm('alarm-metric-math');
     expect(a.Trigger?.Metrics?.map((m) => m.Id)).toEqual(['e1', 'backlog', 'tasks']);
-    const r = fromCloudWatch(a, noQuery, ctx());
-    expect(r.kind === 'intent' && r.intent.target).toBe('worker');
-    expect(r.kind === 'intent' && r.intent.evidence).toMatchObject({ threshold: 100, metricValue: 152.25 });
+    const [signal] = fromCloudWatch(a, noQuery, ctx()).signals;
+    expect(signal).toMatchObject({
+      id: 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:worker-backlog-per-task',
+      target: 'worker',
+      direction: 'up',
+      value: 152.25,
+      threshold: 100,
+      since: '2026-11-27T10:03:12.930Z',
+    });
   });
 
   it.each([
-    ['alarm-single-metric-ok', 'web', 'alarm web-cpu-high went to OK', 42.1],
-    ['alarm-metric-math-ok', 'worker', 'alarm worker-backlog-per-task went to OK', 64],
-  ])('%s is recorded as ignored and starts nothing', (name, target, reason, value) => {
-    const r = fromCloudWatch(alarm(name), noQuery, ctx());
-    expect(r.kind).toBe('ignored');
-    expect(r.kind === 'ignored' && r.event).toMatchObject({ kind: 'ignored', target, reason, source: 'cloudwatch', evidence: { metricValue: value } });
+    ['alarm-single-metric', 'alarm-single-metric-ok', 'web', 'alarm web-cpu-high went to OK: its signal ended', 42.1],
+    ['alarm-metric-math', 'alarm-metric-math-ok', 'worker', 'alarm worker-backlog-per-task went to OK: its signal ended', 64],
+  ])('the OK of %s (%s) ends the signal its ALARM started, recorded as ignored', (alarmFile, okFile, target, reason, value) => {
+    const [started] = fromCloudWatch(alarm(alarmFile), noQuery, ctx()).signals;
+    const r = fromCloudWatch(alarm(okFile), noQuery, ctx());
+    expect(r.signals).toEqual([]);
+    expect(r.commands).toEqual([]);
+    expect(r.ended).toEqual([{ target, id: started?.id }]);
+    expect(r.ignored).toEqual([expect.objectContaining({ kind: 'ignored', target, reason, source: 'cloudwatch', dryRun: false, evidence: expect.objectContaining({ metricValue: value }) as unknown })]);
   });
 
-  it('INSUFFICIENT_DATA is ignored too', () => {
+  it('INSUFFICIENT_DATA ends the signal too', () => {
     const a = { ...alarm('alarm-single-metric'), NewStateValue: 'INSUFFICIENT_DATA' as const, NewStateReason: 'Insufficient Data: 1 datapoint was unknown.' };
     const r = fromCloudWatch(a, noQuery, ctx());
-    expect(r.kind === 'ignored' && r.event.reason).toBe('alarm web-cpu-high went to INSUFFICIENT_DATA');
+    expect(r.signals).toEqual([]);
+    expect(r.ended).toEqual([{ target: 'web', id: 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-cpu-high' }]);
+    expect(r.ignored.map((e) => e.reason)).toEqual(['alarm web-cpu-high went to INSUFFICIENT_DATA: its signal ended']);
+  });
+});
+
+describe('what a CloudWatch signal carries', () => {
+  const base = alarm('alarm-single-metric');
+
+  it.each<{ rule: string; ttl: number | undefined; expiresAt: string | null }>([
+    { rule: 'no signalTTL (the default 0): it lasts until the alarm goes back to OK', ttl: undefined, expiresAt: null },
+    { rule: 'signalTTL 0: it lasts until the alarm goes back to OK', ttl: 0, expiresAt: null },
+    { rule: 'a signalTTL: it expires that long after it was last sent', ttl: 3_600_000, expiresAt: '2026-11-27T11:01:00.000Z' },
+  ])('$rule', ({ ttl, expiresAt }) => {
+    expect(fromCloudWatch(base, noQuery, sourceContext(NOW, ttl)).signals[0]).toMatchObject({ lastSeen: '2026-11-27T10:01:00.000Z', expiresAt });
+  });
+
+  it.each<{ rule: string; patch: Partial<CloudWatchAlarm>; value: number | null; threshold: number | null }>([
+    { rule: 'no datapoint quoted (missing data treated as breaching): no value', patch: { NewStateReason: 'Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint was treated as [Breaching].' }, value: null, threshold: 80 },
+    { rule: 'an anomaly band has no fixed threshold: none', patch: { Trigger: { ThresholdMetricId: 'ad1', ComparisonOperator: 'GreaterThanUpperThreshold' } }, value: 87.5, threshold: null },
+    { rule: 'no trigger at all: no threshold', patch: { Trigger: undefined }, value: 87.5, threshold: null },
+  ])('$rule', ({ patch, value, threshold }) => {
+    expect(fromCloudWatch({ ...base, ...patch }, noQuery, ctx()).signals[0]).toMatchObject({ value, threshold });
+  });
+
+  it('without a StateChangeTime, since is now', () => {
+    const { StateChangeTime: _dropped, ...bare } = base;
+    expect(fromCloudWatch(bare, noQuery, ctx()).signals[0]?.since).toBe('2026-11-27T10:01:00.000Z');
+  });
+
+  it('without an AlarmArn, the alarm name keys the signal, and its OK ends the same one', () => {
+    const { AlarmArn: _a, ...inAlarm } = base;
+    const { AlarmArn: _b, ...ok } = alarm('alarm-single-metric-ok');
+    expect(fromCloudWatch(inAlarm, noQuery, ctx()).signals[0]?.id).toBe('alarm:web-cpu-high');
+    expect(fromCloudWatch(ok, noQuery, ctx()).ended).toEqual([{ target: 'web', id: 'alarm:web-cpu-high' }]);
+  });
+
+  it('two alarms whose ARNs differ only past 256 characters are two signals', () => {
+    const arn = (name: string) => ({ ...base, AlarmName: name, AlarmArn: `arn:aws:cloudwatch:us-east-1:123456789012:alarm:${name}` });
+    const stem = `web-${'x'.repeat(240)}`;
+    const ids = [`${stem}-cpu`, `${stem}-memory`].map((name) => fromCloudWatch(arn(name), noQuery, ctx()).signals[0]?.id ?? '');
+    expect(new Set(ids).size).toBe(2);
+    for (const id of ids) expect(id.length).toBeLessThanOrEqual(256);
   });
 });
 
@@ -114,13 +163,8 @@ describe('direction and target precedence: query, then description tokens, then 
     { rule: '?target= overrides the description target', desc: 'pulumiscale:target=web', query: { dryRun: false, target: 'worker' }, want: ['worker', 'up'] },
     { rule: '?target= serves an alarm without a description', desc: null, query: { dryRun: false, target: 'web' }, want: ['web', 'up'] },
   ])('$rule', ({ desc, query, want }) => {
-    const r = fromCloudWatch(withDescription(base, desc), query, ctx());
-    expect(r.kind === 'intent' ? [r.intent.target, r.intent.adjustment.type === 'step' && r.intent.adjustment.direction] : null).toEqual(want);
-  });
-
-  it('?dryRun=true makes the intent a dry run', () => {
-    const r = fromCloudWatch(base, { dryRun: true }, ctx());
-    expect(r.kind === 'intent' && r.intent.dryRun).toBe(true);
+    const [signal] = fromCloudWatch(withDescription(base, desc), query, ctx()).signals;
+    expect([signal?.target, signal?.direction]).toEqual(want);
   });
 
   it.each([
@@ -129,6 +173,32 @@ describe('direction and target precedence: query, then description tokens, then 
     { rule: 'a description naming an unknown action', desc: 'pulumiscale:target=web pulumiscale:action=sideways', code: 'PS_ACTION_INVALID' },
   ])('refuses $rule', ({ desc, code }) => {
     expect(codeOf(() => fromCloudWatch(withDescription(base, desc), noQuery, ctx()))).toBe(code);
+  });
+});
+
+describe('?dryRun=true previews and changes nothing real', () => {
+  it('an alarm in ALARM becomes a preview command of its step, clamped like an alert, and no signal', () => {
+    const r = fromCloudWatch(alarm('alarm-single-metric'), { dryRun: true }, ctx(), { messageId: 'm-1' });
+    expect(r.signals).toEqual([]);
+    expect(r.commands).toEqual([
+      {
+        id: 'id-1',
+        target: 'web',
+        adjustment: { type: 'step', direction: 'up' },
+        dryRun: true,
+        source: 'cloudwatch',
+        reason: 'alarm web-cpu-high in ALARM (dry run)',
+        receivedAt: '2026-11-27T10:01:00.000Z',
+        bounds: 'clamp',
+        evidence: expect.objectContaining({ alarmName: 'web-cpu-high', messageId: 'm-1', metricValue: 87.5 }) as unknown,
+      },
+    ]);
+  });
+
+  it('an alarm back to OK ends no signal, and its event is a dry run that says so', () => {
+    const r = fromCloudWatch(alarm('alarm-single-metric-ok'), { dryRun: true }, ctx());
+    expect(r.ended).toEqual([]);
+    expect(r.ignored.map((e) => [e.dryRun, e.reason])).toEqual([[true, 'alarm web-cpu-high went to OK (dry run): no signal ended']]);
   });
 });
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { fromAlertmanager, parseAlertmanagerPayload, type AlertmanagerPayload } from '../../src/sources/alertmanager.js';
 import { fromCloudWatch, parseCloudWatchAlarm } from '../../src/sources/cloudwatch.js';
 import { NO_TARGET, UNKNOWN_TARGET, refusalTarget } from '../../src/sources/common.js';
-import { EVIDENCE_LIMITS, TRUNCATED_LABEL, boundedLabels, clip } from '../../src/sources/evidence.js';
+import { EVIDENCE_LIMITS, TRUNCATED_LABEL, boundedId, boundedLabels, clip } from '../../src/sources/evidence.js';
 import { fixture } from '../support/sns.js';
 import { noQuery, sourceContext } from '../support/sources.js';
 
@@ -46,6 +46,29 @@ describe('clip', () => {
   });
 });
 
+describe('boundedId', () => {
+  const long = (tail: string) => `arn:aws:cloudwatch:us-east-1:123456789012:alarm:${'a'.repeat(250)}${tail}`;
+
+  it.each<[string, string]>([
+    ['an id within the bound is kept as is', '6a1c0e7f2b9d4c13'],
+    ['an id exactly at the bound is kept as is', 'f'.repeat(EVIDENCE_LIMITS.text)],
+  ])('%s', (_rule, id) => {
+    expect(boundedId(id)).toBe(id);
+  });
+
+  it('a longer id is cut to the bound, keeping its start and a hash of the whole', () => {
+    const id = boundedId(long('-up'));
+    expect(id).toHaveLength(EVIDENCE_LIMITS.text);
+    expect(id).toMatch(/^arn:aws:cloudwatch:us-east-1:123456789012:alarm:a+…#[0-9a-f]{16}$/);
+    expect(boundedId(long('-up'))).toBe(id);
+  });
+
+  it('two ids that differ only past the bound stay two ids (clip would make them one)', () => {
+    expect(clip(long('-up'))).toBe(clip(long('-down')));
+    expect(boundedId(long('-up'))).not.toBe(boundedId(long('-down')));
+  });
+});
+
 describe('boundedLabels', () => {
   it('keeps labels within the bounds as they are, without a marker', () => {
     const labels = { alertname: 'HighCPU', pulumiscale_target: 'web', instance: 'web-1:9100' };
@@ -80,14 +103,21 @@ describe('boundedLabels', () => {
 });
 
 describe('a hostile alert (1000 labels of 10 kB) costs a bounded event', () => {
-  it('its intent keeps at most 64 clipped labels, the routing ones among them, and marks the cut', () => {
+  it('its signal keeps at most 64 clipped labels, the routing ones among them, and marks the cut', () => {
     const result = fromAlertmanager(notification([{ labels: hostileLabels(), generatorURL: `http://x/${'g'.repeat(100_000)}` }]), noQuery, ctx());
-    const evidence = result.intents[0]?.evidence;
+    const evidence = result.signals[0]?.evidence;
     expect(Object.keys(evidence?.labels ?? {})).toHaveLength(EVIDENCE_LIMITS.labels);
     expect(evidence?.labels).toMatchObject({ alertname: 'Hostile', pulumiscale_target: 'web', [TRUNCATED_LABEL]: '939 of 1002 labels dropped, 61 cut to 256 characters' });
     expect(evidence?.generatorURL).toHaveLength(EVIDENCE_LIMITS.url);
     // 64 labels of at most 2 × 256 characters, a URL of 2048, a few names: well under 40 kB.
-    expect(JSON.stringify(result.intents[0]).length).toBeLessThan(40_000);
+    expect(JSON.stringify(result.signals[0]).length).toBeLessThan(40_000);
+  });
+
+  it('its id stays within the bound, whether a 10 kB fingerprint or a hash of its labels', () => {
+    const labels = hostileLabels();
+    const result = fromAlertmanager(notification([{ labels, fingerprint: 'f'.repeat(10_000) }, { labels: { ...labels, alertname: 'Other' }, fingerprint: '' }]), noQuery, ctx());
+    expect(result.signals.map((s) => s.id.length <= EVIDENCE_LIMITS.text)).toEqual([true, true]);
+    expect(result.signals[1]?.id).toMatch(/^labels:[0-9a-f]{16}$/);
   });
 
   it('a refused one is recorded under the bucket with a bounded reason that quotes the name it asked for', () => {
@@ -126,13 +156,14 @@ describe('the target a refused alert is recorded under', () => {
 });
 
 describe('CloudWatch evidence', () => {
-  it('clips an alarm name in its evidence and its reason', () => {
+  it('clips an alarm name in its evidence and its reason, and bounds its id', () => {
     const raw = fixture('cloudwatch/alarm-single-metric.json');
-    const alarm = parseCloudWatchAlarm({ ...raw, AlarmName: 'a'.repeat(10_000), AlarmDescription: 'pulumiscale:target=web' });
-    const result = fromCloudWatch(alarm, noQuery, ctx(), { messageId: 'm'.repeat(10_000) });
-    if (result.kind !== 'intent') throw new Error(`expected an intent, got ${result.kind}`);
-    expect(result.intent.evidence.alarmName).toHaveLength(EVIDENCE_LIMITS.text);
-    expect(result.intent.evidence.messageId).toHaveLength(EVIDENCE_LIMITS.text);
-    expect(result.intent.reason.length).toBeLessThan(EVIDENCE_LIMITS.text + 20);
+    const AlarmName = 'a'.repeat(10_000);
+    const alarm = parseCloudWatchAlarm({ ...raw, AlarmName, AlarmArn: `arn:aws:cloudwatch:us-east-1:123456789012:alarm:${AlarmName}`, AlarmDescription: 'pulumiscale:target=web' });
+    const [signal] = fromCloudWatch(alarm, noQuery, ctx(), { messageId: 'm'.repeat(10_000) }).signals;
+    expect(signal?.evidence.alarmName).toHaveLength(EVIDENCE_LIMITS.text);
+    expect(signal?.evidence.messageId).toHaveLength(EVIDENCE_LIMITS.text);
+    expect(signal?.reason.length).toBeLessThan(EVIDENCE_LIMITS.text + 20);
+    expect(signal?.id).toHaveLength(EVIDENCE_LIMITS.text);
   });
 });

@@ -25,6 +25,7 @@ async function lockDir(locks: { pid: number; hostname: string }[]): Promise<{ di
 
 const gone = async (): Promise<boolean> => false;
 const running = async (): Promise<boolean> => true;
+const all = (): boolean => true;
 
 describe('clearStaleLocks', () => {
   it.each([
@@ -33,9 +34,10 @@ describe('clearStaleLocks', () => {
     { rule: 'a lock of another host is never touched', locks: [{ pid: 41, hostname: 'elsewhere' }], isRunning: gone, cleared: 0 },
     { rule: 'when any lock is not provably stale, none is touched', locks: [{ pid: 41, hostname: hostname() }, { pid: 42, hostname: 'elsewhere' }], isRunning: gone, cleared: 0 },
     { rule: 'no lock, nothing to do', locks: [], isRunning: gone, cleared: 0 },
-  ])('$rule', async ({ locks, isRunning, cleared }) => {
+    { rule: 'a lock that is not provably ours is never touched, even of this host with its process gone', locks: [{ pid: 41, hostname: hostname() }], isRunning: gone, cleared: 0, ours: () => false },
+  ])('$rule', async ({ locks, isRunning, cleared, ours }) => {
     const { dir, files } = await lockDir(locks);
-    const removed = await clearStaleLocks(dir, isRunning);
+    const removed = await clearStaleLocks(dir, { isRunning, host: hostname(), ours: ours ?? all });
     expect(removed).toHaveLength(cleared);
     for (const file of files) {
       expect(existsSync(file)).toBe(cleared === 0);
@@ -44,7 +46,7 @@ describe('clearStaleLocks', () => {
   });
 
   it('a missing lock folder is no lock', async () => {
-    expect(await clearStaleLocks(path.join(tmpdir(), 'ps-no-such-dir', 'x'))).toEqual([]);
+    expect(await clearStaleLocks(path.join(tmpdir(), 'ps-no-such-dir', 'x'), { host: hostname(), ours: all })).toEqual([]);
   });
 });
 

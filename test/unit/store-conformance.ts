@@ -2,86 +2,25 @@
  * The conformance suite of the Store contract (src/store/store.ts): every implementation runs
  * it, so that the SQLite store and the PostgreSQL one give the engine and the sources the same
  * guarantees. It asserts behaviour through the interface only; an implementation's own test
- * file adds what only it can check (durability across a reopen, schema versions…).
+ * file adds what only it can check (durability across a reopen, schema versions, use before
+ * `init`, which the in-memory test store allows on purpose so tests can seed it).
+ *
+ * This file holds the queue, the signals, the operations and the records; the history and the
+ * delivery ids are in store-conformance-history.ts, registered from here.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
 import type { Store } from '../../src/store/store.js';
-import type { Adjustment, Intent, PendingIntent, ScalingEvent, TargetRecord } from '../../src/types.js';
+import type { Adjustment, Command, Signal, TargetRecord } from '../../src/types.js';
+import { describeHistoryConformance, type HistoryLimits, type SuiteContext } from './store-conformance-history.js';
+import { at, makeCommand, makeEvent, makeRecord, makeRunning, makeSignal } from './store-fixtures.js';
 
-/** An ISO-8601 UTC instant `s` seconds after a fixed origin, so tests never read the clock. */
-export function at(s: number): string {
-  return new Date(Date.UTC(2025, 0, 1) + s * 1000).toISOString();
-}
+export type { HistoryLimits } from './store-conformance-history.js';
+export * from './store-fixtures.js';
 
-let counter = 0;
-/** A fresh id with a readable prefix. */
-export function nextId(prefix: string): string {
-  return `${prefix}-${++counter}`;
-}
-
-/** An intent with every field set, `overrides` winning. */
-export function makeIntent(overrides: Partial<Intent> = {}): Intent {
-  return {
-    id: nextId('intent'),
-    target: 'web',
-    adjustment: { type: 'step', direction: 'up' },
-    dryRun: false,
-    source: 'alertmanager',
-    reason: 'alert HighCPU firing',
-    receivedAt: at(0),
-    bounds: 'clamp',
-    evidence: {
-      fingerprint: 'c0ffee1234567890',
-      alertName: 'HighCPU',
-      alarmName: 'web-cpu-high',
-      messageId: '0f3d6f5e-1b2c-4d5e-8f90-123456789abc',
-      metricValue: 87.125,
-      threshold: 80,
-      comparisonOperator: 'GreaterThanOrEqualToThreshold',
-      generatorURL: 'http://prometheus:9090/graph?g0.expr=cpu%20%3E%200.8',
-      labels: { alertname: 'HighCPU', pulumiscale_target: 'web', 'ünïcode': 'värde ✓' },
-    },
-    ...overrides,
-  };
-}
-
-/** A pending intent standing for `intent`. */
-export function makePending(intent: Intent, overrides: Partial<PendingIntent> = {}): PendingIntent {
-  return { intent, count: 1, firstAt: intent.receivedAt, attempts: 0, notBefore: null, ...overrides };
-}
-
-/** An event with every field set, `overrides` winning. */
-export function makeEvent(overrides: Partial<ScalingEvent> = {}): ScalingEvent {
-  return {
-    id: nextId('event'),
-    target: 'web',
-    at: at(10),
-    kind: 'changed',
-    from: 2,
-    to: 3,
-    reason: 'alert HighCPU firing: 2 -> 3',
-    source: 'alertmanager',
-    intents: 4,
-    durationMs: 12_345,
-    dryRun: false,
-    intentId: 'intent-x',
-    evidence: makeIntent().evidence,
-    ...overrides,
-  };
-}
-
-/** A target record, `overrides` winning. */
-export function makeRecord(overrides: Partial<TargetRecord> = {}): TargetRecord {
-  return { name: 'web', current: 3, paused: false, cooldownUntil: { up: at(70), down: null }, ...overrides };
-}
-
-/** The history limits a store is built with (each implementation takes them in its options). */
-export interface HistoryLimits {
-  /** Events kept per target. */
-  historyLimit?: number;
-  /** Events kept in all, across targets. */
-  historyTotalLimit?: number;
+/** Signals sorted by key: the contract gives them in no particular order. */
+function byKey(signals: Signal[]): Signal[] {
+  return signals.toSorted((a, b) => `${a.target}\0${a.id}`.localeCompare(`${b.target}\0${b.id}`));
 }
 
 /**
@@ -92,22 +31,26 @@ export interface HistoryLimits {
 export function describeStoreConformance(name: string, make: (limits?: HistoryLimits) => Promise<Store>): void {
   describe(`Store conformance: ${name}`, () => {
     let store: Store;
+    const extra: Store[] = [];
+    const ctx: SuiteContext = {
+      get store() {
+        return store;
+      },
+      async remake(limits) {
+        extra.push(store);
+        store = await make(limits);
+      },
+    };
     beforeEach(async () => {
       store = await make();
     });
     afterEach(async () => {
-      await store.close();
+      await Promise.all([store, ...extra.splice(0)].map((s) => s.close()));
     });
 
-    /** Appends `n` events for `target`, one second apart, and returns them oldest first. */
-    async function appendMany(n: number, target = 'web', from = 0): Promise<ScalingEvent[]> {
-      const events: ScalingEvent[] = [];
-      for (let i = 0; i < n; i++) {
-        const event = makeEvent({ target, at: at(from + i) });
-        await store.appendEvent(event);
-        events.push(event);
-      }
-      return events;
+    /** Queues `commands` in the order given. */
+    async function add(...commands: Command[]): Promise<void> {
+      for (const command of commands) await store.addCommand(command);
     }
 
     describe('lifecycle', () => {
@@ -116,222 +59,241 @@ export function describeStoreConformance(name: string, make: (limits?: HistoryLi
         await expect(store.close()).resolves.toBeUndefined();
       });
 
-      it('a closed store rejects with StoreUnavailableError', async () => {
+      it.each<[string, (s: Store) => Promise<unknown>]>([
+        ['addCommand', (s) => s.addCommand(makeCommand())],
+        ['loadCommands', (s) => s.loadCommands()],
+        ['applySignals', (s) => s.applySignals({ upsert: [makeSignal()], end: [], events: [] })],
+        ['loadSignals', (s) => s.loadSignals()],
+        ['startOperation', (s) => s.startOperation('web', makeRunning())],
+        ['markApplying', (s) => s.markApplying('web', makeRunning())],
+        ['finishOperation', (s) => s.finishOperation('web', { events: [], record: makeRecord(), consumed: [] })],
+        ['loadRunning', (s) => s.loadRunning()],
+        ['saveTarget', (s) => s.saveTarget(makeRecord())],
+        ['loadTargets', (s) => s.loadTargets()],
+        ['appendEvent', (s) => s.appendEvent(makeEvent())],
+        ['listEvents', (s) => s.listEvents({ limit: 10 })],
+        ['lastEvents', (s) => s.lastEvents()],
+        ['rememberDelivery', (s) => s.rememberDelivery('k', at(10))],
+        ['forgetDelivery', (s) => s.forgetDelivery('k')],
+      ])('a closed store rejects %s with StoreUnavailableError', async (_name, call) => {
         await store.close();
-        await expect(store.loadPending()).rejects.toBeInstanceOf(StoreUnavailableError);
-        await expect(store.enqueue(makeIntent(), makePending(makeIntent()))).rejects.toBeInstanceOf(
-          StoreUnavailableError,
-        );
+        await expect(call(store)).rejects.toBeInstanceOf(StoreUnavailableError);
       });
 
       it('a new store is empty', async () => {
-        expect(await store.loadPending()).toEqual(new Map());
+        expect(await store.loadCommands()).toEqual(new Map());
+        expect(await store.loadSignals()).toEqual([]);
+        expect(await store.loadRunning()).toEqual(new Map());
         expect(await store.loadTargets()).toEqual(new Map());
         expect(await store.listEvents({ limit: 10 })).toEqual([]);
         expect(await store.lastEvents()).toEqual(new Map());
       });
     });
 
-    describe('enqueue', () => {
-      it('makes the pending intent the queued slot of its target, running stays empty', async () => {
-        const intent = makeIntent();
-        await store.enqueue(intent, makePending(intent));
-        expect(await store.loadPending()).toEqual(new Map([['web', { queued: makePending(intent), running: null }]]));
+    describe('commands', () => {
+      it('come back in the order they were added, per target', async () => {
+        const commands = [makeCommand(), makeCommand({ adjustment: { type: 'to', to: 3 } }), makeCommand()];
+        await add(...commands);
+        expect(await store.loadCommands()).toEqual(new Map([['web', commands]]));
       });
 
-      it('replaces the queued slot with the newly coalesced pending intent', async () => {
-        const first = makeIntent({ receivedAt: at(1) });
-        const second = makeIntent({ receivedAt: at(2), adjustment: { type: 'by', by: 3 } });
-        await store.enqueue(first, makePending(first));
-        const merged = makePending(second, { count: 2, firstAt: first.receivedAt });
-        await store.enqueue(second, merged);
-        expect((await store.loadPending()).get('web')?.queued).toEqual(merged);
+      it('keep arrival order across targets: a target comes first when its oldest queued command is older', async () => {
+        const [w1, a1, w2, d1, a2] = ['web', 'api', 'web', 'db', 'api'].map((target) => makeCommand({ target }));
+        await add(w1!, a1!, w2!, d1!, a2!);
+        const queues = await store.loadCommands();
+        expect(queues).toEqual(new Map([['web', [w1, w2]], ['api', [a1, a2]], ['db', [d1]]]));
+        expect([...queues.keys()]).toEqual(['web', 'api', 'db']);
+
+        // Once web's commands are consumed, a new one queues behind everything already there.
+        await store.finishOperation('web', { events: [], record: makeRecord(), consumed: [w1!.id, w2!.id] });
+        const w3 = makeCommand();
+        await add(w3);
+        expect([...(await store.loadCommands()).entries()]).toEqual([['api', [a1, a2]], ['db', [d1]], ['web', [w3]]]);
       });
 
-      it('keeps each target in its own slots', async () => {
-        const web = makeIntent({ target: 'web' });
-        const api = makeIntent({ target: 'api' });
-        await store.enqueue(web, makePending(web));
-        await store.enqueue(api, makePending(api));
-        const pending = await store.loadPending();
-        expect(pending.get('web')?.queued?.intent).toEqual(web);
-        expect(pending.get('api')?.queued?.intent).toEqual(api);
+      it.each<[string, (first: Command) => Command]>([
+        ['the same command again', (first) => first],
+        ['another command with the same id', (first) => makeCommand({ id: first.id, reason: 'again' })],
+        ['the same id for another target', (first) => makeCommand({ id: first.id, target: 'api' })],
+      ])('a repeated id is refused (%s) and the refused call changes nothing', async (_name, again) => {
+        const first = makeCommand();
+        await add(first);
+        await expect(store.addCommand(again(first))).rejects.toBeInstanceOf(StoreUnavailableError);
+        expect(await store.loadCommands()).toEqual(new Map([['web', [first]]]));
       });
 
-      it('records the intent: the same intent id is refused, and the refused call changes nothing', async () => {
-        const intent = makeIntent();
-        await store.enqueue(intent, makePending(intent));
-        const other = makePending(makeIntent(), { count: 7 });
-        await expect(store.enqueue(intent, other)).rejects.toBeInstanceOf(StoreUnavailableError);
-        expect((await store.loadPending()).get('web')).toEqual({ queued: makePending(intent), running: null });
+      it('a consumed command id may not be added again while its audit record is kept', async () => {
+        const first = makeCommand();
+        await add(first);
+        await store.finishOperation('web', { events: [], record: makeRecord(), consumed: [first.id] });
+        await expect(store.addCommand(first)).rejects.toBeInstanceOf(StoreUnavailableError);
+        expect(await store.loadCommands()).toEqual(new Map());
       });
 
-      it('while an operation runs, fills the queued slot and leaves the running one alone', async () => {
-        const running = makeIntent();
-        await store.enqueue(running, makePending(running));
-        await store.startOperation('web', makePending(running));
-        const next = makeIntent({ adjustment: { type: 'step', direction: 'down' } });
-        await store.enqueue(next, makePending(next));
-        expect((await store.loadPending()).get('web')).toEqual({
-          queued: makePending(next),
-          running: makePending(running),
-        });
-      });
-    });
-
-    describe('JSON round-trips', () => {
       it.each<[string, Adjustment]>([
         ['a step up', { type: 'step', direction: 'up' }],
         ['a step down', { type: 'step', direction: 'down' }],
         ['a relative change', { type: 'by', by: -2 }],
         ['an absolute value', { type: 'to', to: 17 }],
-      ])('an intent asking for %s comes back with every field, evidence included', async (_name, adjustment) => {
-        const intent = makeIntent({ adjustment, dryRun: true, source: 'api', bounds: 'reject' });
-        const pending = makePending(intent, { count: 3, firstAt: at(-5), attempts: 2, notBefore: at(30) });
-        await store.enqueue(intent, pending);
-        expect((await store.loadPending()).get('web')?.queued).toStrictEqual(pending);
+      ])('a command asking for %s comes back with every field', async (_name, adjustment) => {
+        const command = makeCommand({ adjustment, dryRun: true, evidence: makeSignal().evidence });
+        await add(command);
+        expect((await store.loadCommands()).get('web')).toStrictEqual([command]);
       });
 
-      it('an intent with empty evidence comes back without invented fields', async () => {
-        const intent = makeIntent({ evidence: {}, source: 'schedule' });
-        await store.enqueue(intent, makePending(intent));
-        expect((await store.loadPending()).get('web')?.queued?.intent).toStrictEqual(intent);
-      });
-
-      it.each<[string, ScalingEvent]>([
-        ['a change with every optional field', makeEvent()],
-        ['a skip with its reason code', makeEvent({ kind: 'skipped', to: null, skipReason: 'cooldown', intents: 1 })],
-        ['a failure with its error code', makeEvent({ kind: 'failed', errorCode: 'PS_PULUMI_PROGRAM', durationMs: 0 })],
-        [
-          'an ignored alert without intent or evidence',
-          {
-            id: nextId('event'),
-            target: 'unknown-target',
-            at: at(3),
-            kind: 'ignored',
-            from: null,
-            to: null,
-            reason: 'no such target',
-            source: 'cloudwatch',
-            intents: 1,
-            durationMs: 0,
-            dryRun: false,
-          },
-        ],
-        ['a preview', makeEvent({ kind: 'previewed', dryRun: true })],
-      ])('an event that is %s comes back as it went in', async (_name, event) => {
-        await store.appendEvent(event);
-        expect(await store.listEvents({ limit: 10 })).toStrictEqual([event]);
-        expect((await store.lastEvents()).get(event.target)).toStrictEqual(event);
-      });
-
-      it.each<[string, TargetRecord]>([
-        ['a cooling target', makeRecord({ cooldownUntil: { up: at(60), down: at(300) } })],
-        ['a never-read, paused target', makeRecord({ current: null, paused: true, cooldownUntil: { up: null, down: null } })],
-      ])('a target record of %s comes back as it went in', async (_name, record) => {
-        await store.saveTarget(record);
-        expect(await store.loadTargets()).toStrictEqual(new Map([[record.name, record]]));
+      it('a command with empty evidence comes back without invented fields', async () => {
+        const command = makeCommand({ evidence: {}, source: 'schedule' });
+        await add(command);
+        expect((await store.loadCommands()).get('web')).toStrictEqual([command]);
       });
     });
 
-    describe('startOperation', () => {
-      it('moves the queued pending intent to the running slot and empties the queued one', async () => {
-        const intent = makeIntent();
-        await store.enqueue(intent, makePending(intent));
-        const running = makePending(intent, { attempts: 1 });
+    describe('applySignals', () => {
+      it('stores new signals, keyed by target and id', async () => {
+        const web = makeSignal();
+        const sameIdElsewhere = makeSignal({ id: web.id, target: 'api', direction: 'down', value: null, threshold: null });
+        const cloudwatch = makeSignal({
+          id: 'arn:aws:cloudwatch:eu-west-1:123456789012:alarm:web-cpu-high',
+          source: 'cloudwatch',
+          expiresAt: null,
+        });
+        await store.applySignals({ upsert: [web, sameIdElsewhere, cloudwatch], end: [], events: [] });
+        expect(byKey(await store.loadSignals())).toStrictEqual(byKey([web, sameIdElsewhere, cloudwatch]));
+      });
+
+      it('replaces a signal sent again, by key, leaving the others', async () => {
+        const first = makeSignal();
+        const other = makeSignal();
+        await store.applySignals({ upsert: [first, other], end: [], events: [] });
+        const refreshed = { ...first, value: 97, lastSeen: at(60), expiresAt: at(3660) };
+        await store.applySignals({ upsert: [refreshed], end: [], events: [] });
+        expect(byKey(await store.loadSignals())).toEqual(byKey([refreshed, other]));
+      });
+
+      it('ends signals by key; an absent key is no error, and other targets keep theirs', async () => {
+        const web = makeSignal();
+        const api = makeSignal({ id: web.id, target: 'api' });
+        const stays = makeSignal();
+        await store.applySignals({ upsert: [web, api, stays], end: [], events: [] });
+        const end = [
+          { target: 'web', id: web.id },
+          { target: 'web', id: 'never-fired' },
+        ];
+        await store.applySignals({ upsert: [], end, events: [] });
+        expect(byKey(await store.loadSignals())).toEqual(byKey([api, stays]));
+      });
+
+      it('a key both upserted and ended in one change ends', async () => {
+        const signal = makeSignal();
+        await store.applySignals({ upsert: [signal], end: [{ target: 'web', id: signal.id }], events: [] });
+        expect(await store.loadSignals()).toEqual([]);
+      });
+
+      it('appends its events in order', async () => {
+        const events = [makeEvent({ kind: 'ignored', at: at(1) }), makeEvent({ kind: 'skipped', at: at(2) })];
+        await store.applySignals({ upsert: [makeSignal()], end: [], events });
+        expect(await store.listEvents({ limit: 10 })).toEqual(events.toReversed());
+      });
+
+      it('is atomic: a refused event (duplicate id) leaves the signals and the history as they were', async () => {
+        const kept = makeSignal();
+        const event = makeEvent();
+        await store.applySignals({ upsert: [kept], end: [], events: [event] });
+        const change = { upsert: [makeSignal(), { ...kept, value: 1 }], end: [], events: [makeEvent(), { ...event }] };
+        await expect(store.applySignals(change)).rejects.toBeInstanceOf(StoreUnavailableError);
+        const ending = { upsert: [], end: [{ target: 'web', id: kept.id }], events: [event] };
+        await expect(store.applySignals(ending)).rejects.toBeInstanceOf(StoreUnavailableError);
+        expect(await store.loadSignals()).toEqual([kept]);
+        expect(await store.listEvents({ limit: 10 })).toEqual([event]);
+      });
+    });
+
+    describe('running operations', () => {
+      it('startOperation sets the running slot, and overwrites it', async () => {
+        await store.startOperation('web', makeRunning({ startedAt: at(1) }));
+        const running = makeRunning({ kind: 'signals', commandIds: [], dryRun: true, startedAt: at(2) });
         await store.startOperation('web', running);
-        expect((await store.loadPending()).get('web')).toEqual({ queued: null, running });
+        await store.startOperation('api', makeRunning());
+        expect(await store.loadRunning()).toStrictEqual(new Map([['web', running], ['api', makeRunning()]]));
       });
 
-      it("leaves other targets' slots alone", async () => {
-        const web = makeIntent({ target: 'web' });
-        const api = makeIntent({ target: 'api' });
-        await store.enqueue(web, makePending(web));
-        await store.enqueue(api, makePending(api));
-        await store.startOperation('web', makePending(web));
-        expect((await store.loadPending()).get('api')).toEqual({ queued: makePending(api), running: null });
-      });
-    });
-
-    describe('markApplying', () => {
-      it('overwrites the running slot only, leaving what was queued meanwhile', async () => {
-        const first = makeIntent({ receivedAt: at(1) });
-        await store.enqueue(first, makePending(first));
-        await store.startOperation('web', makePending(first));
-        const next = makeIntent({ receivedAt: at(2) });
-        await store.enqueue(next, makePending(next));
-        const marked = makePending(first, { applying: { from: 3, to: 5 } });
+      it('markApplying overwrites the running slot of its target only', async () => {
+        const command = makeCommand();
+        await add(command);
+        await store.startOperation('web', makeRunning({ commandIds: [command.id] }));
+        await store.startOperation('api', makeRunning());
+        const marked = makeRunning({ commandIds: [command.id], applying: { from: null, to: 2 } });
         await store.markApplying('web', marked);
-        expect((await store.loadPending()).get('web')).toEqual({ queued: makePending(next), running: marked });
+        expect(await store.loadRunning()).toStrictEqual(new Map([['web', marked], ['api', makeRunning()]]));
+        expect(await store.loadCommands()).toEqual(new Map([['web', [command]]]));
       });
 
-      it('does nothing when no operation runs', async () => {
-        const intent = makeIntent();
-        await store.enqueue(intent, makePending(intent));
-        await store.markApplying('web', makePending(intent, { applying: { from: null, to: 2 } }));
-        expect((await store.loadPending()).get('web')).toEqual({ queued: makePending(intent), running: null });
+      it('markApplying does nothing when no operation runs', async () => {
+        await store.markApplying('web', makeRunning({ applying: { from: 3, to: 4 } }));
+        expect(await store.loadRunning()).toEqual(new Map());
       });
     });
 
     describe('finishOperation', () => {
-      /** A target with `running` in its running slot and, optionally, `queued` waiting behind it. */
-      async function running(queuedMeanwhile = false): Promise<{ running: PendingIntent; queued: PendingIntent | null }> {
-        const intent = makeIntent({ receivedAt: at(1) });
-        await store.enqueue(intent, makePending(intent));
-        await store.startOperation('web', makePending(intent));
-        if (!queuedMeanwhile) return { running: makePending(intent), queued: null };
-        const next = makeIntent({ receivedAt: at(2) });
-        await store.enqueue(next, makePending(next));
-        return { running: makePending(intent), queued: makePending(next) };
+      /** Three commands queued on web, one on api, and an operation running on web over the first two. */
+      async function started() {
+        const web = [makeCommand(), makeCommand(), makeCommand()] as const;
+        const api = makeCommand({ target: 'api' });
+        await add(web[0], api, web[1], web[2]);
+        const running = makeRunning({ commandIds: [web[0].id, web[1].id], applying: { from: 3, to: 7 } });
+        await store.startOperation('web', running);
+        await store.saveTarget(makeRecord({ current: 3 }));
+        return { web, api, running };
       }
 
-      it('clears the running slot, appends the event and saves the record', async () => {
-        await running();
-        const event = makeEvent();
-        const record = makeRecord({ current: 3 });
-        await store.finishOperation('web', { event, record });
-        expect(await store.loadPending()).toEqual(new Map());
-        expect(await store.listEvents({ limit: 10 })).toEqual([event]);
+      it('removes exactly the consumed commands, clears the slot, appends the events in order, saves the record', async () => {
+        const { web, api } = await started();
+        const events = [makeEvent({ kind: 'failed', at: at(30) }), makeEvent({ commands: [web[0].id, web[1].id] })];
+        const record = makeRecord({ current: 7, cooldownUntil: { up: at(400), down: null } });
+        await store.finishOperation('web', { events, record, consumed: [web[0].id, web[1].id] });
+        expect(await store.loadCommands()).toEqual(new Map([['api', [api]], ['web', [web[2]]]]));
+        expect(await store.loadRunning()).toEqual(new Map());
+        expect(await store.listEvents({ limit: 10 })).toEqual(events.toReversed());
         expect(await store.loadTargets()).toEqual(new Map([['web', record]]));
       });
 
-      it('with no event, appends nothing but still clears the slot and saves the record', async () => {
-        await running();
-        const record = makeRecord({ current: 5 });
-        await store.finishOperation('web', { event: null, record });
-        expect(await store.loadPending()).toEqual(new Map());
+      it('with no events and nothing consumed (a cut-off run dropped at start), clears the slot, saves the record', async () => {
+        const { web, api } = await started();
+        await store.finishOperation('web', { events: [], record: makeRecord({ current: 3 }), consumed: [] });
+        expect(await store.loadRunning()).toEqual(new Map());
+        expect(await store.loadCommands()).toEqual(new Map([['web', [...web]], ['api', [api]]]));
         expect(await store.listEvents({ limit: 10 })).toEqual([]);
-        expect((await store.loadTargets()).get('web')).toEqual(record);
       });
 
-      it('without requeue, keeps an intent queued during the operation', async () => {
-        const { queued } = await running(true);
-        await store.finishOperation('web', { event: makeEvent(), record: makeRecord(), requeue: null });
-        expect((await store.loadPending()).get('web')).toEqual({ queued, running: null });
+      it('a consumed id no longer queued is no error', async () => {
+        const { web } = await started();
+        await store.finishOperation('web', { events: [], record: makeRecord(), consumed: ['gone', web[0].id] });
+        expect((await store.loadCommands()).get('web')).toEqual([web[1], web[2]]);
+      });
+
+      it('leaves the signals alone', async () => {
+        await started();
+        const signal = makeSignal();
+        await store.applySignals({ upsert: [signal], end: [], events: [] });
+        await store.finishOperation('web', { events: [makeEvent()], record: makeRecord(), consumed: [] });
+        expect(await store.loadSignals()).toEqual([signal]);
       });
 
       it.each([
-        ['an empty queued slot', false],
-        ['a queued slot filled during the operation', true],
-      ])('with requeue, puts the given pending intent in %s and empties running', async (_name, meanwhile) => {
-        const { running: r } = await running(meanwhile);
-        const retry = makePending(r.intent, { attempts: 1, notBefore: at(40), count: meanwhile ? 2 : 1 });
-        await store.finishOperation('web', { event: null, record: makeRecord(), requeue: retry });
-        expect((await store.loadPending()).get('web')).toEqual({ queued: retry, running: null });
-      });
-
-      it('is atomic: a refused event (duplicate id) leaves the slots, the record and the history as they were', async () => {
-        const before = await running(true);
-        const event = makeEvent();
-        await store.appendEvent(event);
-        const record = makeRecord({ current: 99 });
-        const requeue = makePending(before.running.intent, { attempts: 1 });
-        await expect(store.finishOperation('web', { event, record, requeue })).rejects.toBeInstanceOf(
-          StoreUnavailableError,
-        );
-        expect((await store.loadPending()).get('web')).toEqual({ queued: before.queued, running: before.running });
-        expect(await store.loadTargets()).toEqual(new Map());
-        expect(await store.listEvents({ limit: 10 })).toEqual([event]);
+        ['an event id already in the history', 'old'],
+        ['an event id repeated within the same end', 'repeated'],
+      ] as const)('is all or nothing: %s leaves slot, queue, record and history as they were', async (_name, dup) => {
+        const { web, api, running } = await started();
+        const old = makeEvent({ at: at(1) });
+        await store.appendEvent(old);
+        const first = makeEvent({ at: at(30) });
+        const events = [first, dup === 'old' ? { ...old } : { ...first, reason: 'again' }];
+        const end = { events, record: makeRecord({ current: 99 }), consumed: [web[0].id, web[1].id] };
+        await expect(store.finishOperation('web', end)).rejects.toBeInstanceOf(StoreUnavailableError);
+        expect(await store.loadRunning()).toEqual(new Map([['web', running]]));
+        expect(await store.loadCommands()).toEqual(new Map([['web', [...web]], ['api', [api]]]));
+        expect(await store.loadTargets()).toEqual(new Map([['web', makeRecord({ current: 3 })]]));
+        expect(await store.listEvents({ limit: 10 })).toEqual([old]);
       });
     });
 
@@ -347,169 +309,24 @@ export function describeStoreConformance(name: string, make: (limits?: HistoryLi
           ]),
         );
       });
-    });
 
-    describe('events', () => {
-      it('appendEvent refuses an event id already in the history', async () => {
-        const event = makeEvent();
-        await store.appendEvent(event);
-        await expect(store.appendEvent({ ...event, reason: 'again' })).rejects.toBeInstanceOf(StoreUnavailableError);
-        expect(await store.listEvents({ limit: 10 })).toEqual([event]);
-      });
-
-      it('listEvents returns the newest first', async () => {
-        const events = await appendMany(4);
-        expect(await store.listEvents({ limit: 10 })).toEqual(events.toReversed());
-      });
-
-      it('listEvents with a target returns only that target, newest first', async () => {
-        const web1 = await appendMany(1, 'web', 0);
-        const api1 = await appendMany(1, 'api', 1);
-        const web2 = await appendMany(1, 'web', 2);
-        expect(await store.listEvents({ target: 'web', limit: 10 })).toEqual([...web2, ...web1]);
-        expect(await store.listEvents({ target: 'api', limit: 10 })).toEqual(api1);
-        expect(await store.listEvents({ target: 'nobody', limit: 10 })).toEqual([]);
-      });
-
-      it.each([
-        [0, 0],
-        [1, 1],
-        [3, 3],
-        [5, 5],
-        [8, 5],
-      ])('listEvents with limit %i over 5 events returns the newest %i', async (limit, count) => {
-        const events = await appendMany(5);
-        expect(await store.listEvents({ limit })).toEqual(events.toReversed().slice(0, count));
-      });
-
-      it('listEvents pages with before: each page continues strictly after the last event of the previous one', async () => {
-        const events = (await appendMany(5)).toReversed();
-        const pages: ScalingEvent[][] = [];
-        let before: string | undefined;
-        // Bounded, so that a store whose cursor does not advance fails instead of looping.
-        for (let i = 0; i < 10; i++) {
-          const page = await store.listEvents(before === undefined ? { limit: 2 } : { limit: 2, before });
-          if (page.length === 0) break;
-          pages.push(page);
-          before = page.at(-1)?.id;
-        }
-        expect(pages).toEqual([events.slice(0, 2), events.slice(2, 4), events.slice(4)]);
-      });
-
-      it('listEvents pages within a target when given both target and before', async () => {
-        const web = await appendMany(3, 'web', 0);
-        await appendMany(3, 'api', 10);
-        const cursor = web[2]?.id ?? '';
-        expect(await store.listEvents({ target: 'web', before: cursor, limit: 10 })).toEqual([web[1], web[0]]);
-      });
-
-      it('listEvents before an id not in the history returns an empty page, not the newest events', async () => {
-        await appendMany(3);
-        expect(await store.listEvents({ before: 'no-such-event', limit: 10 })).toEqual([]);
-      });
-
-      it('lastEvents holds the newest event of each target, whichever way it was recorded', async () => {
-        await appendMany(2, 'web', 0);
-        const [apiLast] = await appendMany(1, 'api', 5);
-        const intent = makeIntent();
-        await store.enqueue(intent, makePending(intent));
-        await store.startOperation('web', makePending(intent));
-        const webLast = makeEvent({ at: at(9) });
-        await store.finishOperation('web', { event: webLast, record: makeRecord() });
-        expect(await store.lastEvents()).toEqual(
-          new Map([
-            ['web', webLast],
-            ['api', apiLast],
-          ]),
-        );
+      it.each<[string, TargetRecord]>([
+        ['a cooling target', makeRecord({ cooldownUntil: { up: at(60), down: at(300) } })],
+        [
+          'a never-read target paused by config',
+          makeRecord({ current: null, paused: true, cooldownUntil: { up: null, down: null } }),
+        ],
+        [
+          'a target paused through the API',
+          makeRecord({ pause: { until: at(7200), direction: 'down', reason: 'launch — hold ✓' } }),
+        ],
+        ['a target retrying a locked stack', makeRecord({ retry: { attempts: 3, notBefore: at(90) } })],
+      ])('a record of %s comes back as it went in', async (_name, record) => {
+        await store.saveTarget(record);
+        expect(await store.loadTargets()).toStrictEqual(new Map([[record.name, record]]));
       });
     });
 
-    describe('bounded history', () => {
-      /** Replaces the suite's store with one built with `limits`; afterEach closes it. */
-      async function remake(limits: HistoryLimits): Promise<void> {
-        await store.close();
-        store = await make(limits);
-      }
-
-      it('keeps the newest historyTotalLimit events across targets, whichever call appended them', async () => {
-        await remake({ historyTotalLimit: 4 });
-        await appendMany(1, 'web', 0);
-        const [api1] = await appendMany(1, 'api', 1);
-        const [db1] = await appendMany(1, 'db', 2);
-        const [api2] = await appendMany(1, 'api', 3);
-        const intent = makeIntent();
-        await store.enqueue(intent, makePending(intent));
-        await store.startOperation('web', makePending(intent));
-        const web2 = makeEvent({ at: at(4) });
-        await store.finishOperation('web', { event: web2, record: makeRecord() });
-        expect(await store.listEvents({ limit: 10 })).toEqual([web2, api2, db1, api1]);
-        expect(await store.listEvents({ target: 'web', limit: 10 })).toEqual([web2]);
-        const [db2] = await appendMany(1, 'db', 5);
-        // The oldest go first, whatever their target: web's first event, now api's.
-        expect(await store.listEvents({ limit: 10 })).toEqual([db2, web2, api2, db1]);
-        expect(await store.lastEvents()).toEqual(
-          new Map([
-            ['web', web2],
-            ['api', api2],
-            ['db', db2],
-          ]),
-        );
-      });
-
-      it('a target whose every event was trimmed leaves lastEvents, and records again under its own limit', async () => {
-        await remake({ historyLimit: 2, historyTotalLimit: 3 });
-        await appendMany(2, 'web', 0);
-        // The third api event trims the first (per target) and the second web one (three newer
-        // events were recorded since, though one of them is gone): two events are left.
-        const api = await appendMany(3, 'api', 2);
-        expect(await store.listEvents({ limit: 10 })).toEqual(api.slice(1).toReversed());
-        expect([...(await store.lastEvents()).keys()]).toEqual(['api']);
-        const web = await appendMany(3, 'web', 5);
-        expect(await store.listEvents({ target: 'web', limit: 10 })).toEqual(web.slice(1).toReversed());
-        expect(await store.listEvents({ limit: 10 })).toEqual(web.slice(1).toReversed());
-        expect(await store.lastEvents()).toEqual(new Map([['web', web[2]]]));
-      });
-
-      it('a page cursor trimmed away gives an empty page, not the newest events again', async () => {
-        await remake({ historyTotalLimit: 2 });
-        const [oldest] = await appendMany(3);
-        expect(await store.listEvents({ before: oldest?.id ?? '', limit: 10 })).toEqual([]);
-      });
-    });
-
-    describe('deliveries', () => {
-      const future = '2999-01-01T00:00:00.000Z';
-      const past = '2000-01-01T00:00:00.000Z';
-
-      it('remembers a key the first time and reports a replay after', async () => {
-        expect(await store.rememberDelivery('sns:m-1', future)).toBe(true);
-        expect(await store.rememberDelivery('sns:m-1', future)).toBe(false);
-        expect(await store.rememberDelivery('sns:m-1', future)).toBe(false);
-      });
-
-      it('keeps keys apart', async () => {
-        expect(await store.rememberDelivery('sns:m-1', future)).toBe(true);
-        expect(await store.rememberDelivery('sns:m-2', future)).toBe(true);
-      });
-
-      it('an expired key may be remembered again, and is then a replay until its new expiry', async () => {
-        expect(await store.rememberDelivery('sns:m-1', past)).toBe(true);
-        expect(await store.rememberDelivery('sns:m-1', future)).toBe(true);
-        expect(await store.rememberDelivery('sns:m-1', future)).toBe(false);
-      });
-
-      it('forgetDelivery lets the same key be accepted again', async () => {
-        await store.rememberDelivery('sns:m-1', future);
-        await store.forgetDelivery('sns:m-1');
-        expect(await store.rememberDelivery('sns:m-1', future)).toBe(true);
-      });
-
-      it('forgetDelivery of an unknown key is not an error and forgets nothing else', async () => {
-        await store.rememberDelivery('sns:m-1', future);
-        await expect(store.forgetDelivery('sns:never-seen')).resolves.toBeUndefined();
-        expect(await store.rememberDelivery('sns:m-1', future)).toBe(false);
-      });
-    });
+    describeHistoryConformance(ctx);
   });
 }

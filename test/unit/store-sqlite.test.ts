@@ -11,8 +11,18 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { createStore, type StoreConfig, UnknownStoreDriverError } from '../../src/store/index.js';
 import { MAX_EVENTS_PAGE, PURGE_EVERY, SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite.js';
-import { openDatabase, SCHEMA_VERSION } from '../../src/store/sqlite-schema.js';
-import { at, describeStoreConformance, makeEvent, makeIntent, makePending, makeRecord } from './store-conformance.js';
+import { MIGRATIONS, openDatabase, SCHEMA_VERSION } from '../../src/store/sqlite-schema.js';
+import type { Intent } from '../../src/types.js';
+import {
+  at,
+  describeStoreConformance,
+  makeCommand,
+  makeEvent,
+  makeIntent,
+  makeRecord,
+  makeRunning,
+  makeSignal,
+} from './store-conformance.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'pulumiscale-store-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -53,19 +63,29 @@ describe('SqliteStore durability', () => {
   it('everything acknowledged is there after close and reopen of the same file', async () => {
     const file = freshPath();
     const first = await open({ path: file });
-    const done = makeIntent({ receivedAt: at(1) });
-    const waiting = makeIntent({ receivedAt: at(2) });
+    const done = makeCommand({ receivedAt: at(1) });
+    const waiting = [makeCommand({ receivedAt: at(2) }), makeCommand({ receivedAt: at(3), adjustment: { type: 'to', to: 5 } })];
+    const other = makeCommand({ target: 'api' });
+    const signals = [makeSignal(), makeSignal({ target: 'api', direction: 'down', source: 'cloudwatch', expiresAt: null })];
+    const ended = makeSignal();
     const event = makeEvent();
-    const record = makeRecord();
-    await first.enqueue(done, makePending(done));
-    await first.startOperation('web', makePending(done));
-    await first.enqueue(waiting, makePending(waiting));
-    await first.finishOperation('web', { event, record });
+    const record = makeRecord({ pause: { until: at(7200), direction: 'up', reason: 'freeze' }, retry: null });
+    const applying = makeRunning({ commandIds: [waiting[0]!.id], applying: { from: 3, to: 5 } });
+    for (const command of [done, ...waiting, other]) await first.addCommand(command);
+    await first.startOperation('web', makeRunning({ commandIds: [done.id] }));
+    await first.finishOperation('web', { events: [event], record, consumed: [done.id] });
+    await first.startOperation('web', makeRunning({ commandIds: [waiting[0]!.id] }));
+    await first.markApplying('web', applying);
+    await first.applySignals({ upsert: [...signals, ended], end: [], events: [] });
+    await first.applySignals({ upsert: [], end: [{ target: 'web', id: ended.id }], events: [] });
     await first.rememberDelivery('sns:m-1', '2999-01-01T00:00:00.000Z');
     await first.close();
 
     const second = await open({ path: file });
-    expect(await second.loadPending()).toEqual(new Map([['web', { queued: makePending(waiting), running: null }]]));
+    const queues = await second.loadCommands();
+    expect([...queues.entries()]).toEqual([['web', waiting], ['api', [other]]]);
+    expect(await second.loadRunning()).toEqual(new Map([['web', applying]]));
+    expect(await second.loadSignals()).toEqual(signals.toSorted((a, b) => a.target.localeCompare(b.target)));
     expect(await second.loadTargets()).toEqual(new Map([['web', record]]));
     expect(await second.listEvents({ limit: 10 })).toEqual([event]);
     expect(await second.getIntent(done.id)).toEqual(done);
@@ -75,13 +95,13 @@ describe('SqliteStore durability', () => {
   it('a write is committed when its promise resolves: another connection sees it before close', async () => {
     const file = freshPath();
     const store = await open({ path: file });
-    const intent = makeIntent();
-    await store.enqueue(intent, makePending(intent));
-    const rows = peek(file, (db) => db.prepare('SELECT slot, json FROM pending').all());
-    expect(rows.map((r): unknown[] => [r.slot, JSON.parse(String(r.json))])).toEqual([['queued', makePending(intent)]]);
+    const command = makeCommand();
+    await store.addCommand(command);
+    const rows = peek(file, (db) => db.prepare('SELECT id, target, json FROM commands').all());
+    expect(rows.map((r): unknown[] => [r.id, r.target, JSON.parse(String(r.json))])).toEqual([[command.id, 'web', command]]);
   });
 
-  it('an intent acknowledged by a process that is then killed (SIGKILL, no close) is recovered', async () => {
+  it('a command acknowledged by a process that is then killed (SIGKILL, no close) is recovered', async () => {
     // The child imports the TypeScript source through Node's type stripping; the hook maps the
     // `.js` specifiers of ESM TypeScript to the `.ts` files beside them.
     const child = path.join(tmp, 'crash-child.mjs');
@@ -100,16 +120,15 @@ const [moduleUrl, file, json] = process.argv.slice(2);
 const { SqliteStore } = await import(moduleUrl);
 const store = new SqliteStore({ path: file });
 await store.init();
-const intent = JSON.parse(json);
-await store.enqueue(intent, { intent, count: 1, firstAt: intent.receivedAt, attempts: 0, notBefore: null });
+await store.addCommand(JSON.parse(json));
 process.stdout.write('acknowledged');
 process.kill(process.pid, 'SIGKILL');
 `,
     );
     const file = freshPath();
-    const intent = makeIntent();
+    const command = makeCommand();
     const moduleUrl = pathToFileURL(path.resolve('src/store/sqlite.ts')).href;
-    const run = spawnSync(process.execPath, [child, moduleUrl, file, JSON.stringify(intent)], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [child, moduleUrl, file, JSON.stringify(command)], { encoding: 'utf8' });
     expect({ signal: run.signal, stdout: run.stdout, stderr: run.stderr }).toEqual({
       signal: 'SIGKILL',
       stdout: 'acknowledged',
@@ -117,8 +136,8 @@ process.kill(process.pid, 'SIGKILL');
     });
 
     const store = await open({ path: file });
-    expect((await store.loadPending()).get('web')?.queued).toEqual(makePending(intent));
-    expect(await store.getIntent(intent.id)).toEqual(intent);
+    expect(await store.loadCommands()).toEqual(new Map([['web', [command]]]));
+    expect(await store.getIntent(command.id)).toEqual(command);
   });
 
   it('opens connections in WAL mode with synchronous=FULL and a busy timeout', () => {
@@ -149,6 +168,67 @@ describe('SqliteStore schema versions', () => {
     const second = await open({ path: file });
     expect(await second.loadTargets()).toEqual(new Map([['web', makeRecord()]]));
     expect(peek(file, (db) => db.prepare('PRAGMA user_version').get())).toEqual({ user_version: SCHEMA_VERSION });
+  });
+
+  it('migrates a version-1 file: old pending intents become commands, the running one first and resumable', async () => {
+    const file = freshPath();
+    mkdirSync(path.dirname(file), { recursive: true });
+    // Version 1 as it was written: its own migration, and rows in its JSON shapes.
+    const resumed = makeIntent({ receivedAt: at(1), adjustment: { type: 'by', by: 2 }, dryRun: false });
+    const queuedBehind = makeIntent({ receivedAt: at(2), adjustment: { type: 'to', to: 9 }, source: 'api' });
+    const queuedApi = makeIntent({ target: 'api', receivedAt: at(3), dryRun: true });
+    const runningApi = makeIntent({ target: 'api', receivedAt: at(0) });
+    const oldRecord = { name: 'web', current: 3, paused: false, cooldownUntil: { up: at(70), down: null } };
+    const event = makeEvent();
+    peek(file, (db) => {
+      db.exec(MIGRATIONS[0] ?? '');
+      db.exec('PRAGMA user_version = 1');
+      const audit = db.prepare('INSERT INTO intents (id, target, received_at, json) VALUES (?, ?, ?, ?)');
+      for (const i of [runningApi, resumed, queuedBehind, queuedApi]) audit.run(i.id, i.target, i.receivedAt, JSON.stringify(i));
+      const pending = db.prepare('INSERT INTO pending (target, slot, json) VALUES (?, ?, ?)');
+      const old = (intent: Intent, firstAt: string, extra: object = {}) =>
+        JSON.stringify({ intent, count: 2, firstAt, attempts: 1, notBefore: at(40), ...extra });
+      pending.run('web', 'running', old(resumed, at(1), { applying: { from: 3, to: 5 } }));
+      pending.run('web', 'queued', old(queuedBehind, at(2)));
+      pending.run('api', 'queued', old(queuedApi, at(3)));
+      // An old running slot from before `applying` existed: the key is simply absent.
+      pending.run('api', 'running', old(runningApi, at(0)));
+      db.prepare('INSERT INTO targets (name, json) VALUES (?, ?)').run('web', JSON.stringify(oldRecord));
+      db.prepare("INSERT INTO events (id, target, n, at, kind, json) VALUES (?, 'web', 1, ?, 'changed', ?)").run(
+        event.id,
+        event.at,
+        JSON.stringify(event),
+      );
+    });
+
+    const store = await open({ path: file, intentLimit: 4 });
+    expect([...(await store.loadCommands()).entries()]).toStrictEqual([
+      ['api', [runningApi, queuedApi]],
+      ['web', [resumed, queuedBehind]],
+    ]);
+    expect(await store.loadRunning()).toStrictEqual(
+      new Map([
+        ['api', { kind: 'commands', commandIds: [runningApi.id], dryRun: false, startedAt: at(0), applying: null }],
+        ['web', { kind: 'commands', commandIds: [resumed.id], dryRun: false, startedAt: at(1), applying: { from: 3, to: 5 } }],
+      ]),
+    );
+    expect(await store.loadTargets()).toStrictEqual(new Map([['web', { ...oldRecord, pause: null, retry: null }]]));
+    expect(await store.listEvents({ limit: 10 })).toEqual([event]);
+    expect(peek(file, (db) => db.prepare('SELECT slot FROM pending ORDER BY target').all())).toEqual([
+      { slot: 'running' },
+      { slot: 'running' },
+    ]);
+    expect(peek(file, (db) => db.prepare('PRAGMA user_version').get())).toEqual({ user_version: SCHEMA_VERSION });
+
+    // The audit table kept its order through the rebuild: the next command trims the oldest.
+    const next = makeCommand();
+    await store.addCommand(next);
+    expect(await store.getIntent(runningApi.id)).toBeNull();
+    expect(await store.getIntent(resumed.id)).toEqual(resumed);
+    expect((await store.loadCommands()).get('web')).toEqual([resumed, queuedBehind, next]);
+    // The running operation ends as the engine ends it: its command consumed, the rest kept.
+    await store.finishOperation('web', { events: [], record: makeRecord(), consumed: [resumed.id] });
+    expect((await store.loadCommands()).get('web')).toEqual([queuedBehind, next]);
   });
 
   it('a file written by a newer schema is refused with StoreUnavailableError and its schema is left alone', async () => {
@@ -198,7 +278,19 @@ describe('SqliteStore unusable paths', () => {
     const failure = store.init();
     await expect(failure).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(failure).rejects.toHaveProperty('cause');
-    await expect(store.loadPending()).rejects.toThrow(/not initialised/);
+    await expect(store.loadCommands()).rejects.toThrow(/not initialised/);
+  });
+
+  it('a store used before init rejects every call with StoreUnavailableError, and writes nothing', async () => {
+    const file = freshPath();
+    const store = new SqliteStore({ path: file });
+    opened.push(store);
+    await expect(store.addCommand(makeCommand())).rejects.toThrow(StoreUnavailableError);
+    await expect(store.applySignals({ upsert: [makeSignal()], end: [], events: [] })).rejects.toThrow(/not initialised/);
+    await expect(store.loadRunning()).rejects.toThrow(/not initialised/);
+    await store.init();
+    expect(await store.loadCommands()).toEqual(new Map());
+    expect(await store.loadSignals()).toEqual([]);
   });
 
   it('init after close rejects, and a second init of an open store does nothing', async () => {
@@ -216,64 +308,46 @@ describe('SqliteStore atomicity under failures injected inside the transaction',
   // a real rollback can leave the store as it was.
   const abort = "BEGIN SELECT RAISE(ABORT, 'injected failure'); END";
 
-  it('enqueue: a failed slot write leaves no intent recorded and the previous queued slot in place', async () => {
+  it('addCommand: a failed queue write leaves no audit record and the queue as it was', async () => {
     const file = freshPath();
     const store = await open({ path: file });
-    const first = makeIntent();
-    await store.enqueue(first, makePending(first));
-    peek(file, (db) => db.exec(`CREATE TRIGGER fail BEFORE INSERT ON pending ${abort}`));
-    const second = makeIntent();
-    await expect(store.enqueue(second, makePending(second))).rejects.toThrow(/injected failure/);
+    const first = makeCommand();
+    await store.addCommand(first);
+    peek(file, (db) => db.exec(`CREATE TRIGGER fail BEFORE INSERT ON commands ${abort}`));
+    const second = makeCommand();
+    await expect(store.addCommand(second)).rejects.toThrow(/injected failure/);
     expect(await store.getIntent(second.id)).toBeNull();
-    expect((await store.loadPending()).get('web')).toEqual({ queued: makePending(first), running: null });
+    expect(await store.loadCommands()).toEqual(new Map([['web', [first]]]));
   });
 
-  it('startOperation: a failed running-slot write leaves the queued slot in place', async () => {
+  it('applySignals: a failed event write leaves the signals as they were', async () => {
     const file = freshPath();
     const store = await open({ path: file });
-    const intent = makeIntent();
-    await store.enqueue(intent, makePending(intent));
-    peek(file, (db) => db.exec(`CREATE TRIGGER fail BEFORE INSERT ON pending WHEN NEW.slot = 'running' ${abort}`));
-    await expect(store.startOperation('web', makePending(intent))).rejects.toBeInstanceOf(StoreUnavailableError);
-    expect((await store.loadPending()).get('web')).toEqual({ queued: makePending(intent), running: null });
+    const kept = makeSignal();
+    await store.applySignals({ upsert: [kept], end: [], events: [] });
+    peek(file, (db) => db.exec(`CREATE TRIGGER fail BEFORE INSERT ON events ${abort}`));
+    const change = { upsert: [makeSignal()], end: [{ target: 'web', id: kept.id }], events: [makeEvent()] };
+    await expect(store.applySignals(change)).rejects.toThrow(/injected failure/);
+    expect(await store.loadSignals()).toEqual([kept]);
   });
 
-  it('finishOperation: a failed record write keeps the running slot and appends no event', async () => {
+  it('finishOperation: a failed record write keeps the running slot and the commands, and appends no event', async () => {
     const file = freshPath();
     const store = await open({ path: file });
-    const intent = makeIntent();
-    await store.enqueue(intent, makePending(intent));
-    await store.startOperation('web', makePending(intent));
+    const command = makeCommand();
+    await store.addCommand(command);
+    const running = makeRunning({ commandIds: [command.id] });
+    await store.startOperation('web', running);
     peek(file, (db) => db.exec(`CREATE TRIGGER fail BEFORE INSERT ON targets ${abort}`));
-    const outcome = { event: makeEvent(), record: makeRecord(), requeue: makePending(intent, { attempts: 1 }) };
-    await expect(store.finishOperation('web', outcome)).rejects.toBeInstanceOf(StoreUnavailableError);
-    expect((await store.loadPending()).get('web')).toEqual({ queued: null, running: makePending(intent) });
+    const end = { events: [makeEvent()], record: makeRecord(), consumed: [command.id] };
+    await expect(store.finishOperation('web', end)).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(await store.loadRunning()).toEqual(new Map([['web', running]]));
+    expect(await store.loadCommands()).toEqual(new Map([['web', [command]]]));
     expect(await store.listEvents({ limit: 10 })).toEqual([]);
   });
 });
 
 describe('SqliteStore bounded growth', () => {
-  it('keeps the newest historyLimit events of each target, whichever call appended them', async () => {
-    const store = await open({ path: ':memory:', historyLimit: 3 });
-    const web = [];
-    for (let i = 0; i < 5; i++) {
-      const event = makeEvent({ target: 'web', at: at(i) });
-      web.push(event);
-      if (i === 4) {
-        const intent = makeIntent();
-        await store.enqueue(intent, makePending(intent));
-        await store.startOperation('web', makePending(intent));
-        await store.finishOperation('web', { event, record: makeRecord() });
-      } else {
-        await store.appendEvent(event);
-      }
-    }
-    const api = [makeEvent({ target: 'api' }), makeEvent({ target: 'api' })];
-    for (const event of api) await store.appendEvent(event);
-    expect(await store.listEvents({ target: 'web', limit: 10 })).toEqual(web.slice(2).toReversed());
-    expect(await store.listEvents({ target: 'api', limit: 10 })).toEqual(api.toReversed());
-  });
-
   it('a lowered historyLimit trims the backlog at the next insert', async () => {
     const file = freshPath();
     const first = await open({ path: file, historyLimit: 10 });
@@ -286,12 +360,12 @@ describe('SqliteStore bounded growth', () => {
     expect(await second.listEvents({ limit: 10 })).toEqual([newest, events[5]]);
   });
 
-  it('keeps the newest intentLimit intents in the audit table, and never touches pending slots', async () => {
+  it('keeps the newest intentLimit commands in the audit table, and never touches the queue', async () => {
     const store = await open({ path: ':memory:', intentLimit: 2 });
-    const intents = [makeIntent({ target: 'a' }), makeIntent({ target: 'b' }), makeIntent({ target: 'c' })];
-    for (const intent of intents) await store.enqueue(intent, makePending(intent));
-    expect(await Promise.all(intents.map((i) => store.getIntent(i.id)))).toEqual([null, intents[1], intents[2]]);
-    expect((await store.loadPending()).get('a')?.queued?.intent).toEqual(intents[0]);
+    const commands = [makeCommand({ target: 'a' }), makeCommand({ target: 'b' }), makeCommand({ target: 'c' })];
+    for (const command of commands) await store.addCommand(command);
+    expect(await Promise.all(commands.map((c) => store.getIntent(c.id)))).toEqual([null, commands[1], commands[2]]);
+    expect((await store.loadCommands()).get('a')).toEqual([commands[0]]);
   });
 
   it.each([

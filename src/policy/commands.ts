@@ -1,0 +1,57 @@
+/**
+ * Which queued operator commands the next operation covers. Commands are never dropped and
+ * never merged into alert state; they run in arrival order. Consecutive commands may share one
+ * operation only when the result equals running them one by one: each command of the batch,
+ * decided from the value the previous one leaves, must itself be a change (`by 2` + `by 2` is
+ * `by 4`; `to 3` then `to 5` is `to 5`). The first command that would be skipped ends the batch
+ * and runs on its own next, so its own skip is recorded. A preview never shares an operation
+ * with a real change.
+ */
+import type { Command, Decision, Pause } from '../types.js';
+import { decideCommand, label, nothingToDo, signOf, type PolicyTarget } from './decide.js';
+
+/** The next operation on a target's commands. */
+export interface CommandPlan {
+  /** The commands it covers, in order (at least one). */
+  batch: Command[];
+  /** What to do for all of them: one change from the current value, or the first one's skip. */
+  decision: Decision;
+}
+
+/** Plans the next operation from the queue; null when the queue is empty. Pure. */
+export function planCommands(input: { queue: readonly Command[]; current: number | null; target: PolicyTarget; pause: Pause | null; now: number }): CommandPlan | null {
+  const { queue, current, target, pause, now } = input;
+  const first = queue[0];
+  if (first === undefined) return null;
+  const firstDecision = decideCommand({ current, command: first, target, pause, now });
+  if (firstDecision.kind === 'skip') return { batch: [first], decision: firstDecision };
+
+  const batch = [first];
+  const steps = [firstDecision];
+  let value = firstDecision.to;
+  for (const next of queue.slice(1)) {
+    if (next.dryRun !== first.dryRun) break;
+    const d = decideCommand({ current: value, command: next, target, pause, now });
+    if (d.kind === 'skip') break;
+    batch.push(next);
+    steps.push(d);
+    value = d.to;
+  }
+  if (batch.length === 1) return { batch, decision: firstDecision };
+
+  const from = current ?? target.min;
+  const why = `${batch.length} commands: ${steps.map((d) => d.reason).join('; ')}`;
+  const direction = current === null ? 'up' : signOf(value - current);
+  if (current !== null && direction === null) return { batch, decision: nothingToDo(why, current, value, null, target, 'net no change') };
+  return {
+    batch,
+    decision: {
+      kind: 'change',
+      from,
+      to: value,
+      direction: direction ?? 'up',
+      clamped: steps.some((d) => d.kind === 'change' && d.clamped),
+      reason: `${why} => ${label(current)} -> ${value}`,
+    },
+  };
+}
