@@ -77,8 +77,6 @@ const stepRule = z
       if (typeof by === 'number') {
         if (rule.adjustment === 'exact') {
           if (!Number.isInteger(by) || by < 0) issue(['bands', at, 'by'], 'must be a whole number >= 0 with adjustment: exact (it is the new value)');
-        } else if (by === 0) {
-          issue(['bands', at, 'by'], `must not be 0 with adjustment: ${rule.adjustment} (the band would never move the value)`);
         } else if (rule.adjustment === 'change' && !Number.isInteger(by)) {
           issue(['bands', at, 'by'], 'must be a whole number with adjustment: change');
         }

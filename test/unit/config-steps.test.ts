@@ -130,14 +130,10 @@ describe('config: steps and stabilization', () => {
       problems: [{ path: at('minMagnitude'), message: 'applies to adjustment: percent only' }],
     },
     {
-      rule: 'by: 0 with adjustment: change',
-      text: config(up(['{ from: 90, by: 0 }'])),
-      problems: [{ path: at('bands.0.by'), message: 'must not be 0 with adjustment: change (the band would never move the value)' }],
-    },
-    {
-      rule: 'by: 0 with adjustment: percent',
-      text: config(up(['{ from: 90, by: 0 }'], '        adjustment: percent\n')),
-      problems: [{ path: at('bands.0.by'), message: 'must not be 0 with adjustment: percent (the band would never move the value)' }],
+      // A band that holds the value is how AWS's own example leaves 50-60 alone.
+      rule: 'by: 0 is a band that holds the value, not a problem',
+      text: config(up(['{ from: 90, to: 95, by: 0 }', '{ from: 95, by: 5 }'])),
+      problems: [],
     },
     {
       rule: 'a fractional by with adjustment: change',
@@ -177,7 +173,6 @@ describe('config: steps and stabilization', () => {
 `);
     expect(problemsOf(text)).toEqual([
       { path: at('minMagnitude'), message: 'applies to adjustment: percent only' },
-      { path: at('bands.0.by'), message: 'must not be 0 with adjustment: change (the band would never move the value)' },
       { path: at('bands.1.from'), message: 'must be 80, where band 0 ends (a gap between 80 and 90)' },
       { path: 'targets.web.steps.down.bands.0.by', message: 'must be a whole number >= 0 with adjustment: exact (it is the new value)' },
     ]);
