@@ -471,7 +471,13 @@ export class Engine {
   /** Reads a target's current value in the background; keeps it when it changed. Never rejects. */
   async #refresh(t: TargetRuntime): Promise<void> {
     try {
-      const current = await this.#deps.executor.read(t.config);
+      // Bounded like an operation: a hung backend must not hold the stack's slot forever.
+      const controller = new AbortController();
+      const timer = this.#clock.setTimer(
+        () => controller.abort(new OperationTimeoutError(`${t.config.name}: reading the current value ran past engine.operationTimeout and was cancelled`)),
+        this.#operationTimeout,
+      );
+      const current = await this.#deps.executor.read(t.config, { signal: controller.signal }).finally(() => this.#clock.clearTimer(timer));
       t.error = null;
       if (current !== t.record.current) {
         const record = { ...t.record, current };

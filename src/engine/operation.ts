@@ -140,7 +140,7 @@ export async function runOperation(
   };
 
   try {
-    current = await deps.executor.read(target);
+    current = await deps.executor.read(target, signal ? { signal } : {});
     const cutOff = input.resume?.applying ?? null;
     if (cutOff !== null && (target.paused || pauses(record.pause, cutOff.to >= (cutOff.from ?? cutOff.to) ? 'up' : 'down', clock.now()))) {
       // Cut off mid-`up` by a stop, and paused now: a pause changes nothing, so the operation

@@ -97,8 +97,8 @@ export class AutomationExecutor implements Executor {
   }
 
   /** Reads the target's key; null when the stack has no value for it. */
-  async read(target: TargetConfig): Promise<number | null> {
-    return this.#track(this.#read(target));
+  async read(target: TargetConfig, opts: { signal?: AbortSignal } = {}): Promise<number | null> {
+    return this.#track(this.#read(target, opts.signal));
   }
 
   /** Sets the target's keys to `to` and runs `up` (restoring on failure), or previews a copy. */
@@ -144,9 +144,9 @@ export class AutomationExecutor implements Executor {
     this.#command = undefined;
   }
 
-  async #read(target: TargetConfig): Promise<number | null> {
-    const { stack } = await this.#open(target);
-    const config = await call(`reading the config of ${describe(target)}`, () => stack.getAllConfig());
+  async #read(target: TargetConfig, signal: AbortSignal | undefined): Promise<number | null> {
+    const { stack, cli } = await this.#open(target);
+    const config = await call(`reading the config of ${describe(target)}`, () => this.#guard.cancellable(cli, signal, () => stack.getAllConfig()));
     const entry = config[target.configKey];
     return entry === undefined ? null : parseValue(target, target.configKey, entry);
   }
@@ -158,7 +158,8 @@ export class AutomationExecutor implements Executor {
     const log = this.#log.child({ target: target.name, stack: target.stack });
     const operation = `${dryRun ? 'preview' : 'up'} of ${describe(target)}`;
 
-    const config = await call(`reading the config of ${describe(target)}`, () => stack.getAllConfig());
+    // Every CLI call of the operation can be cancelled: a hung backend must not hold the stack.
+    const config = await call(`reading the config of ${describe(target)}`, () => this.#guard.cancellable(opened.cli, opts.signal, () => stack.getAllConfig()));
     const before: ConfigMap = {};
     for (const key of keys) {
       const entry = config[key];
@@ -213,13 +214,16 @@ export class AutomationExecutor implements Executor {
     log: Logger,
   ): Promise<OpMap> {
     const { stack, keys } = opened;
-    await call(`setting ${keys.join(', ')} of ${describe(target)}`, () => stack.setAllConfig(wanted));
-    const restore = async (): Promise<void> => {
-      const back = keys.filter((key) => before[key] !== undefined);
-      const absent = keys.filter((key) => before[key] === undefined);
-      if (back.length > 0) await stack.setAllConfig(Object.fromEntries(back.map((key) => [key, before[key]!])));
-      if (absent.length > 0) await stack.removeAllConfig(absent);
-    };
+    // Restoring runs after a cancel too (that is when it matters), so it has a bound of its own.
+    const restore = (): Promise<void> =>
+      this.#guard.cancellable(opened.cli, AbortSignal.timeout(FOLLOW_UP_TIMEOUT_MS), async () => {
+        const back = keys.filter((key) => before[key] !== undefined);
+        const absent = keys.filter((key) => before[key] === undefined);
+        if (back.length > 0) await stack.setAllConfig(Object.fromEntries(back.map((key) => [key, before[key]!])));
+        if (absent.length > 0) await stack.removeAllConfig(absent);
+      });
+    // Setting the keys is the first half of the operation: cut off, it is undone like a failed `up`.
+    await settle(log, `setting ${keys.join(', ')} of ${describe(target)}`, () => this.#guard.cancellable(opened.cli, opts.signal, () => stack.setAllConfig(wanted)), restore);
     const startedAt = new Date();
     const up = async (): Promise<OpMap> => {
       try {
@@ -228,7 +232,10 @@ export class AutomationExecutor implements Executor {
         );
       } catch (err) {
         // A refused lock means our update never started; anything else may have come after it.
-        const done = err instanceof ConcurrentUpdateError ? undefined : await succeededSince(stack, startedAt, wanted);
+        const done =
+          err instanceof ConcurrentUpdateError
+            ? undefined
+            : await this.#guard.cancellable(opened.cli, AbortSignal.timeout(FOLLOW_UP_TIMEOUT_MS), () => succeededSince(stack, startedAt, wanted)).catch(() => undefined);
         if (done === undefined) throw err;
         // The update itself went through and only what followed it failed (the SDK's reads of
         // outputs and history, or a cancel that came too late): the new value is live, so
@@ -430,6 +437,9 @@ function howToCreate(target: TargetConfig): string {
   }
   return `create it with \`pulumi stack init ${target.stack}\` in ${target.workDir ?? 'the project folder'}`;
 }
+
+/** How long a follow-up CLI call after an operation (restore, history) may take before it is killed. */
+const FOLLOW_UP_TIMEOUT_MS = 60_000;
 
 /** Runs a CLI call, mapping its failure to a typed error. */
 async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {

@@ -59,8 +59,11 @@ export interface ApplyOptions {
 }
 
 export interface Executor {
-  /** Reads the target's current value from its stack's config; StackNotFoundError when there is no such stack. */
-  read(target: TargetConfig): Promise<number | null>;
+  /**
+   * Reads the target's current value from its stack's config; StackNotFoundError when there is
+   * no such stack. Aborting `signal` ends the CLI call and rejects with the signal's reason.
+   */
+  read(target: TargetConfig, opts?: { signal?: AbortSignal }): Promise<number | null>;
   /** Sets the target's key to `to` and runs `up`, or `preview` on a copy when `dryRun`. */
   apply(target: TargetConfig, to: number, opts: ApplyOptions): Promise<ApplyResult>;
   /** Sets the target's key to `value` (removes it for null) without running anything. */

@@ -154,6 +154,26 @@ describe('engine.operationTimeout', () => {
   });
 });
 
+describe('engine.operationTimeout bounds every CLI call, not only up', () => {
+  it('a hung config read is cancelled: the start-up read and the operation both end with PS_PULUMI_TIMEOUT', async () => {
+    const dir = await project('hungread', 3);
+    const hung = await slowCli(sandbox, { commands: ['config'], seconds: 600, name: 'slow-config' });
+    const d = await startDaemonProcess(sandbox.root, configYaml(dir, { cliDir: hung, engine: 'operationTimeout: 2s, cancelGrace: 1s' }), sandbox.env);
+    try {
+      await until(async () => ((await state(d)).error?.code === 'PS_PULUMI_TIMEOUT' ? true : undefined), 'the start-up read to time out', 60_000);
+      expect((await d.request('POST', '/api/v1/targets/web/scale', { to: 7 })).status).toBe(202);
+      const failed = await until(async () => (await events(d)).find((e) => e.kind === 'failed'), 'the operation to time out', 60_000);
+      expect(failed).toMatchObject({ errorCode: 'PS_PULUMI_TIMEOUT' });
+      // It could not even read the value, so nothing was decided: the command stays queued for a
+      // later try, and the state says why.
+      expect(await state(d)).toMatchObject({ running: false, pendingCount: 1, error: { code: 'PS_PULUMI_TIMEOUT' } });
+    } finally {
+      expect(await d.stop('SIGTERM')).toBe(0);
+    }
+    expect(await configGet(sandbox, dir, path.basename(dir), 'web:replicas')).toBe('3');
+  });
+});
+
 describe('a dry run', () => {
   it('never writes the stack config: SIGKILL during its preview leaves config and current unchanged', async () => {
     const dir = await project('dryrun', 4);
