@@ -147,6 +147,13 @@ export async function runOperation(
       // is not finished; its value is taken back out of the config instead, as for any `up`
       // that did not complete, so that the config says what was last deployed.
       plan = { kind: 'resume', commandIds: input.resume?.commandIds ?? [], decision: resumeDecision(cutOff, 'cut off', target) };
+      if ((await deps.executor.deployedValue(target)) === cutOff.to) {
+        // Its `up` had succeeded before the stop: nothing to undo, only to record.
+        const cooldownUntil = cooldownAfter(record.cooldownUntil, plan.decision.direction, clock.now(), target.cooldown);
+        current = cutOff.from;
+        const finished = event('changed', cutOff.to, `${plan.decision.reason}; its up had succeeded before the stop (target is paused now)`);
+        return outcome({ events: [finished], record: { ...record, current: cutOff.to, cooldownUntil, retry: null }, consumed: consumed(), kind: 'changed' });
+      }
       await deps.executor.revert(target, cutOff.from);
       current = cutOff.from;
       const detail = `an operation cut off by a stop (${cutOff.from ?? 'unset'} -> ${cutOff.to}) is not resumed: target is paused; the config is back at ${cutOff.from ?? 'unset'}`;

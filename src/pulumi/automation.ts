@@ -120,6 +120,20 @@ export class AutomationExecutor implements Executor {
     );
   }
 
+  /** The target's value in the stack's latest update, when that update succeeded; else null. */
+  async deployedValue(target: TargetConfig): Promise<number | null> {
+    return this.#track(
+      (async () => {
+        const { stack, cli } = await this.#open(target);
+        const latest = await this.#guard
+          .cancellable(cli, AbortSignal.timeout(FOLLOW_UP_TIMEOUT_MS), () => stack.info(true))
+          .catch(() => undefined);
+        const entry = latest?.kind === 'update' && latest.result === 'succeeded' ? latest.config[target.configKey] : undefined;
+        return entry === undefined ? null : toNumber(entry.value);
+      })(),
+    );
+  }
+
   /**
    * Opens the target's stack without reading or changing anything: rejects with
    * StackNotFoundError when it does not exist (and the target may not create it), or with what
@@ -192,7 +206,9 @@ export class AutomationExecutor implements Executor {
   async #preview(opened: OpenStack, target: TargetConfig, wanted: ConfigMap, opts: ApplyOptions, operation: string): Promise<OpMap> {
     const { stack } = opened;
     const values = Object.fromEntries(Object.entries(wanted).map(([key, entry]) => [key, entry.value]));
-    const copy = await call(`copying the config of ${describe(target)}`, () => writePreviewConfig(stack.workspace.workDir, target.stack, values));
+    const copy = await call(`copying the config of ${describe(target)}`, async () =>
+      writePreviewConfig(await settingsDir(stack), target.stack, values),
+    );
     try {
       const result = await call(operation, () =>
         this.#guard.unlocking(stack, opts, () => this.#guard.cancellable(opened.cli, opts.signal, (signal) => stack.preview({ configFile: copy.file, ...(signal ? { signal } : {}) }))),
@@ -436,6 +452,16 @@ function howToCreate(target: TargetConfig): string {
     return `create it with \`pulumi stack init ${name}\` (on a file backend; a Pulumi Cloud stack is <org>/${target.inline.project}/${target.stack})`;
   }
   return `create it with \`pulumi stack init ${target.stack}\` in ${target.workDir ?? 'the project folder'}`;
+}
+
+/**
+ * Where a stack's settings file lives: the project folder, or its `stackConfigDir` when the
+ * project sets one (the SDK reads the key but does not type it).
+ */
+async function settingsDir(stack: Stack): Promise<string> {
+  const workDir = stack.workspace.workDir;
+  const settings = (await stack.workspace.projectSettings()) as { stackConfigDir?: unknown };
+  return typeof settings.stackConfigDir === 'string' ? path.resolve(workDir, settings.stackConfigDir) : workDir;
 }
 
 /** How long a follow-up CLI call after an operation (restore, history) may take before it is killed. */

@@ -68,6 +68,12 @@ export interface Executor {
   apply(target: TargetConfig, to: number, opts: ApplyOptions): Promise<ApplyResult>;
   /** Sets the target's key to `value` (removes it for null) without running anything. */
   revert(target: TargetConfig, value: number | null): Promise<void>;
+  /**
+   * The target's value in the stack's latest update when that update succeeded, else null
+   * (no update, a failed one, or the history could not be read): tells an operation that was
+   * cut off after its `up` had succeeded from one that was not.
+   */
+  deployedValue(target: TargetConfig): Promise<number | null>;
   /** Releases workspaces. Does not interrupt running operations. */
   close(): Promise<void>;
 }

@@ -114,6 +114,7 @@ export class FakeExecutor implements Executor {
       const before = this.values.get(target.name);
       if (opts.dryRun) return { kind: 'previewed', current: before ?? to, durationMs: 0, changes: { update: 1 } };
       this.values.set(target.name, to);
+      this.deployed.set(target.name, to);
       return { kind: 'changed', current: to, durationMs: 0, changes: { update: 1 } };
     });
   }
@@ -124,6 +125,13 @@ export class FakeExecutor implements Executor {
       if (value === null) this.values.delete(target.name);
       else this.values.set(target.name, value);
     });
+  }
+
+  /** The value of the latest successful apply per target, as a stack's history would say. */
+  readonly deployed = new Map<string, number>();
+
+  async deployedValue(target: TargetConfig): Promise<number | null> {
+    return this.deployed.get(target.name) ?? null;
   }
 
   async close(): Promise<void> {

@@ -547,6 +547,21 @@ describe('engine: start', () => {
     expect(await engine.state('web')).toMatchObject({ current: 3 });
   });
 
+  it('a cut-off operation whose up had succeeded is recorded as changed on a paused target, not reverted', async () => {
+    const store = new MemoryStore();
+    const cut = intent('web', up);
+    store.commands.set('web', [cut]);
+    store.running.set('web', { kind: 'commands', commandIds: [cut.id], dryRun: false, startedAt: '2024-12-31T23:00:00.000Z', applying: { from: 3, to: 4 } });
+    const { engine, exec, events } = setup({ targets: [target('web', { paused: true })], values: { web: 4 }, store });
+    exec.deployed.set('web', 4);
+    await engine.start();
+    await engine.idle();
+    expect(exec.applies).toEqual([]);
+    expect(exec.values.get('web')).toBe(4);
+    expect(events()).toMatchObject([{ kind: 'changed', from: 3, to: 4, commands: [cut.id] }]);
+    expect(await engine.state('web')).toMatchObject({ current: 4 });
+  });
+
   it('records the value being applied on the running slot before a real apply, and not for a preview', async () => {
     const { engine, exec, store } = await started({ targets: [target('web')], values: { web: 3 } });
     exec.holding = true;
