@@ -59,7 +59,9 @@ targets:
     min: 2
     max: 10
     step: 2
-    cooldown: { up: 0s, down: 0s }
+    # Long enough that the firing alert steps once while the test looks (it would step again
+    # after each cooldown for as long as it fires).
+    cooldown: { up: 10m, down: 0s }
     createStack: true
 `,
     { ...sandbox.env, AM_TOKEN: TOKEN },
@@ -133,17 +135,19 @@ describe('a real Alertmanager routing to the daemon', () => {
     await postAlert({ labels: { alertname: 'HighLoad', pulumiscale_target: 'web', severity: 'page' }, annotations: { pulumiscale_value: '93.5' } });
     const changed = await until(async () => (await webEvents()).find((e) => e.kind === 'changed'), 'a changed event');
     // The key starts unset, so the step applies from min: 2 + 2.
-    expect(changed).toMatchObject({ source: 'alertmanager', to: 4, evidence: { alertName: 'HighLoad', metricValue: 93.5 } });
+    expect(changed).toMatchObject({ source: 'alertmanager', to: 4, signals: [{ source: 'alertmanager', direction: 'up', value: 93.5 }] });
     const state = (await daemon.request<TargetState>('GET', '/api/v1/targets/web')).body;
     expect(state.current).toBe(4);
+    expect(state.signals).toMatchObject([{ direction: 'up', value: 93.5 }]);
     expect(await configGet(sandbox, webDir, 'dev', 'web:replicas')).toBe('4');
     expect((await stackOutputs(sandbox, 'dev', webDir)).replicas).toBe(4);
   });
 
-  it('a resolved alert starts nothing and is recorded as ignored', async () => {
+  it('a resolved alert ends its signal, starts nothing, and is recorded as ignored', async () => {
     await postAlert({ labels: { alertname: 'HighLoad', pulumiscale_target: 'web', severity: 'page' }, endsAt: new Date(Date.now() - 1000).toISOString() });
     const ignored = await until(async () => (await webEvents()).find((e) => e.kind === 'ignored'), 'an ignored event');
     expect(ignored).toMatchObject({ source: 'alertmanager', intents: 0 });
+    expect((await daemon.request<TargetState>('GET', '/api/v1/targets/web')).body.signals).toEqual([]);
     expect(await configGet(sandbox, webDir, 'dev', 'web:replicas')).toBe('4');
   });
 });
