@@ -12,6 +12,7 @@ import {
   createPulumiSandbox,
   fileBackendStack,
   pulumiOk,
+  pulumiSection,
   stackOutputs,
   type PulumiSandbox,
 } from '../support/pulumi.js';
@@ -25,13 +26,7 @@ function configYaml(extra = ''): string {
 server: { host: 127.0.0.1, port: 0 }
 engine: { concurrency: 2, drainTimeout: 2m }
 store: { path: ./state.db }
-pulumi:
-  backendUrl: ${sandbox.backendUrl}
-  cliDir: ${sandbox.cliDir}
-  env:
-${Object.entries(sandbox.pulumiEnv)
-  .map(([k, v]) => `    ${k}: "${v}"`)
-  .join('\n')}
+${pulumiSection(sandbox)}
 log: { level: info }
 targets:
   web:

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScalingEvent, TargetState } from '../../src/types.js';
 import { CLI, alive, descendants, killAll, startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
-import { configGet, createPulumiSandbox, pulumiOk, stackOutputs, type PulumiSandbox } from '../support/pulumi.js';
+import { configGet, createPulumiSandbox, pulumiOk, pulumiSection, stackOutputs, type PulumiSandbox } from '../support/pulumi.js';
 import { slowCli } from '../support/slow-cli.js';
 
 let sandbox: PulumiSandbox;
@@ -40,13 +40,7 @@ function configYaml(dir: string, opts: { cliDir?: string; engine?: string; stack
 server: { host: 127.0.0.1, port: 0 }
 engine: { concurrency: 2, ${opts.engine ?? 'drainTimeout: 2m'} }
 store: { path: ./${path.basename(dir)}.db }
-pulumi:
-  backendUrl: ${sandbox.backendUrl}
-  cliDir: ${opts.cliDir ?? sandbox.cliDir}
-  env:
-${Object.entries(sandbox.pulumiEnv)
-  .map(([k, v]) => `    ${k}: "${v}"`)
-  .join('\n')}
+${pulumiSection(sandbox, opts.cliDir)}
 log: { level: info }
 targets:
   web:

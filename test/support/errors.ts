@@ -11,3 +11,14 @@ export function codeOf(fn: () => unknown): ErrorCode | 'none' {
     throw err;
   }
 }
+
+/** The registry code a promise rejects with, or 'none' when it resolves; any other error is rethrown. */
+export async function codeOfAsync(p: Promise<unknown>): Promise<ErrorCode | 'none'> {
+  try {
+    await p;
+    return 'none';
+  } catch (err) {
+    if (err instanceof PulumiScaleError) return err.code;
+    throw err;
+  }
+}

@@ -176,3 +176,8 @@ export async function stackOutputs(sandbox: PulumiSandbox, stack: string, projec
 export function fileBackendStack(project: string, stack: string): string {
   return `organization/${project}/${stack}`;
 }
+
+/** The `pulumi:` section of a daemon config that runs in the sandbox (YAML, one block). */
+export function pulumiSection(sandbox: PulumiSandbox, cliDir: string = sandbox.cliDir): string {
+  return `pulumi:\n  backendUrl: ${sandbox.backendUrl}\n  cliDir: ${cliDir}\n  env: ${JSON.stringify(sandbox.pulumiEnv)}`;
+}

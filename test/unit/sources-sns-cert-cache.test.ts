@@ -3,24 +3,15 @@
  * gives (promises it resolves): no sleeps, no sockets.
  */
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { PulumiScaleError, type ErrorCode } from '../../src/errors.js';
 import { createCertCache, parseSnsMessage, verifySnsSignature } from '../../src/sources/sns.js';
 import { fixture, makeTestPki, signSns, type TestPki } from '../support/sns.js';
+import { codeOfAsync } from '../support/errors.js';
 
 let pki: TestPki;
 beforeAll(() => {
   pki = makeTestPki();
 });
 
-async function codeOf(p: Promise<unknown>): Promise<ErrorCode | 'none'> {
-  try {
-    await p;
-    return 'none';
-  } catch (err) {
-    if (err instanceof PulumiScaleError) return err.code;
-    throw err;
-  }
-}
 
 describe('createCertCache: a bounded number of fetches in flight', () => {
   const certUrl = (n: number | string) => `https://sns.us-east-1.amazonaws.com/SimpleNotificationService-${n}.pem`;
@@ -41,7 +32,7 @@ describe('createCertCache: a bounded number of fetches in flight', () => {
     const { fetch, answer } = blockingFetcher();
     const cached = createCertCache(fetch, { maxInFlight: 2 });
     const running = [cached(certUrl(1)), cached(certUrl(2))];
-    expect(await codeOf(cached(certUrl(3)))).toBe('PS_CERT_FETCH_FAILED');
+    expect(await codeOfAsync(cached(certUrl(3)))).toBe('PS_CERT_FETCH_FAILED');
     expect(fetch.mock.calls.map(([url]) => url)).toEqual([certUrl(1), certUrl(2)]);
     expect(cached.inFlight()).toBe(2);
     answer(certUrl(1)).resolve(pki.cert);
@@ -53,7 +44,7 @@ describe('createCertCache: a bounded number of fetches in flight', () => {
     const { fetch, answer } = blockingFetcher();
     const cached = createCertCache(fetch);
     const running = [1, 2, 3, 4].map((n) => cached(certUrl(n)));
-    expect(await codeOf(cached(certUrl(5)))).toBe('PS_CERT_FETCH_FAILED');
+    expect(await codeOfAsync(cached(certUrl(5)))).toBe('PS_CERT_FETCH_FAILED');
     expect(fetch).toHaveBeenCalledTimes(4);
     for (const n of [1, 2, 3, 4]) answer(certUrl(n)).resolve(pki.cert);
     await Promise.all(running);
@@ -98,7 +89,7 @@ describe('createCertCache: a bounded number of fetches in flight', () => {
     const { fetch, answer } = blockingFetcher();
     const cached = createCertCache(fetch, { maxInFlight: 1 });
     const first = cached(certUrl(1));
-    expect(await codeOf(cached(certUrl(2)))).toBe('PS_CERT_FETCH_FAILED');
+    expect(await codeOfAsync(cached(certUrl(2)))).toBe('PS_CERT_FETCH_FAILED');
     answer(certUrl(1)).resolve(pki.cert);
     await first;
     const retried = cached(certUrl(2));
@@ -112,7 +103,7 @@ describe('createCertCache: a bounded number of fetches in flight', () => {
     const cached = createCertCache(fetch, { maxInFlight: 1 });
     const busy = cached(certUrl('busy'));
     const msg = parseSnsMessage(signSns(fixture('cloudwatch/sns-notification-single-alarm.json'), pki.key));
-    expect(await codeOf(verifySnsSignature(msg, cached))).toBe('PS_CERT_FETCH_FAILED');
+    expect(await codeOfAsync(verifySnsSignature(msg, cached))).toBe('PS_CERT_FETCH_FAILED');
     expect(fetch).toHaveBeenCalledTimes(1);
     answer(certUrl('busy')).resolve(pki.cert);
     await busy;

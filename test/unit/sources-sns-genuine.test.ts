@@ -10,9 +10,9 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
-import { PulumiScaleError, type ErrorCode } from '../../src/errors.js';
 import { parseSnsMessage, verifySnsSignature } from '../../src/sources/sns.js';
 import { fixture } from '../support/sns.js';
+import { codeOfAsync } from '../support/errors.js';
 
 const CERT_URL = 'https://sns.us-west-2.amazonaws.com/SimpleNotificationService-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem';
 const PEM = readFileSync(
@@ -42,15 +42,6 @@ const load = (file: string) => fixture<Genuine>(`cloudwatch/${file}`);
 /** Flips the lowest bit of the first character: one byte off, still valid UTF-8 and JSON. */
 const flipFirstByte = (s: string) => String.fromCharCode(s.charCodeAt(0) ^ 1) + s.slice(1);
 
-async function codeOf(p: Promise<unknown>): Promise<ErrorCode | 'none'> {
-  try {
-    await p;
-    return 'none';
-  } catch (err) {
-    if (err instanceof PulumiScaleError) return err.code;
-    throw err;
-  }
-}
 
 describe('genuine SNS messages verify with the certificate AWS published for them', () => {
   it('the certificate is AWS\'s SNS signing certificate', () => {
@@ -71,12 +62,12 @@ describe('genuine SNS messages verify with the certificate AWS published for the
     const raw = load(file);
     const forged = { ...raw, Message: flipFirstByte(raw.Message ?? '') };
     expect(forged.Message).not.toBe(raw.Message);
-    expect(await codeOf(verifySnsSignature(parseSnsMessage(forged), serveGenuine()))).toBe('PS_WEBHOOK_SIGNATURE');
+    expect(await codeOfAsync(verifySnsSignature(parseSnsMessage(forged), serveGenuine()))).toBe('PS_WEBHOOK_SIGNATURE');
   });
 
   it('the Subject is signed when present: removing it fails', async () => {
     const { Subject: _dropped, ...raw } = load('aws-genuine-notification-subject-v1.json');
-    expect(await codeOf(verifySnsSignature(parseSnsMessage(raw), serveGenuine()))).toBe('PS_WEBHOOK_SIGNATURE');
+    expect(await codeOfAsync(verifySnsSignature(parseSnsMessage(raw), serveGenuine()))).toBe('PS_WEBHOOK_SIGNATURE');
   });
 
   it('a null Subject (how Lambda shows an absent one) is left out of the string, as SNS leaves it out', async () => {
@@ -87,6 +78,6 @@ describe('genuine SNS messages verify with the certificate AWS published for the
   it('a genuine signature does not carry over to a SubscribeURL of another token', async () => {
     const raw = load('aws-genuine-subscription-confirmation-v1.json');
     const forged = { ...raw, SubscribeURL: (raw.SubscribeURL ?? '').replace(/Token=.*/, 'Token=0') };
-    expect(await codeOf(verifySnsSignature(parseSnsMessage(forged), serveGenuine()))).toBe('PS_WEBHOOK_SIGNATURE');
+    expect(await codeOfAsync(verifySnsSignature(parseSnsMessage(forged), serveGenuine()))).toBe('PS_WEBHOOK_SIGNATURE');
   });
 });

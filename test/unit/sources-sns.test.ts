@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { PulumiScaleError, type ErrorCode } from '../../src/errors.js';
+import { PulumiScaleError } from '../../src/errors.js';
 import { checkSnsUrl, createCertCache, parseSnsMessage, snsStringToSign, verifySnsSignature } from '../../src/sources/sns.js';
 import { httpsGetText } from '../../src/http/sns-client.js';
 import { TEST_CERT_URL, fixture, makeTestPki, signSns, startCertServer, type CertServer, type TestPki } from '../support/sns.js';
+import { codeOfAsync } from '../support/errors.js';
 
 let pki: TestPki;
 let server: CertServer;
@@ -17,15 +18,6 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-async function codeOf(p: Promise<unknown>): Promise<ErrorCode | 'none'> {
-  try {
-    await p;
-    return 'none';
-  } catch (err) {
-    if (err instanceof PulumiScaleError) return err.code;
-    throw err;
-  }
-}
 
 const TYPES = {
   Notification: 'cloudwatch/sns-notification-single-alarm.json',
@@ -183,7 +175,7 @@ describe('verifySnsSignature', () => {
   it.each(tamperCases)('v$version $type with a tampered $field fails with PS_WEBHOOK_SIGNATURE', async ({ version, file, field }) => {
     const signed = signSns(fixture(file), pki.key, { version });
     const forged = { ...signed, [field]: field === 'SubscribeURL' ? 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=other' : `${String(signed[field])}x` };
-    expect(await codeOf(verifySnsSignature(parseSnsMessage(forged), server.fetchCert))).toBe('PS_WEBHOOK_SIGNATURE');
+    expect(await codeOfAsync(verifySnsSignature(parseSnsMessage(forged), server.fetchCert))).toBe('PS_WEBHOOK_SIGNATURE');
   });
 
   it('a Notification without a Subject verifies (the field is left out of the string)', async () => {
@@ -196,7 +188,7 @@ describe('verifySnsSignature', () => {
     { rule: 'a SHA1 signature presented as version 2', make: () => ({ ...signSns(fixture(TYPES.Notification), pki.key, { version: '1' }), SignatureVersion: '2' }), code: 'PS_WEBHOOK_SIGNATURE' },
     { rule: 'a signature that is not base64 of anything', make: () => ({ ...signSns(fixture(TYPES.Notification), pki.key), Signature: '!!!' }), code: 'PS_WEBHOOK_SIGNATURE' },
   ])('refuses $rule', async ({ make, code }) => {
-    expect(await codeOf(verifySnsSignature(parseSnsMessage(make()), server.fetchCert))).toBe(code);
+    expect(await codeOfAsync(verifySnsSignature(parseSnsMessage(make()), server.fetchCert))).toBe(code);
   });
 
   it.each([
@@ -206,7 +198,7 @@ describe('verifySnsSignature', () => {
     { rule: 'a certificate URL over http', msg: () => signSns(fixture(TYPES.Notification), pki.key, { certUrl: TEST_CERT_URL.replace('https:', 'http:') }), code: 'PS_CERT_URL_REJECTED' },
   ])('refuses $rule without fetching anything', async ({ msg, code }) => {
     const fetchCert = vi.fn(server.fetchCert);
-    expect(await codeOf(verifySnsSignature(parseSnsMessage(msg()), fetchCert))).toBe(code);
+    expect(await codeOfAsync(verifySnsSignature(parseSnsMessage(msg()), fetchCert))).toBe(code);
     expect(fetchCert).not.toHaveBeenCalled();
   });
 
@@ -217,7 +209,7 @@ describe('verifySnsSignature', () => {
     { rule: 'a body that is not a certificate', path: '/SimpleNotificationService-garbage.pem' },
   ])('a certificate fetch failing with $rule is PS_CERT_FETCH_FAILED (5xx: SNS retries)', async ({ path }) => {
     const msg = parseSnsMessage(signSns(fixture(TYPES.Notification), pki.key, { certUrl: `https://sns.us-east-1.amazonaws.com${path}` }));
-    expect(await codeOf(verifySnsSignature(msg, server.fetchCert))).toBe('PS_CERT_FETCH_FAILED');
+    expect(await codeOfAsync(verifySnsSignature(msg, server.fetchCert))).toBe('PS_CERT_FETCH_FAILED');
   });
 });
 
