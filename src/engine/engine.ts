@@ -31,6 +31,7 @@ import type { Command, Pause, ScalingEvent, TargetState } from '../types.js';
 import type { Clock } from './clock.js';
 import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
 import { Scheduler } from './scheduler.js';
+import { errorOf, readFailureEvent, skipEvent, targetMessage } from './engine-events.js';
 import { activeSignals, newRuntime, serial, stateOf, type TargetRuntime } from './target-runtime.js';
 import { Waiters } from './waiters.js';
 
@@ -356,24 +357,8 @@ export class Engine {
   }
 
   async #recordSkip(t: TargetRuntime, plan: SignalPlan): Promise<void> {
-    if (plan.decision.kind !== 'skip') return;
-    const now = this.#clock.now();
-    const event: ScalingEvent = {
-      id: this.#deps.newId(),
-      target: t.config.name,
-      at: iso(now),
-      kind: 'skipped',
-      from: t.record.current,
-      to: null,
-      reason: plan.decision.detail,
-      source: plan.signals[0]?.source ?? 'engine',
-      intents: 0,
-      durationMs: 0,
-      dryRun: this.#deps.dryRun,
-      skipReason: plan.decision.reason,
-      signals: plan.signals,
-      rule: plan.rule,
-    };
+    const event = skipEvent(t, plan, { id: this.#deps.newId(), now: this.#clock.now(), dryRun: this.#deps.dryRun });
+    if (event === null) return;
     try {
       await this.record(event);
     } catch (err) {
@@ -498,22 +483,8 @@ export class Engine {
   }
 
   async #recordReadFailure(t: TargetRuntime, error: PulumiScaleError): Promise<void> {
-    const event: ScalingEvent = {
-      id: this.#deps.newId(),
-      target: t.config.name,
-      at: iso(this.#clock.now()),
-      kind: 'failed',
-      from: null,
-      to: null,
-      reason: error.message,
-      source: 'engine',
-      intents: 0,
-      durationMs: 0,
-      dryRun: false,
-      errorCode: error.code,
-    };
     try {
-      await this.record(event);
+      await this.record(readFailureEvent(t, error, { id: this.#deps.newId(), now: this.#clock.now() }));
     } catch (err) {
       this.#logger.warn({ target: t.config.name, err }, 'could not record a failed read');
     }
@@ -582,15 +553,7 @@ export class Engine {
   }
 
   #publishTarget(t: TargetRuntime): void {
-    const now = this.#clock.now();
-    const active = activeSignals(t, now);
-    this.#bus.publish({
-      type: 'target',
-      target: t.config.name,
-      current: t.record.current,
-      desired: t.desired?.value ?? null,
-      signals: { up: active.filter((s) => s.direction === 'up').length, down: active.filter((s) => s.direction === 'down').length },
-    });
+    this.#bus.publish(targetMessage(t, this.#clock.now()));
   }
 
   #stop(): void {
@@ -626,13 +589,6 @@ const STOP_MARGIN_MS = 5_000;
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-/** The target's error after an operation: a failed event's code and reason, else none. */
-function errorOf(events: readonly ScalingEvent[]): TargetRuntime['error'] {
-  const failed = events.find((e) => e.kind === 'failed');
-  if (failed === undefined) return null;
-  return { code: failed.errorCode ?? 'PS_INTERNAL', message: failed.reason, at: failed.at };
 }
 
 function draining(): PulumiScaleError {
