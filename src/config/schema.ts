@@ -4,6 +4,8 @@
  * product contract (DESIGN.md); add freely, rename nothing.
  */
 import { z } from 'zod';
+import { cronProblem, sameCron } from '../schedule/cron.js';
+import { timeZoneProblem } from '../schedule/zone.js';
 import { parseDuration } from './duration.js';
 
 /** A duration string ("60s", "5m") parsed to milliseconds. */
@@ -98,6 +100,100 @@ const stepRule = z
     });
   }, { when: () => true });
 
+/** A cron expression in node-cron's syntax (schedule/cron.ts), checked to parse and to fire. */
+const cronText = z.string().superRefine((text, ctx) => {
+  const problem = cronProblem(text);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/**
+ * One schedule of a target (schedule/schedule.ts): a schedule with `to` is a point, any other a
+ * window. Both kinds share one object so that a misplaced key is reported against the kind the
+ * schedule is, rather than as two failed union branches.
+ */
+const scheduleEntry = z
+  .strictObject({
+    /** Unique within the target; in `schedule:<name>` sources and metric labels. */
+    name: z.string().regex(TARGET_NAME, 'schedule names are letters, digits, _ . - (max 63)'),
+    /** When a window starts or a point fires. */
+    cron: cronText,
+    /** Window: when it ends (the first fire after its start); or `duration`. */
+    end: cronText.optional(),
+    /** Window: how long it lasts; or `end`. */
+    duration: duration.optional(),
+    /** The IANA zone the crons are read in. */
+    timezone: z
+      .string()
+      .superRefine((tz, ctx) => {
+        const problem = timeZoneProblem(tz);
+        if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .default('UTC'),
+    /** Window: bounds while active; either or both. */
+    min: z.number().int().nonnegative().optional(),
+    max: z.number().int().nonnegative().optional(),
+    /** Window: overlapping windows, the highest wins (default 0). */
+    priority: z.number().int().optional(),
+    /** Point: the value set at each fire. */
+    to: z.number().int().nonnegative().optional(),
+    /** Point: a fire found later than this (after downtime) is recorded as missed (default 5m). */
+    startingDeadline: duration.optional(),
+  })
+  .superRefine((s, ctx) => {
+    // Runs even when a field failed (`when`), so every problem is reported at once.
+    if (typeof s !== 'object' || s === null) return;
+    const issue = (path: string[], message: string): void => ctx.addIssue({ code: 'custom', path, message });
+    const bounded = s.min !== undefined || s.max !== undefined;
+    const windowKeys = (['end', 'duration', 'priority'] as const).filter((k) => s[k] !== undefined);
+    if (s.to !== undefined) {
+      if (bounded) issue(['to'], 'a point sets to, a window sets min and max: not both');
+      for (const k of windowKeys) issue([k], 'applies to windows only (this schedule has to: it is a point)');
+      if (typeof s.startingDeadline === 'number' && s.startingDeadline <= 0) issue(['startingDeadline'], 'must be above 0');
+      return;
+    }
+    if (s.startingDeadline !== undefined && !bounded && windowKeys.length === 0) {
+      issue(['to'], 'a point needs to: the value it sets');
+      return;
+    }
+    if (s.startingDeadline !== undefined) issue(['startingDeadline'], 'applies to points only (a schedule with to)');
+    if (!bounded) issue(['min'], 'a window needs min, max or both (or to, for a point)');
+    if (typeof s.min === 'number' && typeof s.max === 'number' && s.min > s.max) issue(['max'], 'must be >= min');
+    if (s.end !== undefined && s.duration !== undefined) issue(['duration'], 'set end or duration, not both');
+    else if (s.end === undefined && s.duration === undefined) issue(['end'], 'a window needs end (a cron) or duration');
+    if (typeof s.end === 'string' && typeof s.cron === 'string' && sameCron(s.end, s.cron)) {
+      issue(['end'], 'must differ from cron: the window would end as it starts');
+    }
+    if (s.duration === 0) issue(['duration'], 'must be above 0: the window would end as it starts');
+  }, { when: () => true })
+  .transform((s) =>
+    s.to === undefined
+      ? {
+          kind: 'window' as const,
+          name: s.name,
+          cron: s.cron,
+          ...(s.end === undefined ? {} : { end: s.end }),
+          ...(s.duration === undefined ? {} : { duration: s.duration }),
+          timezone: s.timezone,
+          ...(s.min === undefined ? {} : { min: s.min }),
+          ...(s.max === undefined ? {} : { max: s.max }),
+          priority: s.priority ?? 0,
+        }
+      : { kind: 'point' as const, name: s.name, cron: s.cron, timezone: s.timezone, to: s.to, startingDeadline: s.startingDeadline ?? 300_000 },
+  );
+
+/** A target's schedules; names are unique, as they key point fires in the store. */
+const schedules = z.array(scheduleEntry).superRefine((list, ctx) => {
+  if (!Array.isArray(list)) return;
+  const seen = new Map<string, number>();
+  list.forEach((s: unknown, at) => {
+    const name = typeof s === 'object' && s !== null ? (s as { name?: unknown }).name : undefined;
+    if (typeof name !== 'string') return;
+    const first = seen.get(name);
+    if (first === undefined) seen.set(name, at);
+    else ctx.addIssue({ code: 'custom', path: [at, 'name'], message: `duplicate name "${name}" (also schedule ${first})` });
+  });
+}, { when: () => true });
+
 const targetSchema = z
   .strictObject({
     /** A Pulumi project on disk; relative paths resolve against the config file's folder. */
@@ -133,6 +229,11 @@ const targetSchema = z
     stabilization: z
       .strictObject({ up: duration.default(0), down: duration.default(0) })
       .default({ up: 0, down: 0 }),
+    /**
+     * Scheduled scaling (schedule/): windows that replace `min`/`max` while active, and points
+     * that set the value at each fire, in any IANA time zone.
+     */
+    schedules: schedules.default([]),
     /** The action of an alert that names none. */
     defaultAction: z.enum(['up', 'down']).default('up'),
     /** A paused target records intents as skipped and changes nothing. */
