@@ -65,6 +65,7 @@ function target(fields: Pick<TargetConfig, 'stack'> & Partial<TargetConfig>): Ta
     // These tests make their own stacks; the daemon's default (never create) is tested below.
     createStack: true,
     stabilization: { up: 0, down: 0 },
+    schedules: [],
     stackKey: `test#${fields.stack}`,
     ...fields,
   };

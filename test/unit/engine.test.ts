@@ -28,6 +28,7 @@ function target(name: string, over: Partial<TargetConfig> = {}): TargetConfig {
     env: {},
     createStack: false,
     stabilization: { up: 0, down: 0 },
+    schedules: [],
     stackKey: `file:///srv/state#${name}/prod`,
     ...over,
   };
