@@ -49,6 +49,8 @@ export interface Evidence {
   generatorURL?: string;
   /** Alert labels, as received. */
   labels?: Record<string, string>;
+  /** The schedule that queued a command, and the fire time it was for (ISO-8601 UTC). */
+  schedule?: { name: string; fireAt: string };
 }
 
 /** A request to change one target, from any source. Immutable once created. */
@@ -178,10 +180,11 @@ export type Decision =
   | { kind: 'skip'; from: number | null; wanted: number | null; reason: SkipReason; detail: string };
 
 /**
- * What happened, as recorded in the history. `unlocked`: a stack lock left by this host's own
- * dead Pulumi process was cleared before the operation went on.
+ * What happened, as recorded in the history. `unlocked`: a stack lock left by our own dead
+ * Pulumi process was cleared before the operation went on. `missed`: a point schedule's fire
+ * found later than its `startingDeadline` (the daemon was down), recorded instead of acted on.
  */
-export type EventKind = 'changed' | 'previewed' | 'skipped' | 'ignored' | 'failed' | 'unlocked';
+export type EventKind = 'changed' | 'previewed' | 'skipped' | 'ignored' | 'failed' | 'unlocked' | 'missed';
 
 /** One entry of the scaling history (`GET /api/v1/events`). */
 export interface ScalingEvent {
@@ -261,6 +264,10 @@ export interface TargetState extends Omit<TargetRecord, 'retry'> {
   signals: SignalState[];
   /** The last evaluation: the value it wanted and why (null before the first). */
   desired: { value: number | null; reason: string; at: string } | null;
+  /** The bounds in effect now: the target's own (`config`) or a schedule window's (`schedule:<name>`). */
+  bounds: { min: number; max: number; source: string };
+  /** Each schedule: whether it is in effect (a window) and its next start or fire. */
+  schedules: { name: string; active: boolean; next: string | null }[];
   /** Whether an operation is running on the target's stack now (true while any target's operation holds that stack). */
   running: boolean;
   lastEvent: ScalingEvent | null;

@@ -7,6 +7,7 @@
 import type { TargetConfig } from '../config/schema.js';
 import { activeCooldowns, activePause } from '../policy/decide.js';
 import type { Recommendation } from '../policy/stabilization.js';
+import { boundsAt, scheduleStates } from '../schedule/index.js';
 import type { Command, RunningOperation, ScalingEvent, Signal, TargetRecord, TargetState } from '../types.js';
 import type { StackLock } from './scheduler.js';
 
@@ -104,6 +105,8 @@ export function stateOf(t: TargetRuntime, lock: StackLock | undefined, now: numb
       lastSeen: s.lastSeen,
     })),
     desired: t.desired,
+    bounds: boundsAt(t.config, now),
+    schedules: scheduleStates(t.config.schedules, now),
     running: lock?.kind === 'operation',
     lastEvent: t.lastEvent,
     error: t.error,

@@ -9,7 +9,7 @@ import { PulumiScaleError } from '../errors.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './store.js';
 
-export type { EventQuery, OperationEnd, SignalChange, Store } from './store.js';
+export type { EventQuery, OperationEnd, ScheduleFire, SignalChange, Store } from './store.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 
 /** The parsed `store` section of the config. */

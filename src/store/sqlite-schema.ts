@@ -131,6 +131,17 @@ export const MIGRATIONS: readonly string[] = [
     WHERE slot = 'running';
   DELETE FROM pending WHERE slot = 'queued';
   `,
+  // 3: the handled fire times of point schedules, one row per (target, schedule, instant), so a
+  // point fires once per fire time whatever restarts happen. `fire_at` in epoch ms.
+  `
+  CREATE TABLE schedule_fires (
+    target TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    fire_at INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    PRIMARY KEY (target, schedule, fire_at)
+  );
+  `,
 ];
 
 /** The schema version this build writes and understands. */

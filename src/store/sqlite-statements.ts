@@ -30,6 +30,17 @@ export function prepareStatements(db: DatabaseSync) {
     // Scoped to the target, so an operation can never consume another target's command.
     deleteCommand: db.prepare('DELETE FROM commands WHERE target = :target AND id = :id'),
 
+    // `changes` is 1 exactly when the fire is new.
+    claimFire: db.prepare(
+      'INSERT INTO schedule_fires (target, schedule, fire_at, outcome) VALUES (:target, :schedule, :at, :outcome) ' +
+        'ON CONFLICT (target, schedule, fire_at) DO NOTHING',
+    ),
+    lastFires: db.prepare(
+      'SELECT f.target, f.schedule, f.fire_at, f.outcome FROM schedule_fires f ' +
+        'WHERE f.fire_at = (SELECT max(g.fire_at) FROM schedule_fires g WHERE g.target = f.target AND g.schedule = f.schedule) ' +
+        'ORDER BY f.target, f.schedule',
+    ),
+
     upsertSignal: db.prepare(
       'INSERT INTO signals (target, id, json) VALUES (:target, :id, :json) ' +
         'ON CONFLICT (target, id) DO UPDATE SET json = excluded.json',

@@ -31,7 +31,7 @@ import { StoreUnavailableError } from '../errors.js';
 import type { Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
 import { migrate, openDatabase } from './sqlite-schema.js';
 import { type ListVariant, prepareStatements, type Statements } from './sqlite-statements.js';
-import type { EventQuery, OperationEnd, SignalChange, Store } from './store.js';
+import type { EventQuery, OperationEnd, ScheduleFire, SignalChange, Store } from './store.js';
 
 /** The most events one `listEvents` call returns, whatever limit is asked. */
 export const MAX_EVENTS_PAGE = 1000;
@@ -111,18 +111,44 @@ export class SqliteStore implements Store {
   }
 
   async addCommand(command: Command): Promise<void> {
-    this.#write('addCommand', (sql) => {
-      // A repeated id fails on the audit table's or the queue's unique id and rolls the whole
-      // call back: commands are immutable.
-      const row = sql.insertIntent.get({
-        id: command.id,
-        target: command.target,
-        receivedAt: command.receivedAt,
-        json: JSON.stringify(command),
-      });
-      sql.trimIntents.run({ upto: Number(row?.seq ?? 0) - this.#intentLimit });
-      sql.insertCommand.run({ id: command.id, target: command.target, json: JSON.stringify(command) });
+    this.#write('addCommand', (sql) => this.#queueCommand(sql, command));
+  }
+
+  /** The audit record and the queue row of a command, inside the caller's transaction. */
+  #queueCommand(sql: Statements, command: Command): void {
+    // A repeated id fails on the audit table's or the queue's unique id and rolls the whole
+    // call back: commands are immutable.
+    const row = sql.insertIntent.get({
+      id: command.id,
+      target: command.target,
+      receivedAt: command.receivedAt,
+      json: JSON.stringify(command),
     });
+    sql.trimIntents.run({ upto: Number(row?.seq ?? 0) - this.#intentLimit });
+    sql.insertCommand.run({ id: command.id, target: command.target, json: JSON.stringify(command) });
+  }
+
+  async claimFire(fire: ScheduleFire, made: { command: Command | null; event: ScalingEvent | null }): Promise<boolean> {
+    const at = Date.parse(fire.at);
+    if (Number.isNaN(at)) throw new StoreUnavailableError(`claimFire: not a date: "${fire.at}"`);
+    return this.#write('claimFire', (sql) => {
+      const claimed = Number(sql.claimFire.run({ target: fire.target, schedule: fire.schedule, at, outcome: fire.outcome }).changes) > 0;
+      if (!claimed) return false;
+      if (made.command !== null) this.#queueCommand(sql, made.command);
+      if (made.event !== null) this.#insertEvent(sql, made.event);
+      return true;
+    });
+  }
+
+  async lastFires(): Promise<ScheduleFire[]> {
+    return this.#read('lastFires', (sql) =>
+      sql.lastFires.all().map((row) => ({
+        target: text(row.target),
+        schedule: text(row.schedule),
+        at: new Date(Number(row.fire_at)).toISOString(),
+        outcome: text(row.outcome) === 'missed' ? ('missed' as const) : ('fired' as const),
+      })),
+    );
   }
 
   async loadCommands(): Promise<Map<string, Command[]>> {

@@ -46,6 +46,17 @@ export interface SignalChange {
   events: ScalingEvent[];
 }
 
+/** One handled fire time of a point schedule. */
+export interface ScheduleFire {
+  target: string;
+  /** The schedule's name. */
+  schedule: string;
+  /** The fire time (ISO-8601 UTC). */
+  at: string;
+  /** Acted on, or found too late (past its `startingDeadline`). */
+  outcome: 'fired' | 'missed';
+}
+
 /** How an operation ended, written at once. */
 export interface OperationEnd {
   /** The events it records, in order (a cleared lock, then its decision); may be empty. */
@@ -84,6 +95,16 @@ export interface Store {
   finishOperation(target: string, end: OperationEnd): Promise<void>;
   /** Every target's running slot, for recovery at start. */
   loadRunning(): Promise<Map<string, RunningOperation>>;
+
+  /**
+   * Records that a point schedule's fire time was handled, with what it makes (the command it
+   * queues when it fires, the event it records), atomically, once: resolves false, writing
+   * nothing, when that fire (target, schedule, instant) was already recorded. This is what makes
+   * a point fire once per fire time whatever restarts (or, later, replicas) happen.
+   */
+  claimFire(fire: ScheduleFire, made: { command: Command | null; event: ScalingEvent | null }): Promise<boolean>;
+  /** The latest handled fire of every (target, schedule), for catching up at start. */
+  lastFires(): Promise<ScheduleFire[]>;
 
   /** Saves a target's durable state. */
   saveTarget(record: TargetRecord): Promise<void>;

@@ -148,6 +148,8 @@ export class FakeEngine implements EngineApi {
       paused: t.paused || pause !== null,
       cooldownUntil: { up: null, down: null },
       pause,
+      bounds: { min: t.min, max: t.max, source: 'config' },
+      schedules: [],
       pending: commands[0] ?? null,
       pendingCount: commands.length,
       commands,

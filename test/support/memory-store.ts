@@ -8,7 +8,7 @@
  * no signal or no running operation has no entry in that map (never an empty list).
  */
 import { StoreUnavailableError } from '../../src/errors.js';
-import type { EventQuery, OperationEnd, SignalChange, Store } from '../../src/store/store.js';
+import type { EventQuery, OperationEnd, ScheduleFire, SignalChange, Store } from '../../src/store/store.js';
 import type { Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../../src/types.js';
 
 /** A Store method name. */
@@ -85,6 +85,31 @@ export class MemoryStore implements Store {
     const stored = copy(command);
     this.#commandSeq.set(stored, ++this.#lastCommandSeq);
     this.commands.set(command.target, [...(this.commands.get(command.target) ?? []), stored]);
+  }
+
+  /** Handled schedule fires, keyed `target\0schedule\0at(ms)`. */
+  readonly fires = new Map<string, ScheduleFire>();
+
+  async claimFire(fire: ScheduleFire, made: { command: Command | null; event: ScalingEvent | null }): Promise<boolean> {
+    this.#call('claimFire');
+    const key = `${fire.target}\0${fire.schedule}\0${Date.parse(fire.at)}`;
+    if (this.fires.has(key)) return false;
+    if (made.event !== null) this.#refuseDuplicates([made.event]);
+    if (made.command !== null) await this.addCommand(made.command);
+    this.fires.set(key, { ...fire, at: new Date(Date.parse(fire.at)).toISOString() });
+    if (made.event !== null) this.#append(made.event);
+    return true;
+  }
+
+  async lastFires(): Promise<ScheduleFire[]> {
+    this.#call('lastFires');
+    const latest = new Map<string, ScheduleFire>();
+    for (const fire of this.fires.values()) {
+      const key = `${fire.target}\0${fire.schedule}`;
+      const seen = latest.get(key);
+      if (seen === undefined || Date.parse(seen.at) < Date.parse(fire.at)) latest.set(key, fire);
+    }
+    return [...latest.values()];
   }
 
   async loadCommands(): Promise<Map<string, Command[]>> {

@@ -148,6 +148,40 @@ export function describeStoreConformance(name: string, make: (limits?: HistoryLi
       });
     });
 
+    describe('schedule fires', () => {
+      const fire = (at: string, outcome: 'fired' | 'missed' = 'fired') => ({ target: 'web', schedule: 'batch', at, outcome });
+
+      it('a fire is claimed once, with its command and event written together', async () => {
+        const command = makeCommand({ source: 'schedule', adjustment: { type: 'to', to: 10 } });
+        const event = makeEvent({ kind: 'skipped' });
+        expect(await store.claimFire(fire(at(60)), { command, event })).toBe(true);
+        expect(await store.claimFire(fire(at(60)), { command: makeCommand(), event: makeEvent() })).toBe(false);
+        expect(await store.loadCommands()).toEqual(new Map([['web', [command]]]));
+        expect(await store.listEvents({ limit: 10 })).toEqual([event]);
+      });
+
+      it('the same instant spelt another way is the same fire; another schedule or target is not', async () => {
+        expect(await store.claimFire(fire('2025-01-01T00:01:00Z'), { command: null, event: null })).toBe(true);
+        expect(await store.claimFire(fire('2025-01-01T00:01:00.000Z'), { command: null, event: null })).toBe(false);
+        expect(await store.claimFire({ ...fire(at(60)), schedule: 'other' }, { command: null, event: null })).toBe(true);
+        expect(await store.claimFire({ ...fire(at(60)), target: 'api' }, { command: null, event: null })).toBe(true);
+      });
+
+      it('lastFires gives the latest handled fire of each target and schedule', async () => {
+        await store.claimFire(fire(at(60)), { command: null, event: null });
+        await store.claimFire(fire(at(180), 'missed'), { command: null, event: null });
+        await store.claimFire(fire(at(120)), { command: null, event: null });
+        expect(await store.lastFires()).toEqual([fire(at(180), 'missed')]);
+      });
+
+      it('a claim whose command cannot be written claims nothing', async () => {
+        const command = makeCommand();
+        await store.addCommand(command);
+        await expect(store.claimFire(fire(at(60)), { command, event: null })).rejects.toBeInstanceOf(StoreUnavailableError);
+        expect(await store.claimFire(fire(at(60)), { command: makeCommand(), event: null })).toBe(true);
+      });
+    });
+
     describe('applySignals', () => {
       it('stores new signals, keyed by target and id', async () => {
         const web = makeSignal();
