@@ -154,6 +154,11 @@ export interface RetryState {
   attempts: number;
   /** Do not start before this instant, ISO-8601 UTC. */
   notBefore: string;
+  /**
+   * A hold-off after an alert-driven operation failed: it holds alert-driven operations only,
+   * not operator commands (a locked stack, without it, holds both).
+   */
+  signalsOnly?: boolean;
 }
 
 /** Why a decision changed nothing. */

@@ -20,7 +20,7 @@ export function skipEvent(t: TargetRuntime, plan: SignalPlan, fields: { id: stri
     from: t.record.current,
     to: null,
     reason: plan.decision.detail,
-    source: plan.signals[0]?.source ?? 'engine',
+    source: plan.source,
     intents: 0,
     durationMs: 0,
     dryRun: fields.dryRun,

@@ -23,7 +23,9 @@ import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/schema.js';
 import { OperationInterruptedError, OperationTimeoutError, PulumiScaleError } from '../errors.js';
 import type { EventBus } from '../observe/bus.js';
+import { planBounds } from '../policy/bounds.js';
 import { planSignals, type SignalPlan } from '../policy/signals.js';
+import { boundsAt } from '../schedule/index.js';
 import { pruneRecommendations } from '../policy/stabilization.js';
 import type { Executor } from '../pulumi/executor.js';
 import type { SignalChange, Store } from '../store/store.js';
@@ -151,21 +153,27 @@ export class Engine {
     if (this.#draining) throw draining();
     await this.#ready();
     for (const s of change.upsert) await this.#accepting(s.target);
+    // What the store gets is what memory keeps: an older delivery of a signal changes nothing,
+    // and a refresh keeps the signal's first `since`.
+    const upsert = change.upsert.flatMap((s) => {
+      const before = this.#targets.get(s.target)?.signals.get(s.id);
+      if (before !== undefined && before.lastSeen > s.lastSeen) return [];
+      return [before === undefined ? s : { ...s, since: before.since }];
+    });
     this.#submitting += 1;
     try {
-      await this.#store.applySignals(change);
-      for (const s of change.upsert) {
+      await this.#store.applySignals({ ...change, upsert });
+      for (const s of upsert) {
         const t = this.#targets.get(s.target) as TargetRuntime;
         const before = t.signals.get(s.id);
-        if (before !== undefined && before.lastSeen > s.lastSeen) continue;
-        t.signals.set(s.id, before === undefined ? s : { ...s, since: before.since });
-        if (before === undefined || before.direction !== s.direction || before.value !== s.value) t.report = true;
+        t.signals.set(s.id, s);
+        if (before === undefined || before.direction !== s.direction || before.value !== s.value) this.#changed(t);
         this.#offer(t);
       }
       for (const key of change.end) {
         const t = this.#targets.get(key.target);
         if (t?.signals.delete(key.id)) {
-          t.report = true;
+          this.#changed(t);
           this.#offer(t);
         }
       }
@@ -180,14 +188,20 @@ export class Engine {
   /** Sets (or with null, lifts) an API pause of a target once stored; resolves with its state. */
   async pause(name: string, pause: Pause | null): Promise<TargetState> {
     const t = await this.#accepting(name);
-    await serial(t, async () => {
-      const record = { ...t.record, pause };
-      await this.#store.saveTarget(record);
-      t.record = record;
-    });
-    t.report = true;
-    this.#offer(t);
-    return stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now());
+    this.#submitting += 1;
+    try {
+      await serial(t, async () => {
+        const record = { ...t.record, pause };
+        await this.#store.saveTarget(record);
+        t.record = record;
+      });
+      this.#changed(t);
+      this.#offer(t);
+      return stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now());
+    } finally {
+      this.#submitting -= 1;
+      this.#notify();
+    }
   }
 
   /** Appends an event that ends no operation and publishes it. */
@@ -317,20 +331,28 @@ export class Engine {
    * started or changed since the last recorded decision, records a skip once.
    */
   #evaluate(t: TargetRuntime, opts: { quiet?: boolean } = {}): number | null {
-    const retryAt = Math.max(t.holdUntil, t.record.retry === null ? 0 : Date.parse(t.record.retry.notBefore));
-    if (t.running?.applying || t.commands.length > 0) return retryAt;
+    const retry = t.record.retry;
+    const retryAt = Math.max(t.holdUntil, retry === null ? 0 : Date.parse(retry.notBefore));
+    // A hold-off after an alert-driven failure does not hold an operator's command.
+    const commandsAt = retry?.signalsOnly ? t.holdUntil : retryAt;
+    if (t.running?.applying) return retryAt;
+    if (t.commands.length > 0) return commandsAt;
     const now = this.#clock.now();
+    const bounds = boundsAt(t.config, now);
+    const current = t.record.current;
+    // Outside the bounds in effect (a schedule window began or ended): moved in at once.
+    if (planBounds({ current, bounds, target: t.config, pause: t.record.pause, now })?.kind === 'change') return retryAt;
     const signals = activeSignals(t, now);
     if (signals.length === 0) {
-      if (!opts.quiet) t.desired = t.record.current === null ? null : { value: t.record.current, reason: 'no active signal', at: iso(now) };
+      if (!opts.quiet) t.desired = current === null ? null : { value: current, reason: 'no active signal', at: iso(now) };
       return null;
     }
-    // The operation reads the value first; without one there is nothing to plan from.
-    if (t.record.current === null) return retryAt;
+    // The operation reads the value first: until the start-up read, there is nothing to plan from.
+    if (current === null && this.#unread.has(t.config.name)) return retryAt;
     const plan = planSignals({
-      current: t.record.current,
+      current,
       signals,
-      target: t.config,
+      target: { ...t.config, min: bounds.min, max: bounds.max },
       pause: t.record.pause,
       cooldownUntil: t.record.cooldownUntil,
       history: t.recommendations,
@@ -338,12 +360,22 @@ export class Engine {
     });
     if (plan === null) return null;
     if (!opts.quiet) this.#remember(t, plan, now);
-    if (plan.decision.kind === 'change') return retryAt;
-    if (t.report && !opts.quiet) {
-      t.report = false;
+    if (plan.decision.kind === 'change') {
+      // A dry-run daemon shows each alert-driven change once, until something changes.
+      if (this.#deps.dryRun && t.previewed === plan.decision.to) return null;
+      return retryAt;
+    }
+    if (t.changes !== t.reported && !opts.quiet) {
+      t.reported = t.changes;
       void this.#recordSkip(t, plan);
     }
     return plan.waitUntil;
+  }
+
+  /** A target's inputs changed: its next decision is worth recording, and worth previewing again. */
+  #changed(t: TargetRuntime): void {
+    t.changes += 1;
+    t.previewed = null;
   }
 
   /** Keeps an evaluation's desired value (served, and a gauge) and its recommendation. */
@@ -359,10 +391,15 @@ export class Engine {
   async #recordSkip(t: TargetRuntime, plan: SignalPlan): Promise<void> {
     const event = skipEvent(t, plan, { id: this.#deps.newId(), now: this.#clock.now(), dryRun: this.#deps.dryRun });
     if (event === null) return;
+    // Counted as work in flight, so `idle` and a drain wait for the write.
+    this.#submitting += 1;
     try {
       await this.record(event);
     } catch (err) {
       this.#logger.warn({ target: t.config.name, err }, 'could not record a skipped decision');
+    } finally {
+      this.#submitting -= 1;
+      this.#notify();
     }
   }
 
@@ -390,11 +427,22 @@ export class Engine {
     }, this.#operationTimeout);
     this.#bus.publish({ type: 'operation-start', target: name });
     let outcome: OperationOutcome;
+    // What the decision covers: a signal that changes while it runs is reported by the next one.
+    const changesSeen = t.changes;
     try {
       const now = this.#clock.now();
       outcome = await runOperation(
         this.#deps,
-        { target: t.config, record: t.record, commands: t.commands, signals: activeSignals(t, now), recommendations: t.recommendations, resume: t.running, report: t.report },
+        {
+          target: t.config,
+          record: t.record,
+          commands: t.commands,
+          signals: activeSignals(t, now),
+          recommendations: t.recommendations,
+          resume: t.running,
+          report: t.changes !== t.reported,
+          bounds: boundsAt(t.config, now),
+        },
         (running) =>
           serial(t, async () => {
             await this.#store.startOperation(name, running);
@@ -416,7 +464,8 @@ export class Engine {
     }
     if (outcome.desired !== null) this.#remember(t, { desired: outcome.desired, recommendation: outcome.recommendation } as SignalPlan, this.#clock.now());
     if (!(await this.#finish(t, outcome))) return;
-    if (outcome.events.some((e) => e.kind !== 'unlocked')) t.report = false;
+    if (outcome.events.some((e) => e.kind !== 'unlocked')) t.reported = Math.max(t.reported, changesSeen);
+    if (outcome.kind === 'previewed' && t.running === null) t.previewed = outcome.events.at(-1)?.to ?? null;
     t.error = errorOf(outcome.events);
     for (const event of outcome.events) this.#published(event);
     if (outcome.retried !== null) this.#bus.publish({ type: 'retry', target: name, attempt: outcome.retried.attempt, delayMs: outcome.retried.delayMs });
@@ -434,12 +483,27 @@ export class Engine {
    */
   async #finish(t: TargetRuntime, outcome: OperationOutcome): Promise<boolean> {
     const name = t.config.name;
+    // Notices written on their own are dropped once stored, so a retry never writes one twice.
+    let notices = outcome.keepRunning ? [...outcome.events] : [];
     for (let attempt = 1; ; attempt++) {
       try {
         await serial(t, async () => {
-          await this.#store.finishOperation(name, { events: outcome.events, record: outcome.record, consumed: outcome.consumed });
-          t.running = null;
-          t.record = outcome.record;
+          // The operation owns the value, the cooldowns and the retry budget; anything else of
+          // the record (a pause set meanwhile) is the present's, not the operation's start's.
+          const { current, cooldownUntil, retry } = outcome.record;
+          const record = { ...t.record, current, cooldownUntil, retry };
+          if (outcome.keepRunning) {
+            // A resumed operation to try again: its running slot (and value) stays.
+            for (const event of notices) {
+              await this.#store.appendEvent(event);
+              notices = notices.slice(1);
+            }
+            await this.#store.saveTarget(record);
+          } else {
+            await this.#store.finishOperation(name, { events: outcome.events, record, consumed: outcome.consumed });
+            t.running = null;
+          }
+          t.record = record;
           t.commands = t.commands.filter((c) => !outcome.consumed.includes(c.id));
         });
         return true;
@@ -465,8 +529,8 @@ export class Engine {
       const current = await this.#deps.executor.read(t.config, { signal: controller.signal }).finally(() => this.#clock.clearTimer(timer));
       t.error = null;
       if (current !== t.record.current) {
-        const record = { ...t.record, current };
         await serial(t, async () => {
+          const record = { ...t.record, current };
           await this.#store.saveTarget(record);
           t.record = record;
         });

@@ -14,6 +14,7 @@ import { isRetryable, OperationInterruptedError, PulumiScaleError, StoreUnavaila
 import type { ClearedLock, Executor } from '../pulumi/executor.js';
 import { planCommands } from '../policy/commands.js';
 import { cooldownAfter, pauses, resumeDecision } from '../policy/decide.js';
+import { planBounds, type BoundsInEffect } from '../policy/bounds.js';
 import { planSignals, type SignalPlan } from '../policy/signals.js';
 import type { Recommendation } from '../policy/stabilization.js';
 import type { Command, Decision, EventKind, IntentSource, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
@@ -52,6 +53,8 @@ export interface OperationInput {
   recommendations: readonly Recommendation[];
   /** A running slot cut off by a stop, to finish rather than plan. */
   resume: RunningOperation | null;
+  /** The bounds in effect now (the target's own, or a schedule window's). */
+  bounds: BoundsInEffect;
   /** Record a skip even when it changes nothing (a signal started or changed). */
   report: boolean;
 }
@@ -70,6 +73,11 @@ export interface OperationOutcome {
   recommendation: number | null;
   /** A shutdown cut it off: record nothing, keep the running slot for the next start. */
   interrupted: boolean;
+  /**
+   * A resumed operation failed and will be tried again: keep its running slot (with the value
+   * it applies), so the next try finishes it rather than planning a relative change again.
+   */
+  keepRunning: boolean;
   /** The store refused to record the start: nothing ran; try again later. */
   storeRefused: boolean;
   /** After a retryable failure: the try that failed and the backoff before the next. */
@@ -87,6 +95,7 @@ export function backoffDelay(attempts: number, retry: RetryPolicy): number {
 /** The plan of an operation: commands, signals, or a cut-off operation to finish. */
 type Plan =
   | { kind: 'commands'; batch: Command[]; decision: Decision }
+  | { kind: 'bounds'; decision: Decision }
   | { kind: 'signals'; plan: SignalPlan; decision: Decision }
   | { kind: 'resume'; commandIds: string[]; decision: Extract<Decision, { kind: 'change' }> };
 
@@ -128,6 +137,7 @@ export async function runOperation(
     desired: plan?.kind === 'signals' ? plan.plan.desired : null,
     recommendation: plan?.kind === 'signals' ? plan.plan.recommendation : null,
     interrupted: false,
+    keepRunning: false,
     storeRefused: false,
     retried: null,
     kind: 'none',
@@ -173,12 +183,13 @@ export async function runOperation(
     if (decision.kind === 'skip') {
       const skipped = event('skipped', null, decision.detail, { skipReason: decision.reason });
       const worthRecording = plan.kind === 'commands' || input.report;
-      return outcome({ events: worthRecording ? [skipped] : [], record: { ...record, current }, consumed: consumed(), kind: 'skipped' });
+      // Nothing ran: a locked stack's retry budget does not carry over to what comes next.
+      return outcome({ events: worthRecording ? [skipped] : [], record: { ...record, current, retry: null }, consumed: consumed(), kind: 'skipped' });
     }
 
     const dryRun = isDryRun(plan, deps);
     const running: RunningOperation = {
-      kind: plan.kind === 'signals' ? 'signals' : 'commands',
+      kind: plan.kind === 'resume' && input.resume !== null ? input.resume.kind : plan.kind === 'commands' ? 'commands' : 'signals',
       commandIds: consumed(),
       dryRun,
       // A resumed operation keeps its first start: locks taken since then are its own.
@@ -224,14 +235,28 @@ export async function runOperation(
       const delayMs = backoffDelay(attempts, deps.retry);
       logger.warn({ target: target.name, attempt: attempts, delayMs, to, err }, 'operation failed, will retry');
       const retry = { attempts, notBefore: new Date(now + delayMs).toISOString() };
-      return outcome({ events: notices, record: { ...record, current, retry }, retried: { attempt: attempts, delayMs }, kind: 'failed' });
+      return outcome({
+        events: notices,
+        record: { ...record, current, retry },
+        retried: { attempt: attempts, delayMs },
+        keepRunning: plan?.kind === 'resume',
+        kind: 'failed',
+      });
+    }
+    if (plan?.kind === 'resume' && input.resume?.applying) {
+      // Given up on: the config goes back to where the cut-off operation started, as after any
+      // failed `up` (the executor restored the half-applied value it had read).
+      await deps.executor.revert(target, input.resume.applying.from).catch((e: unknown) => logger.error({ target: target.name, err: e }, 'could not revert a resumed operation'));
     }
     const errorCode = err instanceof PulumiScaleError ? err.code : 'PS_INTERNAL';
     const reason = isRetryable(err) ? `${message} (gave up after ${attempts} attempts)` : message;
     logger.error({ target: target.name, errorCode, err }, 'operation failed');
     // Commands are done with (recorded as failed). Signals stay active, so hold off for the
     // longest backoff before trying again, rather than failing at every evaluation.
-    const retry = plan?.kind === 'signals' || plan === null ? { attempts: 0, notBefore: new Date(now + deps.retry.maxDelay).toISOString() } : null;
+    const retry =
+      plan?.kind === 'signals' || plan === null
+        ? { attempts: 0, notBefore: new Date(now + deps.retry.maxDelay).toISOString(), signalsOnly: plan !== null }
+        : null;
     // The executor restored the previous config, so the value read before still holds.
     return outcome({
       events: [...notices, event('failed', to, reason, { errorCode })],
@@ -250,12 +275,16 @@ function planFor(input: OperationInput, current: number | null, now: number): Pl
     const reason = resume.kind === 'commands' ? `${resume.commandIds.length} command(s)` : 'alert signals';
     return { kind: 'resume', commandIds: resume.commandIds, decision: resumeDecision(resume.applying, reason, target) };
   }
-  const commands = planCommands({ queue: input.commands, current, target, pause: record.pause, now });
+  // Inside a schedule window its bounds replace the target's own.
+  const bounded = { ...target, min: input.bounds.min, max: input.bounds.max };
+  const commands = planCommands({ queue: input.commands, current, target: bounded, pause: record.pause, now });
   if (commands !== null) return { kind: 'commands', batch: commands.batch, decision: commands.decision };
+  const bounds = planBounds({ current, bounds: input.bounds, target, pause: record.pause, now });
+  if (bounds !== null) return { kind: 'bounds', decision: bounds };
   const signals = planSignals({
     current,
     signals: input.signals,
-    target,
+    target: bounded,
     pause: record.pause,
     cooldownUntil: record.cooldownUntil,
     history: input.recommendations,
@@ -272,7 +301,7 @@ function isDryRun(plan: Plan | null, deps: OperationDeps): boolean {
 function sourceOf(plan: Plan | null, input: OperationInput): IntentSource {
   if (plan?.kind === 'commands') return plan.batch[0]?.source ?? 'api';
   if (plan?.kind === 'resume') return input.commands.find((c) => plan.commandIds.includes(c.id))?.source ?? 'engine';
-  return input.signals[0]?.source ?? 'engine';
+  return plan?.kind === 'signals' ? plan.plan.source : plan?.kind === 'bounds' ? 'schedule' : 'engine';
 }
 
 /** What an event carries about what decided it. */

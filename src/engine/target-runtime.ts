@@ -2,7 +2,7 @@
  * What the engine keeps in memory for each target, and the views it derives from it. The
  * durable part (record, commands, signals, running slot) mirrors the store and changes only
  * after the store accepted the change; the rest (desired value, stabilization history, whether
- * the next skip is worth recording) is rebuilt at start.
+ * the next skip is worth recording) starts empty at each start.
  */
 import type { TargetConfig } from '../config/schema.js';
 import { activeCooldowns, activePause } from '../policy/decide.js';
@@ -29,14 +29,22 @@ export interface TargetRuntime {
   error: TargetState['error'];
   /** The last evaluation's desired value and reason. */
   desired: TargetState['desired'];
-  /** Past desired values of alert-driven evaluations, for stabilization. */
+  /** Past desired values of alert-driven evaluations, for stabilization (kept in memory only). */
   recommendations: Recommendation[];
   /**
-   * True when a signal started or changed since the last recorded decision: the next decision
-   * is recorded even when it changes nothing ("why didn't it scale?"), while evaluations that
-   * merely repeat one do not fill the history.
+   * Counts signal starts and changes (and pauses); `reported` is the count the last recorded
+   * decision covered. While they differ, the next decision is recorded even when it changes
+   * nothing ("why didn't it scale?"), while evaluations that merely repeat one do not fill the
+   * history. Counts rather than a flag, so a change during an operation is not lost with it.
    */
-  report: boolean;
+  changes: number;
+  reported: number;
+  /**
+   * Under `engine.dryRun`: the value the last alert-driven preview showed. A preview changes
+   * neither the value nor the cooldowns, so the same one is not shown again until the inputs
+   * change.
+   */
+  previewed: number | null;
   /** Do not start before this instant (ms): set after the store refused to start an operation. */
   holdUntil: number;
   /** Serialises this target's store writes, so memory sees them in the order the store did. */
@@ -56,7 +64,9 @@ export function newRuntime(config: TargetConfig): TargetRuntime {
     error: null,
     desired: null,
     recommendations: [],
-    report: false,
+    changes: 0,
+    reported: 0,
+    previewed: null,
     holdUntil: 0,
     tail: Promise.resolve(),
   };

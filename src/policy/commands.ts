@@ -2,8 +2,9 @@
  * Which queued operator commands the next operation covers. Commands are never dropped and
  * never merged into alert state; they run in arrival order. Consecutive commands may share one
  * operation only when the result equals running them one by one: each command of the batch,
- * decided from the value the previous one leaves, must itself be a change (`by 2` + `by 2` is
- * `by 4`; `to 3` then `to 5` is `to 5`). The first command that would be skipped ends the batch
+ * decided from the value the previous one leaves, must itself be a change in the same direction
+ * (`by 2` + `by 2` is `by 4`; `to 5` then `to 7` is `to 7`; `to 3` then `to 5` from 4 are two
+ * operations, as each starts its own direction's cooldown). The first command that would be skipped ends the batch
  * and runs on its own next, so its own skip is recorded. A preview never shares an operation
  * with a real change.
  */
@@ -32,7 +33,9 @@ export function planCommands(input: { queue: readonly Command[]; current: number
   for (const next of queue.slice(1)) {
     if (next.dryRun !== first.dryRun) break;
     const d = decideCommand({ current: value, command: next, target, pause, now });
-    if (d.kind === 'skip') break;
+    // A command that turns back would start the other direction's cooldown and record a change
+    // of its own when run alone: sharing the operation would not equal that.
+    if (d.kind === 'skip' || d.direction !== firstDecision.direction) break;
     batch.push(next);
     steps.push(d);
     value = d.to;

@@ -49,6 +49,8 @@ export interface SignalPlan {
   signals: NonNullable<ScalingEvent['signals']>;
   /** The step rule that sized it. */
   rule: string;
+  /** The source of the signal that decided (the event's `source`). */
+  source: Signal['source'];
   /** When a pause or cooldown holding the change ends (epoch ms), else null. */
   waitUntil: number | null;
 }
@@ -81,6 +83,7 @@ export function planSignals(input: SignalInput): SignalPlan | null {
     recommendation: wanted,
     signals: signals.map((s) => ({ id: s.id, source: s.source, direction: s.direction, value: s.value, threshold: s.threshold })),
     rule: chosen.rule,
+    source: chosen.signal.source,
     waitUntil,
   });
 

@@ -32,7 +32,9 @@ function signals(current: number | null, list: Signal[], over: Partial<SignalInp
 describe('planCommands: commands run in order, batched only when that changes nothing', () => {
   it.each([
     { rule: 'by 2 + by 2 is by 4 in one operation', queue: [by(2), by(2)], current: 3, batch: 2, to: 7 },
-    { rule: 'to 3 then to 5 is to 5 in one operation', queue: [to(3), to(5)], current: 4, batch: 2, to: 5 },
+    { rule: 'to 5 then to 7 is to 7 in one operation', queue: [to(5), to(7)], current: 4, batch: 2, to: 7 },
+    { rule: 'to 3 then to 5 from 4 turn back: two operations, each starting its own cooldown', queue: [to(3), to(5)], current: 4, batch: 1, to: 3 },
+    { rule: 'by +1 then by -1 is not a no-change: two operations', queue: [by(1), by(-1)], current: 4, batch: 1, to: 5 },
     { rule: 'a command that would leave the bounds ends the batch (it runs, and is skipped, alone)', queue: [by(2), by(20)], current: 3, batch: 1, to: 5 },
     { rule: 'a first command out of bounds is a skip covering it alone', queue: [by(20), by(1)], current: 3, batch: 1, to: null },
     { rule: 'a preview never shares an operation with a change', queue: [by(1), { ...by(1), dry: true }], current: 3, batch: 1, to: 4 },
