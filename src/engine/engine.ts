@@ -25,7 +25,7 @@ import { OperationInterruptedError, OperationTimeoutError, PulumiScaleError } fr
 import type { EventBus } from '../observe/bus.js';
 import { planBounds } from '../policy/bounds.js';
 import { planSignals, type SignalPlan } from '../policy/signals.js';
-import { boundsAt } from '../schedule/index.js';
+import { boundsAt, nextChange } from '../schedule/index.js';
 import { pruneRecommendations } from '../policy/stabilization.js';
 import type { Executor } from '../pulumi/executor.js';
 import type { SignalChange, Store } from '../store/store.js';
@@ -34,6 +34,7 @@ import type { Clock } from './clock.js';
 import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
 import { Scheduler } from './scheduler.js';
 import { errorOf, readFailureEvent, skipEvent, targetMessage } from './engine-events.js';
+import { pointClaims, pointsOf, type PointClaim } from './schedule-points.js';
 import { activeSignals, newRuntime, serial, stateOf, type TargetRuntime } from './target-runtime.js';
 import { Waiters } from './waiters.js';
 
@@ -95,6 +96,9 @@ export class Engine {
   /** Calls between their draining check and their store write; a drain waits for them. */
   #submitting = 0;
   #tick: unknown = null;
+  #scheduleTimer: unknown = null;
+  /** Per `target\0schedule`: the instant up to which its point fires were handled (epoch ms). */
+  readonly #pointsHandled = new Map<string, number>();
 
   constructor(opts: EngineOptions) {
     this.#store = opts.store;
@@ -263,13 +267,16 @@ export class Engine {
   }
 
   async #load(): Promise<void> {
-    const [records, commands, signals, running, lastEvents] = await Promise.all([
+    const [records, commands, signals, running, lastEvents, fires] = await Promise.all([
       this.#store.loadTargets(),
       this.#store.loadCommands(),
       this.#store.loadSignals(),
       this.#store.loadRunning(),
       this.#store.lastEvents(),
+      this.#store.lastFires(),
     ]);
+    // Points catch up from their last handled fire (a missed one is recorded as such).
+    for (const fire of fires) this.#pointsHandled.set(`${fire.target}\0${fire.schedule}`, Date.parse(fire.at));
     for (const t of this.#targets.values()) {
       const name = t.config.name;
       const saved = records.get(name);
@@ -297,6 +304,7 @@ export class Engine {
     for (const t of waiting) this.#scheduler.offer(t.config.name);
     this.#loaded = true;
     this.#armTick();
+    await this.#onSchedules();
     this.#pump();
     this.#notify();
   }
@@ -536,7 +544,8 @@ export class Engine {
         });
       }
       this.#publishTarget(t);
-      if (t.signals.size > 0) this.#offer(t);
+      // Now that the value is known: signals may act on it, and a schedule window may hold it.
+      this.#offer(t);
     } catch (err) {
       const error = err instanceof PulumiScaleError ? err : new PulumiScaleError('PS_INTERNAL', String(err), { cause: err });
       t.error = { code: error.code, message: error.message, at: iso(this.#clock.now()) };
@@ -585,6 +594,65 @@ export class Engine {
     this.#notify();
   }
 
+  /**
+   * Schedules: queues what point schedules fired since they were last handled (each fire once,
+   * through the store), looks again at every target with schedules (a window may have begun or
+   * ended), and arms one timer for the next change of any schedule.
+   */
+  async #onSchedules(): Promise<void> {
+    const now = this.#clock.now();
+    this.#submitting += 1;
+    try {
+      for (const t of this.#targets.values()) {
+        for (const point of pointsOf(t)) {
+          const key = `${t.config.name}\0${point.name}`;
+          const from = this.#pointsHandled.get(key) ?? now - point.startingDeadline;
+          try {
+            for (const claim of pointClaims(t, point, from, now, this.#deps.newId)) await this.#claim(t, claim);
+            this.#pointsHandled.set(key, now);
+          } catch (err) {
+            this.#logger.error({ target: t.config.name, schedule: point.name, err }, 'could not record a schedule fire; will try again');
+          }
+        }
+        if (t.config.schedules.length > 0) this.#scheduler.offer(t.config.name);
+      }
+    } finally {
+      this.#submitting -= 1;
+    }
+    this.#armSchedules();
+    this.#pump();
+    this.#notify();
+  }
+
+  /** Claims one fire in the store (once per fire time), then queues its command in memory. */
+  async #claim(t: TargetRuntime, claim: PointClaim): Promise<void> {
+    const claimed = await serial(t, async () => {
+      if (!(await this.#store.claimFire(claim.fire, { command: claim.command, event: claim.event }))) return false;
+      if (claim.command !== null) t.commands.push(claim.command);
+      return true;
+    });
+    if (!claimed) return;
+    this.#bus.publish({ type: 'schedule-fire', target: t.config.name, schedule: claim.fire.schedule, outcome: claim.fire.outcome });
+    if (claim.event !== null) this.#published(claim.event);
+  }
+
+  #armSchedules(): void {
+    if (this.#scheduleTimer !== null) this.#clock.clearTimer(this.#scheduleTimer);
+    this.#scheduleTimer = null;
+    if (this.#draining) return;
+    const now = this.#clock.now();
+    let next: number | null = null;
+    for (const t of this.#targets.values()) {
+      const at = nextChange(t.config.schedules, now);
+      if (at !== null && (next === null || at < next)) next = at;
+    }
+    if (next === null) return;
+    this.#scheduleTimer = this.#clock.setTimer(() => {
+      this.#scheduleTimer = null;
+      void this.#onSchedules();
+    }, next - now);
+  }
+
   /** Checks that new work is taken, the target exists and the store is loaded; returns the target. */
   async #accepting(name: string): Promise<TargetRuntime> {
     if (this.#draining) throw draining();
@@ -625,6 +693,8 @@ export class Engine {
     this.#scheduler.stop();
     if (this.#tick !== null) this.#clock.clearTimer(this.#tick);
     this.#tick = null;
+    if (this.#scheduleTimer !== null) this.#clock.clearTimer(this.#scheduleTimer);
+    this.#scheduleTimer = null;
   }
 
   /** Nothing running and no call in flight. */

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseDuration } from '../config/duration.js';
+import { boundsAt, timeline } from '../schedule/index.js';
 import { PulumiScaleError } from '../errors.js';
 import type { Adjustment, Intent } from '../types.js';
 import { requireCredentials } from './auth.js';
@@ -40,6 +41,8 @@ function known(deps: AppDeps, name: string): string {
   if (!Object.hasOwn(deps.config.targets, name)) throw new PulumiScaleError('PS_TARGET_UNKNOWN', `no target named "${name}"`);
   return name;
 }
+
+const timelineQuery = z.strictObject({ hours: z.coerce.number().int().min(1).max(24 * 31).default(48) });
 
 const eventsQuery = z.strictObject({
   target: z.string().min(1).optional(),
@@ -78,11 +81,14 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
     refuseWhileDraining(deps);
     const target = deps.config.targets[known(deps, req.params.name)] as (typeof deps.config.targets)[string];
     const body = scaleBody.parse(req.body ?? {});
-    if (body.to !== undefined && (body.to < target.min || body.to > target.max)) {
+    // The bounds in effect now: a schedule window's replace the target's own while it lasts.
+    const bounds = boundsAt(target, now());
+    if (body.to !== undefined && (body.to < bounds.min || body.to > bounds.max)) {
+      const why = bounds.source === 'config' ? '' : ` (the bounds of ${bounds.source})`;
       throw new PulumiScaleError(
         'PS_OUT_OF_BOUNDS',
-        `"to": ${body.to} is outside [${target.min}, ${target.max}] of target ${req.params.name}`,
-        { details: { min: target.min, max: target.max } },
+        `"to": ${body.to} is outside [${bounds.min}, ${bounds.max}] of target ${req.params.name}${why}`,
+        { details: { min: bounds.min, max: bounds.max, source: bounds.source } },
       );
     }
     const adjustment: Adjustment =
@@ -123,6 +129,17 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
     }
     const pause = { until: until.toISOString(), direction: body.direction, reason: body.reason ?? 'paused through the API' };
     return reply.status(200).send(await deps.engine.pause(target, pause));
+  });
+
+  app.get<{ Params: { name: string } }>('/api/v1/targets/:name/timeline', async (req) => {
+    const target = deps.config.targets[known(deps, req.params.name)] as (typeof deps.config.targets)[string];
+    const { hours } = timelineQuery.parse(req.query);
+    const from = now();
+    // Each change with the bounds in effect just after it, in UTC and in the schedule's zone.
+    return timeline(target.schedules, from, hours).map((entry) => ({
+      ...entry,
+      bounds: boundsAt(target, Date.parse(entry.at) + 1),
+    }));
   });
 
   app.post<{ Params: { name: string } }>('/api/v1/targets/:name/resume', async (req, reply) => {

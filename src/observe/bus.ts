@@ -14,6 +14,7 @@ export type BusMessage =
   /** `none`: the operation found nothing to do (or nothing worth recording) once it read the present. */
   | { type: 'operation-end'; target: string; kind: ScalingEvent['kind'] | 'retried' | 'none'; durationMs: number }
   | { type: 'retry'; target: string; attempt: number; delayMs: number }
+  | { type: 'schedule-fire'; target: string; schedule: string; outcome: 'fired' | 'missed' }
   | {
       type: 'target';
       target: string;

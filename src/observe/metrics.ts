@@ -103,6 +103,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Point schedule fires, by target, schedule and outcome (`fired`, `missed`). */
+  readonly scheduleFires = new Counter({
+    name: 'pulumiscale_schedule_fires_total',
+    help: 'Point schedule fires handled, by target, schedule and outcome (fired, or missed past its startingDeadline).',
+    labelNames: ['target', 'schedule', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   /** The target label values allowed, or null to take the names as they come. */
   readonly #targets: ReadonlySet<string> | null;
 
@@ -147,6 +155,10 @@ export class Metrics {
           break;
         case 'retry':
           this.retries.inc({ target: this.targetLabel(msg.target) });
+          break;
+        case 'schedule-fire':
+          // Schedule names come from the config, never from a request: bounded label values.
+          this.scheduleFires.inc({ target: this.targetLabel(msg.target), schedule: msg.schedule, outcome: msg.outcome });
           break;
         case 'target': {
           const target = this.targetLabel(msg.target);

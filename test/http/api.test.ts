@@ -80,7 +80,7 @@ describe('POST /api/v1/targets/:name/scale', () => {
     const res = await scale('web', body);
     expect(res.statusCode).toBe(422);
     expect(res.json()).toEqual({
-      error: { code: 'PS_OUT_OF_BOUNDS', message: expect.stringContaining('[2, 40]') as unknown, details: { min: 2, max: 40 } },
+      error: { code: 'PS_OUT_OF_BOUNDS', message: expect.stringContaining('[2, 40]') as unknown, details: { min: 2, max: 40, source: 'config' } },
     });
     expect(t.engine.untouched()).toBe(true);
   });

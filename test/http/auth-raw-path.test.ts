@@ -50,6 +50,7 @@ const PROTECTED: { method: string; path: string; body?: string }[] = [
   { method: 'POST', path: '/api/v1/targets/web/scale', body: '{"to": 7}' },
   { method: 'POST', path: '/api/v1/targets/web/pause', body: '{"for": "2h"}' },
   { method: 'POST', path: '/api/v1/targets/web/resume' },
+  { method: 'GET', path: '/api/v1/targets/web/timeline' },
   { method: 'GET', path: '/api/v1/events' },
 ];
 
