@@ -1,34 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, type ConfigProblem } from '../../src/config/load.js';
+import type { ConfigProblem } from '../../src/config/load.js';
+import { parseTestConfig, problemsOf, webTargetConfig } from '../support/config.js';
 import type { Schedule } from '../../src/schedule/index.js';
 
 /** The `web` target with `schedules` given as YAML list items, indented as the target's keys. */
 function config(items: string[]): string {
-  return `
-targets:
-  web:
-    workDir: ./infra/web
-    stack: prod
-    configKey: web:replicas
-    min: 2
-    max: 40
-    schedules:
-${items.map((item) => `      - ${item}\n`).join('')}`;
+  return webTargetConfig(`    schedules:\n${items.map((item) => `      - ${item}\n`).join('')}`);
 }
 
-function parse(text: string) {
-  return parseConfig(text, { file: 'test.yaml', baseDir: '/etc/pulumiscale', env: {} });
-}
-
-function problemsOf(text: string): ConfigProblem[] {
-  try {
-    parse(text);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const parse = parseTestConfig;
 
 /** The issue's example (issue 8), as an operator would write it. */
 const ISSUE_EXAMPLE = `

@@ -1,38 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, type ConfigProblem } from '../../src/config/load.js';
+import type { ConfigProblem } from '../../src/config/load.js';
+import { parseTestConfig, problemsOf, webTargetConfig } from '../support/config.js';
 import type { StepRules } from '../../src/policy/steps.js';
 
-/** The `web` target; `extra` is YAML indented as the target's own keys. */
-function config(extra: string): string {
-  return `
-targets:
-  web:
-    workDir: ./infra/web
-    stack: prod
-    configKey: web:replicas
-    min: 2
-    max: 40
-${extra}`;
-}
+const config = webTargetConfig;
 
 /** A `steps.up` rule with the given bands (YAML flow mappings) and extra rule keys. */
 function up(bands: string[], keys = ''): string {
   return `    steps:\n      up:\n${keys}        bands:\n${bands.map((b) => `          - ${b}\n`).join('')}`;
 }
 
-function parse(text: string) {
-  return parseConfig(text, { file: 'test.yaml', baseDir: '/etc/pulumiscale', env: {} });
-}
-
-function problemsOf(text: string): ConfigProblem[] {
-  try {
-    parse(text);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const parse = parseTestConfig;
 
 /** The issue's example (issue 7), as an operator would write it. */
 const ISSUE_EXAMPLE = config(`    steps:
