@@ -119,6 +119,12 @@ export interface Signal {
 export interface SignalKey {
   target: string;
   id: string;
+  /**
+   * When the alert resolved, as its source says (Alertmanager `endsAt`, CloudWatch
+   * `StateChangeTime`), ISO-8601: a delivery of the same alert that started no later than this
+   * and arrives afterwards (a retried ALARM after its OK) is stale and starts nothing.
+   */
+  at?: string;
 }
 
 /** A pause of one or both directions, ending by itself. */

@@ -29,7 +29,7 @@ import { boundsAt, nextChange } from '../schedule/index.js';
 import { pruneRecommendations } from '../policy/stabilization.js';
 import type { Executor } from '../pulumi/executor.js';
 import type { SignalChange, Store } from '../store/store.js';
-import type { Command, Pause, ScalingEvent, TargetState } from '../types.js';
+import type { Command, Pause, ScalingEvent, SignalKey, TargetState } from '../types.js';
 import type { Clock } from './clock.js';
 import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
 import { Scheduler } from './scheduler.js';
@@ -96,6 +96,8 @@ export class Engine {
   /** Calls between their draining check and their store write; a drain waits for them. */
   #submitting = 0;
   #tick: unknown = null;
+  /** Per `target\0signal id`: when that alert last resolved (epoch ms), from its source. */
+  readonly #resolved = new Map<string, number>();
   #scheduleTimer: unknown = null;
   /** Per `target\0schedule`: the instant up to which its point fires were handled (epoch ms). */
   readonly #pointsHandled = new Map<string, number>();
@@ -158,10 +160,13 @@ export class Engine {
     await this.#ready();
     for (const s of change.upsert) await this.#accepting(s.target);
     // What the store gets is what memory keeps: an older delivery of a signal changes nothing,
-    // and a refresh keeps the signal's first `since`.
+    // nor does one of an alert that had started no later than its recorded resolution (SNS
+    // retrying an ALARM after the OK was taken); a refresh keeps the signal's first `since`.
     const upsert = change.upsert.flatMap((s) => {
       const before = this.#targets.get(s.target)?.signals.get(s.id);
       if (before !== undefined && before.lastSeen > s.lastSeen) return [];
+      const resolved = this.#resolved.get(`${s.target}\0${s.id}`);
+      if (before === undefined && resolved !== undefined && Date.parse(s.since) <= resolved) return [];
       return [before === undefined ? s : { ...s, since: before.since }];
     });
     this.#submitting += 1;
@@ -174,6 +179,7 @@ export class Engine {
         if (before === undefined || before.direction !== s.direction || before.value !== s.value) this.#changed(t);
         this.#offer(t);
       }
+      for (const key of change.end) this.#rememberResolution(key);
       for (const key of change.end) {
         const t = this.#targets.get(key.target);
         if (t?.signals.delete(key.id)) {
@@ -187,6 +193,18 @@ export class Engine {
       this.#submitting -= 1;
       this.#notify();
     }
+  }
+
+  /** Keeps when an alert resolved, so that a late delivery of its start is known as stale. */
+  #rememberResolution(key: SignalKey): void {
+    const at = key.at === undefined ? Number.NaN : Date.parse(key.at);
+    if (Number.isNaN(at)) return;
+    // Bounded: the oldest resolutions go first; a retry that late is past SNS's own retry policy.
+    if (this.#resolved.size >= MAX_RESOLUTIONS) {
+      const oldest = this.#resolved.keys().next().value;
+      if (oldest !== undefined) this.#resolved.delete(oldest);
+    }
+    this.#resolved.set(`${key.target}\0${key.id}`, at);
   }
 
   /** Sets (or with null, lifts) an API pause of a target once stored; resolves with its state. */
@@ -717,6 +735,9 @@ export class Engine {
     this.#waiters.notify();
   }
 }
+
+/** How many alert resolutions are remembered to recognise stale deliveries. */
+const MAX_RESOLUTIONS = 10_000;
 
 /** How much longer than the cancel grace a drain waits for cancelled operations to end. */
 const STOP_MARGIN_MS = 5_000;

@@ -157,7 +157,7 @@ export function fromAlertmanager(payload: AlertmanagerPayload, query: WebhookQue
     const id = boundedId(alertId(alert));
     if (alert.status === 'resolved') {
       // A dry run previews and changes nothing real: its resolutions end no live signal.
-      if (!query.dryRun) result.ended.push({ target: resolved.target, id });
+      if (!query.dryRun) result.ended.push({ target: resolved.target, id, ...(alert.endsAt ? { at: alert.endsAt } : {}) });
       const outcome = query.dryRun ? ' (dry run): no signal ended' : ': its signal ended';
       result.ignored.push(ignoredEvent(ctx, { ...common, target: resolved.target, reason: `alert ${label} resolved${outcome}` }));
       return;

@@ -172,7 +172,7 @@ export function fromCloudWatch(
     return result;
   }
   // A dry run previews and changes nothing real: its OK ends no live signal.
-  if (!query.dryRun) result.ended.push({ target, id });
+  if (!query.dryRun) result.ended.push({ target, id, ...(alarm.StateChangeTime ? { at: alarm.StateChangeTime } : {}) });
   const outcome = query.dryRun ? ' (dry run): no signal ended' : ': its signal ended';
   result.ignored.push(ignoredEvent(ctx, { ...common, reason: `alarm ${name} went to ${alarm.NewStateValue}${outcome}` }));
   return result;

@@ -35,7 +35,7 @@ describe('POST /webhooks/alertmanager', () => {
       ['web', '93f0a2c4e18b6d57', 'down', 3.2],
     ]);
     expect(engine.upserted[0]).toMatchObject({ source: 'alertmanager', since: '2026-11-27T09:55:12.384Z', lastSeen: '2026-11-27T10:01:00.000Z' });
-    expect(engine.ended).toEqual([{ target: 'web', id: '2e8b7f3a91c05d64' }]);
+    expect(engine.ended).toMatchObject([{ target: 'web', id: '2e8b7f3a91c05d64' }]);
     expect(engine.signalChanges[0]?.events).toEqual([expect.objectContaining({ kind: 'ignored', target: 'web', reason: 'alert HighCPU resolved: its signal ended' })]);
     expect(engine.commands).toEqual([]);
     expect(engine.recorded).toEqual([]);
@@ -61,7 +61,7 @@ describe('POST /webhooks/alertmanager', () => {
       ['a', 'up'],
       ['b', 'up'],
     ]);
-    expect(t!.engine.ended).toEqual([{ target: 'web', id: 'c' }]);
+    expect(t!.engine.ended).toMatchObject([{ target: 'web', id: 'c' }]);
     expect(t!.engine.commands).toEqual([]);
   });
 
@@ -78,7 +78,7 @@ describe('POST /webhooks/alertmanager', () => {
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ accepted: 0, ignored: 1, rejected: [] });
     expect(t!.engine.signalChanges).toEqual([
-      { upsert: [], end: [{ target: 'worker', id: 'd0b4e51a77c2f908' }], events: [expect.objectContaining({ kind: 'ignored', target: 'worker' })] },
+      { upsert: [], end: [{ target: 'worker', id: 'd0b4e51a77c2f908', at: expect.any(String) as unknown }], events: [expect.objectContaining({ kind: 'ignored', target: 'worker' })] },
     ]);
     expect(t!.engine.commands).toEqual([]);
     expect(t!.store.events.map((e) => [e.kind, e.target])).toEqual([['ignored', 'worker']]);
@@ -103,7 +103,7 @@ describe('POST /webhooks/alertmanager', () => {
       ['batch', 'up'],
       ['batch', 'up'],
     ]);
-    expect(t!.engine.ended).toEqual([{ target: 'batch', id: '2e8b7f3a91c05d64' }]);
+    expect(t!.engine.ended).toMatchObject([{ target: 'batch', id: '2e8b7f3a91c05d64' }]);
   });
 
   it('?dryRun=true queues a preview command per firing alert, and changes no signal', async () => {

@@ -86,7 +86,7 @@ describe('POST /webhooks/cloudwatch: notifications', () => {
     expect(t!.engine.signalChanges).toEqual([
       {
         upsert: [],
-        end: [{ target, id }],
+        end: [{ target, id, at: expect.any(String) as unknown }],
         events: [expect.objectContaining({ kind: 'ignored', target, source: 'cloudwatch', reason: expect.stringMatching(/went to OK: its signal ended$/) as unknown })],
       },
     ]);
@@ -97,7 +97,7 @@ describe('POST /webhooks/cloudwatch: notifications', () => {
     await post(signed('sns-notification-single-alarm'));
     await post(signed('sns-notification-single-ok'));
     const [started] = t!.engine.upserted;
-    expect(t!.engine.ended).toEqual([{ target: started?.target, id: started?.id }]);
+    expect(t!.engine.ended).toMatchObject([{ target: started?.target, id: started?.id }]);
     expect((await t!.engine.state('web'))?.signals).toEqual([]);
   });
 

@@ -247,6 +247,21 @@ describe('engine: found in review, each a regression test', () => {
   });
 });
 
+describe('engine: stale deliveries', () => {
+  it('an ALARM that SNS retries after its OK was taken starts nothing', async () => {
+    const { engine, exec } = await started({ targets: [target('web', { cooldown: { up: 600_000, down: 0 } })], values: { web: 3 } });
+    const alarm = signal('web', 'arn:alarm', 'up', { source: 'cloudwatch', since: '2025-01-01T00:00:00.000Z' });
+    await engine.signals({ upsert: [], end: [{ target: 'web', id: 'arn:alarm', at: '2025-01-01T00:05:00.000Z' }], events: [] });
+    await engine.signals({ upsert: [alarm], end: [], events: [] });
+    await engine.idle();
+    expect(exec.applies).toEqual([]);
+    // A new ALARM of the same alarm, after the OK, is a new signal.
+    await engine.signals({ upsert: [{ ...alarm, since: '2025-01-01T00:06:00.000Z' }], end: [], events: [] });
+    await engine.idle();
+    expect(exec.values.get('web')).toBe(4);
+  });
+});
+
 describe('engine: ordering and concurrency', () => {
   it('runs different stacks in parallel, never more than `concurrency` at once', async () => {
     const { engine, exec } = await started({ targets: [target('a'), target('b'), target('c')], concurrency: 2 });

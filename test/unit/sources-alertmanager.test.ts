@@ -66,7 +66,7 @@ describe('fromAlertmanager on the fixtures', () => {
 
   it('a resolved alert ends its signal and is recorded as ignored; it starts nothing', () => {
     const result = fromAlertmanager(firingFixture(), noQuery, ctx());
-    expect(result.ended).toEqual([{ target: 'web', id: '2e8b7f3a91c05d64' }]);
+    expect(result.ended).toMatchObject([{ target: 'web', id: '2e8b7f3a91c05d64' }]);
     expect(result.signals.map((s) => s.id)).not.toContain('2e8b7f3a91c05d64');
     expect(result.ignored).toHaveLength(1);
     expect(result.ignored[0]).toMatchObject({
@@ -87,7 +87,7 @@ describe('fromAlertmanager on the fixtures', () => {
     const started = fromAlertmanager(firingFixture(), noQuery, ctx()).signals.find((s) => s.target === 'worker');
     expect(result.signals).toEqual([]);
     expect(result.commands).toEqual([]);
-    expect(result.ended).toEqual([{ target: 'worker', id: started?.id }]);
+    expect(result.ended).toMatchObject([{ target: 'worker', id: started?.id }]);
     expect(result.ignored.map((e) => [e.target, e.reason])).toEqual([['worker', 'alert QueueBacklog resolved: its signal ended']]);
   });
 });
@@ -104,7 +104,7 @@ describe('a notification re-sends every alert of its group: it carries state, no
       ['fp0', 'up'],
       ['fp1', 'up'],
     ]);
-    expect(result.ended).toEqual([{ target: 'web', id: 'fp2' }]);
+    expect(result.ended).toMatchObject([{ target: 'web', id: 'fp2' }]);
     expect(result.commands).toEqual([]);
   });
 
@@ -174,7 +174,7 @@ describe("a signal's identity", () => {
   it('without a fingerprint, a resolved alert ends the signal its firing self started', () => {
     const started = fromAlertmanager(payload([{ labels, fingerprint: null }]), noQuery, ctx()).signals[0];
     const resolved = fromAlertmanager(payload([{ status: 'resolved', labels, fingerprint: null }]), noQuery, ctx());
-    expect(resolved.ended).toEqual([{ target: 'web', id: started?.id }]);
+    expect(resolved.ended).toMatchObject([{ target: 'web', id: started?.id }]);
   });
 });
 
@@ -197,7 +197,7 @@ describe('target and action precedence: query, then labels, then the target defa
     const query = { dryRun: false, target: 'worker' };
     const started = fromAlertmanager(payload([{ labels: { pulumiscale_target: 'web' } }]), query, ctx()).signals[0];
     const resolved = fromAlertmanager(payload([{ status: 'resolved', labels: { pulumiscale_target: 'web' } }]), query, ctx());
-    expect(resolved.ended).toEqual([{ target: started?.target, id: started?.id }]);
+    expect(resolved.ended).toMatchObject([{ target: started?.target, id: started?.id }]);
   });
 });
 
@@ -276,7 +276,7 @@ describe('alerts that cannot become signals', () => {
       ctx(),
     );
     expect(result.signals).toEqual([]);
-    expect(result.ended).toEqual([{ target: 'web', id: 'fp0' }]);
+    expect(result.ended).toMatchObject([{ target: 'web', id: 'fp0' }]);
     expect(result.rejected).toHaveLength(1);
     expect(result.ignored).toHaveLength(2);
   });

@@ -101,7 +101,9 @@ describe('fromCloudWatch on the fixtures', () => {
     const r = fromCloudWatch(alarm(okFile), noQuery, ctx());
     expect(r.signals).toEqual([]);
     expect(r.commands).toEqual([]);
-    expect(r.ended).toEqual([{ target, id: started?.id }]);
+    expect(r.ended).toMatchObject([{ target, id: started?.id }]);
+    // The resolution keeps when it happened, so a late retry of the ALARM is known as stale.
+    expect(r.ended[0]?.at).toBe(alarm(okFile).StateChangeTime);
     expect(r.ignored).toEqual([expect.objectContaining({ kind: 'ignored', target, reason, source: 'cloudwatch', dryRun: false, evidence: expect.objectContaining({ metricValue: value }) as unknown })]);
   });
 
@@ -109,7 +111,7 @@ describe('fromCloudWatch on the fixtures', () => {
     const a = { ...alarm('alarm-single-metric'), NewStateValue: 'INSUFFICIENT_DATA' as const, NewStateReason: 'Insufficient Data: 1 datapoint was unknown.' };
     const r = fromCloudWatch(a, noQuery, ctx());
     expect(r.signals).toEqual([]);
-    expect(r.ended).toEqual([{ target: 'web', id: 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-cpu-high' }]);
+    expect(r.ended).toMatchObject([{ target: 'web', id: 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-cpu-high' }]);
     expect(r.ignored.map((e) => e.reason)).toEqual(['alarm web-cpu-high went to INSUFFICIENT_DATA: its signal ended']);
   });
 });
@@ -142,7 +144,7 @@ describe('what a CloudWatch signal carries', () => {
     const { AlarmArn: _a, ...inAlarm } = base;
     const { AlarmArn: _b, ...ok } = alarm('alarm-single-metric-ok');
     expect(fromCloudWatch(inAlarm, noQuery, ctx()).signals[0]?.id).toBe('alarm:web-cpu-high');
-    expect(fromCloudWatch(ok, noQuery, ctx()).ended).toEqual([{ target: 'web', id: 'alarm:web-cpu-high' }]);
+    expect(fromCloudWatch(ok, noQuery, ctx()).ended).toMatchObject([{ target: 'web', id: 'alarm:web-cpu-high' }]);
   });
 
   it('two alarms whose ARNs differ only past 256 characters are two signals', () => {
