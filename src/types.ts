@@ -49,8 +49,8 @@ export interface Evidence {
   generatorURL?: string;
   /** Alert labels, as received. */
   labels?: Record<string, string>;
-  /** The schedule that queued a command, and the fire time it was for (ISO-8601 UTC). */
-  schedule?: { name: string; fireAt: string };
+  /** The schedule behind a change: its name, and for a point the fire time (ISO-8601 UTC). */
+  schedule?: { name: string; fireAt?: string };
 }
 
 /** A request to change one target, from any source. Immutable once created. */

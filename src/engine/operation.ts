@@ -128,7 +128,7 @@ export async function runOperation(
     intents: plan?.kind === 'commands' ? plan.batch.length : plan?.kind === 'resume' ? plan.commandIds.length : 0,
     durationMs: clock.now() - started,
     dryRun: isDryRun(plan, deps),
-    ...detailsOf(plan),
+    ...detailsOf(plan, input.bounds),
     ...extra,
   });
   const outcome = (fields: Partial<OperationOutcome> & Pick<OperationOutcome, 'record'>): OperationOutcome => ({
@@ -301,16 +301,22 @@ function isDryRun(plan: Plan | null, deps: OperationDeps): boolean {
 function sourceOf(plan: Plan | null, input: OperationInput): IntentSource {
   if (plan?.kind === 'commands') return plan.batch[0]?.source ?? 'api';
   if (plan?.kind === 'resume') return input.commands.find((c) => plan.commandIds.includes(c.id))?.source ?? 'engine';
-  return plan?.kind === 'signals' ? plan.plan.source : plan?.kind === 'bounds' ? 'schedule' : 'engine';
+  if (plan?.kind === 'signals') return plan.plan.source;
+  // A window's bounds are the schedule's doing; the target's own (after a window, or a value
+  // set by hand outside them) are the engine's.
+  return plan?.kind === 'bounds' && input.bounds.source.startsWith('schedule:') ? 'schedule' : 'engine';
 }
 
 /** What an event carries about what decided it. */
-function detailsOf(plan: Plan | null): Partial<ScalingEvent> {
+function detailsOf(plan: Plan | null, bounds: BoundsInEffect): Partial<ScalingEvent> {
   if (plan?.kind === 'commands') {
     const first = plan.batch[0];
     return { commands: plan.batch.map((c) => c.id), ...(first ? { intentId: first.id, evidence: first.evidence } : {}) };
   }
   if (plan?.kind === 'resume') return { commands: plan.commandIds };
   if (plan?.kind === 'signals') return { signals: plan.plan.signals, rule: plan.plan.rule };
+  if (plan?.kind === 'bounds' && bounds.source.startsWith('schedule:')) {
+    return { evidence: { schedule: { name: bounds.source.slice('schedule:'.length) } } };
+  }
   return {};
 }

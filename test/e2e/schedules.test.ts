@@ -120,19 +120,21 @@ function dailyAt(ms: number): string {
   return `${at.getUTCSeconds()} ${at.getUTCMinutes()} ${at.getUTCHours()} * * *`;
 }
 
-
 const DAY = 86_400_000;
 
 /** The fire times (epoch ms) the events of point `name` were recorded for, in recorded order. */
 function fireTimes(all: readonly ScalingEvent[], name: string): number[] {
-  return all.flatMap((e) => (e.source === 'schedule' && e.evidence?.schedule?.name === name ? [Date.parse(e.evidence.schedule.fireAt)] : []));
+  return all.flatMap((e) => {
+    const fireAt = e.source === 'schedule' && e.evidence?.schedule?.name === name ? e.evidence.schedule.fireAt : undefined;
+    return fireAt === undefined ? [] : [Date.parse(fireAt)];
+  });
 }
 
 describe('a point schedule', () => {
   it('sets the stack value at each fire, puts a manual change back at the next one, and acts once per fire time across a restart', async () => {
     const stack = await project('point', 2);
-    // A short startingDeadline: a first start catches up on every fire of the last
-    // startingDeadline (60 of a 5-second cron under the default 5m), each an operation of its own.
+    // A catch-up fires once (the latest fire within startingDeadline); the ones it supersedes
+    // are counted in one `missed` event.
     const schedules = [{ name: 'reset', cron: '*/5 * * * * *', to: 7, startingDeadline: '10s' }];
     await withDaemon(stack, schedules, async (d) => {
       await settledAt(d, 7);
@@ -157,12 +159,14 @@ describe('a point schedule', () => {
     await withDaemon(stack, schedules, async (d) => {
       const fires = await until(async () => {
         const all = fireTimes(await events(d), 'reset');
-        return all.filter((at) => at > restarted).length >= 2 ? all : undefined;
-      }, 'two fires after the restart');
-      // One event per fire time, none twice, none lost: every 5 s, the restart's gap included.
-      expect(fires.slice(1).map((at, i) => at - (fires[i] as number))).toEqual(fires.slice(1).map(() => 5_000));
+        return all.some((at) => at > restarted) ? all : undefined;
+      }, 'a fire after the restart');
+      // One event per fire time, none twice, in order; each 5 s after the last, except where a
+      // catch-up superseded fires (their `missed` event names the latest it skipped).
+      expect(new Set(fires).size).toBe(fires.length);
+      expect(fires.slice(1).every((at, i) => at > (fires[i] as number) && (at - (fires[i] as number)) % 5_000 === 0)).toBe(true);
       const kinds = (await events(d)).filter((e) => e.source === 'schedule').map((e) => e.kind);
-      expect(new Set(kinds)).toEqual(new Set(['changed', 'skipped']));
+      expect(kinds.every((k) => ['changed', 'skipped', 'missed'].includes(k))).toBe(true);
       expect((await changes(d)).filter(([, , source]) => source === 'schedule')).toEqual([[2, 7, 'schedule'], [3, 7, 'schedule']]);
       await settledAt(d, 7);
       expect(await deployed(stack)).toEqual({ config: '7', output: 7 });
@@ -173,8 +177,8 @@ describe('a point schedule', () => {
 describe('a window', () => {
   it('raises a value below its min to it when it starts, and its end leaves the value to the target\'s own bounds', async () => {
     const stack = await project('raise', 2);
-    const startAt = secondsAhead(8_000);
-    await withDaemon(stack, [{ name: 'busy', cron: everyMinuteAt(startAt), duration: '10s', min: 5 }], async (d) => {
+    const startAt = secondsAhead(6_000);
+    await withDaemon(stack, [{ name: 'busy', cron: everyMinuteAt(startAt), duration: '8s', min: 5 }], async (d) => {
       const before = await settledAt(d, 2);
       // The daemon must be up before the window starts for this test to mean anything.
       expect(Date.now()).toBeLessThan(startAt);
@@ -190,8 +194,11 @@ describe('a window', () => {
 
       // Its end: the target's own bounds again, and 5 is inside them, so the value stays.
       const after = await stateWhere(d, (s) => s.bounds.source === 'config', 'the window to end');
-      expect(Date.now()).toBeGreaterThanOrEqual(startAt + 10_000);
-      expect(after).toMatchObject({ current: 5, bounds: { min: 1, max: 10, source: 'config' }, schedules: [{ name: 'busy', active: false, next: new Date(startAt + 60_000).toISOString() }] });
+      expect(Date.now()).toBeGreaterThanOrEqual(startAt + 8_000);
+      expect(after).toMatchObject({ current: 5, bounds: { min: 1, max: 10, source: 'config' }, schedules: [{ name: 'busy', active: false }] });
+      // Its next start is the same second of a later minute.
+      const next = Date.parse(after.schedules[0]?.next ?? '');
+      expect([next > startAt, (next - startAt) % 60_000]).toEqual([true, 0]);
       await settledAt(d, 5);
       expect(await changes(d)).toEqual([[2, 5, 'schedule']]);
       expect(await deployed(stack)).toEqual({ config: '5', output: 5 });
@@ -200,7 +207,7 @@ describe('a window', () => {
 
   it('with max: 0 holds 0 while active, and its end brings the value back up to the target\'s own min', async () => {
     const stack = await project('night', 3);
-    const startAt = secondsAhead(5_000);
+    const startAt = secondsAhead(4_000);
     const endAt = startAt + 8_000;
     await withDaemon(stack, [{ name: 'night', cron: everyMinuteAt(startAt), duration: '8s', min: 0, max: 0 }], async (d) => {
       const held = await stateWhere(d, (s) => s.current === 0 && s.bounds.source === 'schedule:night', 'the window to take web to 0');
@@ -211,7 +218,8 @@ describe('a window', () => {
       expect(back.bounds).toEqual({ min: 1, max: 10, source: 'config' });
       expect(await deployed(stack)).toEqual({ config: '1', output: 1 });
       const changed = (await events(d)).filter((e) => e.kind === 'changed');
-      expect(changed.map((e) => [e.from, e.to, e.source])).toEqual([[3, 0, 'schedule'], [0, 1, 'schedule']]);
+      // Into the window's bounds is the schedule's doing; back into the target's own, the engine's.
+      expect(changed.map((e) => [e.from, e.to, e.source])).toEqual([[3, 0, 'schedule'], [0, 1, 'engine']]);
       expect(changed[0]?.reason).toContain('schedule:night');
       expect(Date.parse(changed[1]?.at ?? '')).toBeGreaterThanOrEqual(endAt);
     });

@@ -103,7 +103,28 @@ describe('engine: schedule points', () => {
     const { engine, exec, events } = setup({ targets: [target('web', { min: 1, max: 10, schedules: [batch] })], values: { web: 3 }, store, start: at });
     await engine.start();
     await engine.idle();
-    expect(events().filter((e) => e.kind === 'missed')).toMatchObject([{ reason: expect.stringContaining('6 fires') as unknown }]);
+    // 08:00 … 08:25 are past the deadline: one missed event counts them; 08:30 fires.
+    expect(events().filter((e) => e.kind === 'missed')).toMatchObject([{ reason: expect.stringContaining('6 fires up to 2026-11-30T08:25:00.000Z') as unknown }]);
     expect(exec.applies.map((a) => a.to)).toEqual([7]);
+  });
+
+  it('a catch-up fires a point once, its latest fire within the deadline, not once per fire slept through', async () => {
+    const every10s: Schedule = { kind: 'point', name: 'tick', cron: '*/10 * * * * *', timezone: 'UTC', to: 5, startingDeadline: 5 * MINUTE };
+    const { engine, exec, events, store } = await started({ targets: [target('web', { min: 1, max: 10, schedules: [every10s] })], values: { web: 3 }, start: T0 });
+    await engine.idle();
+    expect(exec.applies.map((a) => a.to)).toEqual([5]);
+    expect(events().filter((e) => e.kind === 'missed')).toMatchObject([{ reason: expect.stringContaining('superseded by the fire at 2026-11-30T07:59:00.000Z') as unknown }]);
+    expect([...store.fires.values()].filter((f) => f.outcome === 'fired').map((f) => f.at)).toEqual(['2026-11-30T07:59:00.000Z']);
+  });
+
+  it('after a week down on a per-second point, the fire on time still fires and the count says at least', async () => {
+    const everySecond: Schedule = { kind: 'point', name: 'sec', cron: '* * * * * *', timezone: 'UTC', to: 8, startingDeadline: 5_000 };
+    const store = new MemoryStore();
+    await store.claimFire({ target: 'web', schedule: 'sec', at: new Date(T0 - 7 * 24 * 60 * MINUTE).toISOString(), outcome: 'fired' }, { command: null, event: null });
+    const { engine, exec, events } = setup({ targets: [target('web', { min: 1, max: 10, schedules: [everySecond] })], values: { web: 3 }, store, start: T0 });
+    await engine.start();
+    await engine.idle();
+    expect(exec.values.get('web')).toBe(8);
+    expect(events().filter((e) => e.kind === 'missed')).toMatchObject([{ reason: expect.stringContaining('at least') as unknown }]);
   });
 });
