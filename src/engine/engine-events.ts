@@ -6,7 +6,7 @@
 import type { BusMessage } from '../observe/bus.js';
 import type { PulumiScaleError } from '../errors.js';
 import type { SignalPlan } from '../policy/signals.js';
-import type { ScalingEvent } from '../types.js';
+import type { Decision, ScalingEvent } from '../types.js';
 import { activeSignals, type TargetRuntime } from './target-runtime.js';
 
 /** The `skipped` event of an evaluation that changed nothing (a signal started or changed). */
@@ -27,6 +27,25 @@ export function skipEvent(t: TargetRuntime, plan: SignalPlan, fields: { id: stri
     skipReason: plan.decision.reason,
     signals: plan.signals,
     rule: plan.rule,
+  };
+}
+
+/** The `skipped` event of a move into the bounds in effect that a pause holds. */
+export function boundsSkipEvent(t: TargetRuntime, decision: Decision, source: string, fields: { id: string; now: number }): ScalingEvent | null {
+  if (decision.kind !== 'skip') return null;
+  return {
+    id: fields.id,
+    target: t.config.name,
+    at: new Date(fields.now).toISOString(),
+    kind: 'skipped',
+    from: t.record.current,
+    to: null,
+    reason: decision.detail,
+    source: source.startsWith('schedule:') ? 'schedule' : 'engine',
+    intents: 0,
+    durationMs: 0,
+    dryRun: false,
+    skipReason: decision.reason,
   };
 }
 

@@ -33,7 +33,7 @@ import type { Command, Pause, ScalingEvent, SignalKey, TargetState } from '../ty
 import type { Clock } from './clock.js';
 import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
 import { Scheduler } from './scheduler.js';
-import { errorOf, readFailureEvent, skipEvent, targetMessage } from './engine-events.js';
+import { boundsSkipEvent, errorOf, readFailureEvent, skipEvent, targetMessage } from './engine-events.js';
 import { pointClaims, pointsOf, type PointClaim } from './schedule-points.js';
 import { activeSignals, newRuntime, serial, stateOf, type TargetRuntime } from './target-runtime.js';
 import { Waiters } from './waiters.js';
@@ -99,6 +99,8 @@ export class Engine {
   /** Per `target\0signal id`: when that alert last resolved (epoch ms), from its source. */
   readonly #resolved = new Map<string, number>();
   #scheduleTimer: unknown = null;
+  /** When the schedule timer is due (epoch ms); the periodic tick catches up if it is late. */
+  #scheduleAt: number | null = null;
   /** Per `target\0schedule`: the instant up to which its point fires were handled (epoch ms). */
   readonly #pointsHandled = new Map<string, number>();
 
@@ -367,8 +369,21 @@ export class Engine {
     const bounds = boundsAt(t.config, now);
     const current = t.record.current;
     // Outside the bounds in effect (a schedule window began or ended): moved in at once.
-    if (planBounds({ current, bounds, target: t.config, pause: t.record.pause, now })?.kind === 'change') return retryAt;
+    const into = planBounds({ current, bounds, target: t.config, pause: t.record.pause, now });
+    if (into?.kind === 'change') {
+      // A dry-run daemon shows it once, until something changes.
+      if (!(this.#deps.dryRun && t.previewed === into.to)) return retryAt;
+    }
     const signals = activeSignals(t, now);
+    if (into?.kind === 'skip' && signals.length === 0) {
+      // Held by a pause: said once, and looked at again when the pause ends.
+      if (t.changes !== t.reported && !opts.quiet) {
+        t.reported = t.changes;
+        void this.#recordEvent(t, boundsSkipEvent(t, into, bounds.source, { id: this.#deps.newId(), now }));
+      }
+      const until = t.record.pause === null ? Number.NaN : Date.parse(t.record.pause.until);
+      return Number.isNaN(until) ? null : until;
+    }
     if (signals.length === 0) {
       if (!opts.quiet) t.desired = current === null ? null : { value: current, reason: 'no active signal', at: iso(now) };
       return null;
@@ -415,7 +430,11 @@ export class Engine {
   }
 
   async #recordSkip(t: TargetRuntime, plan: SignalPlan): Promise<void> {
-    const event = skipEvent(t, plan, { id: this.#deps.newId(), now: this.#clock.now(), dryRun: this.#deps.dryRun });
+    await this.#recordEvent(t, skipEvent(t, plan, { id: this.#deps.newId(), now: this.#clock.now(), dryRun: this.#deps.dryRun }));
+  }
+
+  /** Records an event of the engine's own (a skipped evaluation), counted as work in flight. */
+  async #recordEvent(t: TargetRuntime, event: ScalingEvent | null): Promise<void> {
     if (event === null) return;
     // Counted as work in flight, so `idle` and a drain wait for the write.
     this.#submitting += 1;
@@ -608,6 +627,8 @@ export class Engine {
       }
     }
     for (const t of this.#targets.values()) if (t.signals.size > 0 || t.commands.length > 0) this.#scheduler.offer(t.config.name);
+    // A timer can fire late (a suspended VM, a stepped clock): the tick catches the schedules up.
+    if (this.#scheduleAt !== null && now >= this.#scheduleAt + this.#evaluationInterval) await this.#onSchedules();
     this.#pump();
     this.#notify();
   }
@@ -619,6 +640,7 @@ export class Engine {
    */
   async #onSchedules(): Promise<void> {
     const now = this.#clock.now();
+    let failed = false;
     this.#submitting += 1;
     try {
       for (const t of this.#targets.values()) {
@@ -629,6 +651,7 @@ export class Engine {
             for (const claim of pointClaims(t, point, from, now, this.#deps.newId)) await this.#claim(t, claim);
             this.#pointsHandled.set(key, now);
           } catch (err) {
+            failed = true;
             this.#logger.error({ target: t.config.name, schedule: point.name, err }, 'could not record a schedule fire; will try again');
           }
         }
@@ -636,8 +659,9 @@ export class Engine {
       }
     } finally {
       this.#submitting -= 1;
+      // A fire the store refused is tried again soon, within its deadline, not at the next change.
+      this.#armSchedules(failed ? now + this.#retry.baseDelay : null);
     }
-    this.#armSchedules();
     this.#pump();
     this.#notify();
   }
@@ -654,20 +678,26 @@ export class Engine {
     if (claim.event !== null) this.#published(claim.event);
   }
 
-  #armSchedules(): void {
+  /** Arms the one schedule timer for the next change of any schedule (or `sooner`, to retry). */
+  #armSchedules(sooner: number | null = null): void {
     if (this.#scheduleTimer !== null) this.#clock.clearTimer(this.#scheduleTimer);
     this.#scheduleTimer = null;
+    this.#scheduleAt = null;
     if (this.#draining) return;
     const now = this.#clock.now();
-    let next: number | null = null;
+    let next: number | null = sooner;
     for (const t of this.#targets.values()) {
       const at = nextChange(t.config.schedules, now);
       if (at !== null && (next === null || at < next)) next = at;
     }
     if (next === null) return;
+    this.#scheduleAt = next;
     this.#scheduleTimer = this.#clock.setTimer(() => {
       this.#scheduleTimer = null;
-      void this.#onSchedules();
+      this.#onSchedules().catch((err: unknown) => {
+        this.#logger.error({ err }, 'schedule evaluation failed');
+        this.#armSchedules(this.#clock.now() + this.#retry.baseDelay);
+      });
     }, next - now);
   }
 

@@ -156,7 +156,7 @@ export async function runOperation(
       // Cut off mid-`up` by a stop, and paused now: a pause changes nothing, so the operation
       // is not finished; its value is taken back out of the config instead, as for any `up`
       // that did not complete, so that the config says what was last deployed.
-      plan = { kind: 'resume', commandIds: input.resume?.commandIds ?? [], decision: resumeDecision(cutOff, 'cut off', target) };
+      plan = { kind: 'resume', commandIds: input.resume?.commandIds ?? [], decision: resumeDecision(cutOff, 'cut off', { min: input.bounds.min, max: input.bounds.max }) };
       if ((await deps.executor.deployedValue(target)) === cutOff.to) {
         // Its `up` had succeeded before the stop: nothing to undo, only to record.
         const cooldownUntil = cooldownAfter(record.cooldownUntil, plan.decision.direction, clock.now(), target.cooldown);
@@ -253,10 +253,10 @@ export async function runOperation(
     logger.error({ target: target.name, errorCode, err }, 'operation failed');
     // Commands are done with (recorded as failed). Signals stay active, so hold off for the
     // longest backoff before trying again, rather than failing at every evaluation.
-    const retry =
-      plan?.kind === 'signals' || plan === null
-        ? { attempts: 0, notBefore: new Date(now + deps.retry.maxDelay).toISOString(), signalsOnly: plan !== null }
-        : null;
+    // What the engine does by itself (signals, a move into the bounds in effect) holds off after
+    // a failure; an operator's command is done with once recorded.
+    const automatic = plan === null || plan.kind === 'signals' || plan.kind === 'bounds';
+    const retry = automatic ? { attempts: 0, notBefore: new Date(now + deps.retry.maxDelay).toISOString(), signalsOnly: plan !== null } : null;
     // The executor restored the previous config, so the value read before still holds.
     return outcome({
       events: [...notices, event('failed', to, reason, { errorCode })],
@@ -273,7 +273,8 @@ function planFor(input: OperationInput, current: number | null, now: number): Pl
   const resume = input.resume;
   if (resume?.applying) {
     const reason = resume.kind === 'commands' ? `${resume.commandIds.length} command(s)` : 'alert signals';
-    return { kind: 'resume', commandIds: resume.commandIds, decision: resumeDecision(resume.applying, reason, target) };
+    // Clamped to the bounds in effect: a window's move to 0 resumes as a move to 0.
+    return { kind: 'resume', commandIds: resume.commandIds, decision: resumeDecision(resume.applying, reason, { min: input.bounds.min, max: input.bounds.max }) };
   }
   // Inside a schedule window its bounds replace the target's own.
   const bounded = { ...target, min: input.bounds.min, max: input.bounds.max };

@@ -128,3 +128,59 @@ describe('engine: schedule points', () => {
     expect(events().filter((e) => e.kind === 'missed')).toMatchObject([{ reason: expect.stringContaining('at least') as unknown }]);
   });
 });
+
+describe('engine: schedules, found in review, each a regression test', () => {
+  it('a failing move into a window\'s bounds holds off for the longest backoff instead of failing in a loop', async () => {
+    const { engine, exec, clock } = await started({
+      targets: [target('web', { min: 2, max: 10, schedules: [business] })],
+      values: { web: 3 },
+      start: T0,
+      retry: { maxAttempts: 3, baseDelay: 1000, maxDelay: 60_000 },
+    });
+    exec.failApply('web', new Error('boom'), new Error('boom'));
+    clock.advance(MINUTE);
+    await engine.idle();
+    expect(exec.applies).toHaveLength(1);
+    clock.advance(60_000);
+    await engine.idle();
+    expect(exec.applies).toHaveLength(2);
+  });
+
+  it('a dry-run daemon previews a window\'s move once, not at every evaluation', async () => {
+    const { engine, exec, clock, events } = await started({ targets: [target('web', { min: 2, max: 10, schedules: [business] })], values: { web: 3 }, start: T0, dryRun: true });
+    clock.advance(MINUTE);
+    await engine.idle();
+    clock.advance(15_000);
+    await engine.idle();
+    expect(exec.applies).toEqual([{ op: 'apply', target: 'web', to: 6, dryRun: true }]);
+    expect(events().map((e) => e.kind)).toEqual(['previewed']);
+  });
+
+  it('a pause across a window start holds the move, says so once, and lets it happen when it ends', async () => {
+    const { engine, exec, clock, events } = await started({ targets: [target('web', { min: 2, max: 10, schedules: [business] })], values: { web: 3 }, start: T0 });
+    await engine.pause('web', { until: new Date(T0 + 5 * MINUTE).toISOString(), direction: 'up', reason: 'freeze' });
+    clock.advance(MINUTE);
+    await engine.idle();
+    expect(exec.applies).toEqual([]);
+    expect(events()).toMatchObject([{ kind: 'skipped', skipReason: 'paused', source: 'schedule' }]);
+    clock.advance(4 * MINUTE);
+    await engine.idle();
+    expect(exec.values.get('web')).toBe(6);
+  });
+
+  it('a point fire the store refused is tried again soon, within its deadline', async () => {
+    const store = new MemoryStore();
+    const { engine, exec, clock } = setup({ targets: [target('web', { min: 1, max: 10, schedules: [batch] })], values: { web: 3 }, store, start: Date.parse('2026-11-30T07:57:00.000Z') });
+    await engine.start();
+    await engine.idle();
+    exec.values.set('web', 3); // 07:55 fired at start (2 minutes late): set by hand since
+    store.failNext('claimFire');
+    clock.advance(3 * MINUTE); // 08:00: refused
+    await engine.idle();
+    expect(exec.values.get('web')).toBe(3);
+    clock.advance(2_000);
+    await engine.idle();
+    expect(exec.values.get('web')).toBe(7);
+  });
+});
+
