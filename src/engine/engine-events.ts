@@ -6,7 +6,7 @@
 import type { BusMessage } from '../observe/bus.js';
 import type { PulumiScaleError } from '../errors.js';
 import type { SignalPlan } from '../policy/signals.js';
-import type { Decision, ScalingEvent } from '../types.js';
+import type { Command, Decision, ScalingEvent } from '../types.js';
 import { activeSignals, type TargetRuntime } from './target-runtime.js';
 
 /** The `skipped` event of an evaluation that changed nothing (a signal started or changed). */
@@ -46,6 +46,26 @@ export function boundsSkipEvent(t: TargetRuntime, decision: Decision, source: st
     durationMs: 0,
     dryRun: false,
     skipReason: decision.reason,
+  };
+}
+
+/** The `missed` event of a point's command found queued at start past its deadline. */
+export function missedCommandEvent(t: TargetRuntime, command: Command, fields: { id: string; now: number }): ScalingEvent {
+  const fire = command.evidence.schedule;
+  return {
+    id: fields.id,
+    target: t.config.name,
+    at: new Date(fields.now).toISOString(),
+    kind: 'missed',
+    from: t.record.current,
+    to: command.adjustment.type === 'to' ? command.adjustment.to : null,
+    reason: `schedule ${fire?.name ?? '?'}: its fire at ${fire?.fireAt ?? '?'} was queued before a stop and is past its startingDeadline now; not applied`,
+    source: 'schedule',
+    intents: 1,
+    durationMs: 0,
+    dryRun: false,
+    commands: [command.id],
+    evidence: command.evidence,
   };
 }
 

@@ -33,7 +33,7 @@ import type { Command, Pause, ScalingEvent, SignalKey, TargetState } from '../ty
 import type { Clock } from './clock.js';
 import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
 import { Scheduler } from './scheduler.js';
-import { boundsSkipEvent, errorOf, readFailureEvent, skipEvent, targetMessage } from './engine-events.js';
+import { boundsSkipEvent, errorOf, missedCommandEvent, readFailureEvent, skipEvent, targetMessage } from './engine-events.js';
 import { pointClaims, pointsOf, type PointClaim } from './schedule-points.js';
 import { activeSignals, newRuntime, serial, stateOf, type TargetRuntime } from './target-runtime.js';
 import { Waiters } from './waiters.js';
@@ -314,6 +314,7 @@ export class Engine {
       }
       this.#unread.add(name);
     }
+    for (const t of this.#targets.values()) await this.#dropStalePoints(t);
     for (const s of signals) this.#targets.get(s.target)?.signals.set(s.id, s);
     for (const name of new Set([...commands.keys(), ...running.keys(), ...signals.map((s) => s.target)])) {
       if (!this.#targets.has(name)) this.#logger.warn({ target: name }, 'commands or signals of a target no longer configured are left in the store');
@@ -327,6 +328,26 @@ export class Engine {
     await this.#onSchedules();
     this.#pump();
     this.#notify();
+  }
+
+  /**
+   * A point's command still queued at start (claimed before a stop that came before it ran) is
+   * as late as its fire: past the point's `startingDeadline` it is recorded as missed, not run.
+   */
+  async #dropStalePoints(t: TargetRuntime): Promise<void> {
+    if (t.running !== null) return;
+    const now = this.#clock.now();
+    const deadlines = new Map(pointsOf(t).map((p) => [p.name, p.startingDeadline]));
+    const stale = t.commands.filter((c) => {
+      const fire = c.source === 'schedule' ? c.evidence.schedule : undefined;
+      const deadline = fire === undefined ? undefined : deadlines.get(fire.name);
+      return fire?.fireAt !== undefined && deadline !== undefined && now - Date.parse(fire.fireAt) >= deadline;
+    });
+    if (stale.length === 0) return;
+    const events = stale.map((c) => missedCommandEvent(t, c, { id: this.#deps.newId(), now }));
+    await this.#store.finishOperation(t.config.name, { events, record: t.record, consumed: stale.map((c) => c.id) });
+    t.commands = t.commands.filter((c) => !stale.includes(c));
+    for (const event of events) this.#published(event);
   }
 
   /** Starts whatever may start now: operations first, then background reads. */

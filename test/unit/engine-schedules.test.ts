@@ -182,5 +182,32 @@ describe('engine: schedules, found in review, each a regression test', () => {
     await engine.idle();
     expect(exec.values.get('web')).toBe(7);
   });
-});
 
+  it('a point command queued before a stop and past its deadline at the next start is recorded as missed, not run', async () => {
+    const store = new MemoryStore();
+    await store.claimFire(
+      { target: 'web', schedule: 'batch', at: '2026-11-30T08:00:00.000Z', outcome: 'fired' },
+      {
+        command: {
+          id: 'point-1',
+          target: 'web',
+          adjustment: { type: 'to', to: 7 },
+          dryRun: false,
+          source: 'schedule',
+          reason: 'schedule batch (fire at 2026-11-30T08:00:00.000Z)',
+          receivedAt: '2026-11-30T08:00:00.000Z',
+          bounds: 'clamp',
+          evidence: { schedule: { name: 'batch', fireAt: '2026-11-30T08:00:00.000Z' } },
+        },
+        event: null,
+      },
+    );
+    const { engine, exec, events } = setup({ targets: [target('web', { min: 1, max: 10, schedules: [batch] })], values: { web: 3 }, store, start: Date.parse('2026-11-30T08:07:30.000Z') });
+    await engine.start();
+    await engine.idle();
+    expect(events().find((e) => e.commands?.includes('point-1'))).toMatchObject({ kind: 'missed' });
+    // 08:05 was on time at the start (2.5 minutes late): that one fired.
+    expect(exec.applies.map((a) => a.to)).toEqual([7]);
+    expect(store.commands.get('web') ?? []).toEqual([]);
+  });
+});
