@@ -160,7 +160,7 @@ export class Engine {
   async signals(change: SignalChange): Promise<void> {
     if (this.#draining) throw draining();
     await this.#ready();
-    for (const s of change.upsert) await this.#accepting(s.target);
+    for (const name of new Set(change.upsert.map((s) => s.target))) await this.#accepting(name);
     // What the store gets is what memory keeps: an older delivery of a signal changes nothing,
     // nor does one of an alert that had started no later than its recorded resolution (SNS
     // retrying an ALARM after the OK was taken); a refresh keeps the signal's first `since`.
@@ -174,23 +174,30 @@ export class Engine {
     this.#submitting += 1;
     try {
       await this.#store.applySignals({ ...change, upsert });
+      // Memory takes the whole delivery first, then each target it touched is evaluated once: a
+      // notification of thousands of alerts is one evaluation, not one per alert.
+      const touched = new Set<TargetRuntime>();
       for (const s of upsert) {
         const t = this.#targets.get(s.target) as TargetRuntime;
         const before = t.signals.get(s.id);
         t.signals.set(s.id, s);
         if (before === undefined || before.direction !== s.direction || before.value !== s.value) this.#changed(t);
-        this.#offer(t);
+        touched.add(t);
       }
       for (const key of change.end) this.#rememberResolution(key);
       for (const key of change.end) {
         const t = this.#targets.get(key.target);
         if (t?.signals.delete(key.id)) {
           this.#changed(t);
-          this.#offer(t);
+          touched.add(t);
         }
       }
       for (const event of change.events) this.#published(event);
-      for (const t of this.#targets.values()) this.#publishTarget(t);
+      for (const t of touched) {
+        this.#scheduler.offer(t.config.name);
+        this.#publishTarget(t);
+      }
+      if (touched.size > 0) this.#pump();
     } finally {
       this.#submitting -= 1;
       this.#notify();

@@ -23,6 +23,9 @@ import { clamp, formatLeft, label, nothingToDo, pauses, signOf, skip, type Polic
 import { stabilize, type Recommendation } from './stabilization.js';
 import { stepValue } from './steps.js';
 
+/** The most signals an event lists. */
+export const MAX_LISTED = 10;
+
 /** Everything `planSignals` needs; the engine reads the present and passes it in. */
 export interface SignalInput {
   /** The value read from the stack (or last known); null when unset (then sized from `min`). */
@@ -81,7 +84,11 @@ export function planSignals(input: SignalInput): SignalPlan | null {
     decision,
     desired: { value, reason: why },
     recommendation: wanted,
-    signals: signals.map((s) => ({ id: s.id, source: s.source, direction: s.direction, value: s.value, threshold: s.threshold })),
+    // The deciding signal first, and at most MAX_LISTED in all: an event stays small whatever
+    // the number of alerts firing (`desired.reason` says how many there were).
+    signals: [chosen.signal, ...signals.filter((s) => s !== chosen.signal)]
+      .slice(0, MAX_LISTED)
+      .map((s) => ({ id: s.id, source: s.source, direction: s.direction, value: s.value, threshold: s.threshold })),
     rule: chosen.rule,
     source: chosen.signal.source,
     waitUntil,

@@ -247,6 +247,19 @@ describe('engine: found in review, each a regression test', () => {
   });
 });
 
+describe('engine: large deliveries', () => {
+  it('a notification of 1,000 alerts is one evaluation: one skip recorded, listing at most 10 signals', async () => {
+    const { engine, events } = await started({ targets: [target('web', { paused: true })], values: { web: 3 } });
+    const many = Array.from({ length: 1000 }, (_, i) => signal('web', `fp-${i}`));
+    await engine.signals({ upsert: many, end: [], events: [] });
+    await engine.idle();
+    expect(events()).toHaveLength(1);
+    expect(events()[0]).toMatchObject({ kind: 'skipped', skipReason: 'paused' });
+    expect(events()[0]?.signals).toHaveLength(10);
+    expect((await engine.state('web'))?.signals).toHaveLength(1000);
+  });
+});
+
 describe('engine: stale deliveries', () => {
   it('an ALARM that SNS retries after its OK was taken starts nothing', async () => {
     const { engine, exec } = await started({ targets: [target('web', { cooldown: { up: 600_000, down: 0 } })], values: { web: 3 } });
