@@ -33,6 +33,9 @@ import { migrate, openDatabase } from './sqlite-schema.js';
 import { type ListVariant, prepareStatements, type Statements } from './sqlite-statements.js';
 import type { EventQuery, OperationEnd, ScheduleFire, SignalChange, Store } from './store.js';
 
+/** How far back before a schedule's newest handled fire its older fires are kept. */
+export const FIRES_KEPT_MS = 86_400_000;
+
 /** The most events one `listEvents` call returns, whatever limit is asked. */
 export const MAX_EVENTS_PAGE = 1000;
 
@@ -134,6 +137,7 @@ export class SqliteStore implements Store {
     return this.#write('claimFire', (sql) => {
       const claimed = Number(sql.claimFire.run({ target: fire.target, schedule: fire.schedule, at, outcome: fire.outcome }).changes) > 0;
       if (!claimed) return false;
+      sql.trimFires.run({ target: fire.target, schedule: fire.schedule, before: at - FIRES_KEPT_MS });
       if (made.command !== null) this.#queueCommand(sql, made.command);
       if (made.event !== null) this.#insertEvent(sql, made.event);
       return true;

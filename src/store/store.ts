@@ -103,6 +103,9 @@ export interface Store {
    * a point fire once per fire time whatever restarts (or, later, replicas) happen.
    */
   claimFire(fire: ScheduleFire, made: { command: Command | null; event: ScalingEvent | null }): Promise<boolean>;
+  // A store may forget a schedule's fires a day older than its newest: only the newest matters
+  // for catching up, and a fire that old cannot be claimed again (it is past any deadline).
+
   /** The latest handled fire of every (target, schedule), for catching up at start. */
   lastFires(): Promise<ScheduleFire[]>;
 

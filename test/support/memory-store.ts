@@ -97,6 +97,10 @@ export class MemoryStore implements Store {
     if (made.event !== null) this.#refuseDuplicates([made.event]);
     if (made.command !== null) await this.addCommand(made.command);
     this.fires.set(key, { ...fire, at: new Date(Date.parse(fire.at)).toISOString() });
+    // As the SQLite store: a schedule's fires a day older than this one are forgotten.
+    for (const [k, f] of this.fires) {
+      if (f.target === fire.target && f.schedule === fire.schedule && Date.parse(f.at) < Date.parse(fire.at) - 86_400_000) this.fires.delete(k);
+    }
     if (made.event !== null) this.#append(made.event);
     return true;
   }

@@ -174,6 +174,15 @@ export function describeStoreConformance(name: string, make: (limits?: HistoryLi
         expect(await store.lastFires()).toEqual([fire(at(180), 'missed')]);
       });
 
+      it('fires a day older than the newest of their schedule are forgotten; the newest stays', async () => {
+        await store.claimFire(fire(at(0)), { command: null, event: null });
+        await store.claimFire(fire(at(90_000)), { command: null, event: null });
+        // The old one is gone: claiming it again succeeds (it is far past any deadline anyway).
+        expect(await store.claimFire(fire(at(0)), { command: null, event: null })).toBe(true);
+        expect(await store.claimFire(fire(at(90_000)), { command: null, event: null })).toBe(false);
+        expect(await store.lastFires()).toEqual([fire(at(90_000))]);
+      });
+
       it('a claim whose command cannot be written claims nothing', async () => {
         const command = makeCommand();
         await store.addCommand(command);
