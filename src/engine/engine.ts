@@ -193,11 +193,10 @@ export class Engine {
         }
       }
       for (const event of change.events) this.#published(event);
-      for (const t of touched) {
-        this.#scheduler.offer(t.config.name);
-        this.#publishTarget(t);
-      }
+      for (const t of touched) this.#scheduler.offer(t.config.name);
       if (touched.size > 0) this.#pump();
+      // After the evaluation, so the gauges carry its desired value.
+      for (const t of touched) this.#publishTarget(t);
     } finally {
       this.#submitting -= 1;
       this.#notify();

@@ -260,6 +260,17 @@ describe('engine: large deliveries', () => {
   });
 });
 
+describe('engine: gauges', () => {
+  it('after a delivery the target gauge carries the evaluation\'s desired value, also when its last signal ended', async () => {
+    const { engine, messages } = await started({ targets: [target('web', { cooldown: { up: 600_000, down: 0 } })], values: { web: 3 } });
+    await engine.signals({ upsert: [signal('web', 'cpu')], end: [], events: [] });
+    await engine.idle();
+    await engine.signals({ upsert: [], end: [{ target: 'web', id: 'cpu' }], events: [] });
+    const last = messages.filter((m) => m.type === 'target').at(-1);
+    expect(last).toMatchObject({ type: 'target', current: 4, desired: 4, signals: { up: 0, down: 0 } });
+  });
+});
+
 describe('engine: stale deliveries', () => {
   it('an ALARM that SNS retries after its OK was taken starts nothing', async () => {
     const { engine, exec } = await started({ targets: [target('web', { cooldown: { up: 600_000, down: 0 } })], values: { web: 3 } });
