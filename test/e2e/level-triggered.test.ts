@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScalingEvent, TargetState } from '../../src/types.js';
 import { startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
-import { configGet, createPulumiSandbox, pulumiOk, stackOutputs, type PulumiSandbox } from '../support/pulumi.js';
+import { configGet, createPulumiSandbox, deployedStack, pulumiOk, stackOutputs, type FixtureStack, type PulumiSandbox } from '../support/pulumi.js';
 import { fixture } from '../support/sns.js';
 
 /** engine.evaluationInterval of every daemon here, ms. */
@@ -26,19 +26,11 @@ afterAll(async () => {
   await sandbox?.cleanup();
 });
 
-/** A deployed stack of the `simple` project (project `web`), of its own. */
-interface Stack {
-  dir: string;
-  name: string;
-}
+type Stack = FixtureStack;
 
-/** A fresh copy of the `simple` project with a deployed stack `name` holding `value`. */
-async function project(name: string, value: number): Promise<Stack> {
-  const dir = await sandbox.copyFixture('simple', name);
-  await pulumiOk(sandbox, ['stack', 'init', name], dir);
-  await pulumiOk(sandbox, ['config', 'set', 'web:replicas', String(value), '--stack', name], dir);
-  await pulumiOk(sandbox, ['up', '--yes', '--skip-preview', '--stack', name], dir);
-  return { dir, name };
+/** A deployed stack of the `simple` project (project `web`), of its own. */
+function project(name: string, value: number): Promise<Stack> {
+  return deployedStack(sandbox, name, value);
 }
 
 /**

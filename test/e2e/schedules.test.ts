@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScalingEvent, TargetState } from '../../src/types.js';
 import { startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
-import { configGet, createPulumiSandbox, pulumiOk, stackOutputs, type PulumiSandbox } from '../support/pulumi.js';
+import { configGet, createPulumiSandbox, deployValue, deployedStack, stackOutputs, type FixtureStack, type PulumiSandbox } from '../support/pulumi.js';
 
 let sandbox: PulumiSandbox;
 
@@ -23,24 +23,16 @@ afterAll(async () => {
   await sandbox?.cleanup();
 });
 
-/** A deployed stack of the `simple` project (project `web`), of its own. */
-interface Stack {
-  dir: string;
-  name: string;
-}
+type Stack = FixtureStack;
 
-/** A fresh copy of the `simple` project with a deployed stack `name` holding `value`. */
-async function project(name: string, value: number): Promise<Stack> {
-  const dir = await sandbox.copyFixture('simple', name);
-  await pulumiOk(sandbox, ['stack', 'init', name], dir);
-  await setByHand({ dir, name }, value);
-  return { dir, name };
+/** A deployed stack of the `simple` project (project `web`), of its own. */
+function project(name: string, value: number): Promise<Stack> {
+  return deployedStack(sandbox, name, value);
 }
 
 /** What an operator does with the CLI: set the value and deploy it. */
-async function setByHand(stack: Stack, value: number): Promise<void> {
-  await pulumiOk(sandbox, ['config', 'set', 'web:replicas', String(value), '--stack', stack.name], stack.dir);
-  await pulumiOk(sandbox, ['up', '--yes', '--skip-preview', '--stack', stack.name], stack.dir);
+function setByHand(stack: Stack, value: number): Promise<void> {
+  return deployValue(sandbox, stack, value);
 }
 
 /**

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScalingEvent, TargetState } from '../../src/types.js';
 import { CLI, alive, descendants, killAll, startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
-import { configGet, createPulumiSandbox, pulumiOk, pulumiSection, stackOutputs, type PulumiSandbox } from '../support/pulumi.js';
+import { configGet, createPulumiSandbox, deployedStack, pulumiOk, pulumiSection, stackOutputs, type PulumiSandbox } from '../support/pulumi.js';
 import { slowCli } from '../support/slow-cli.js';
 
 let sandbox: PulumiSandbox;
@@ -23,16 +23,9 @@ afterAll(async () => {
   await sandbox?.cleanup();
 });
 
-/**
- * A fresh copy of the `simple` project (project `web`) with a deployed stack named `name`
- * holding `value`: each test has its own stack, so none shares a lock or a value.
- */
+/** A deployed stack of its own, as its folder (the stack is named after it). */
 async function project(name: string, value: number): Promise<string> {
-  const dir = await sandbox.copyFixture('simple', name);
-  await pulumiOk(sandbox, ['stack', 'init', name], dir);
-  await pulumiOk(sandbox, ['config', 'set', 'web:replicas', String(value), '--stack', name], dir);
-  await pulumiOk(sandbox, ['up', '--yes', '--skip-preview', '--stack', name], dir);
-  return dir;
+  return (await deployedStack(sandbox, name, value)).dir;
 }
 
 function configYaml(dir: string, opts: { cliDir?: string; engine?: string; stack?: string } = {}): string {

@@ -181,3 +181,26 @@ export function fileBackendStack(project: string, stack: string): string {
 export function pulumiSection(sandbox: PulumiSandbox, cliDir: string = sandbox.cliDir): string {
   return `pulumi:\n  backendUrl: ${sandbox.backendUrl}\n  cliDir: ${cliDir}\n  env: ${JSON.stringify(sandbox.pulumiEnv)}`;
 }
+
+/** A stack of the `simple` fixture project (project `web`) in its own folder. */
+export interface FixtureStack {
+  dir: string;
+  name: string;
+}
+
+/** What an operator does with the CLI: set `web:replicas` and deploy it. */
+export async function deployValue(sandbox: PulumiSandbox, stack: FixtureStack, value: number): Promise<void> {
+  await pulumiOk(sandbox, ['config', 'set', 'web:replicas', String(value), '--stack', stack.name], stack.dir);
+  await pulumiOk(sandbox, ['up', '--yes', '--skip-preview', '--stack', stack.name], stack.dir);
+}
+
+/**
+ * A fresh copy of the `simple` project with a deployed stack `name` holding `value`: each test
+ * its own stack, so none shares a lock or a value with another.
+ */
+export async function deployedStack(sandbox: PulumiSandbox, name: string, value: number): Promise<FixtureStack> {
+  const dir = await sandbox.copyFixture('simple', name);
+  await pulumiOk(sandbox, ['stack', 'init', name], dir);
+  await deployValue(sandbox, { dir, name }, value);
+  return { dir, name };
+}
