@@ -59,8 +59,23 @@ async function events(d: DaemonProcess): Promise<ScalingEvent[]> {
 }
 
 /** Waits until the target runs an operation (the hung CLI is in its `up` or `preview`). */
-async function running(d: DaemonProcess): Promise<void> {
-  await until(async () => ((await state(d)).running ? true : undefined), 'an operation to start');
+/**
+ * Waits until the daemon's CLI child for `command` (`up`, `preview`) runs: the hung wrapper's
+ * process, found among the daemon's descendants by its arguments. An operation holds its stack
+ * (the state's `running`) a moment before it spawns that process, so that alone is not enough.
+ */
+async function cliRunning(d: DaemonProcess, command: string): Promise<void> {
+  await until(async () => {
+    const pids = descendants(d.proc.pid ?? 0);
+    const args = pids.map((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      } catch {
+        return [];
+      }
+    });
+    return args.some((a) => a.includes(command)) ? true : undefined;
+  }, `the pulumi ${command} to start`);
 }
 
 /** Waits until the target has nothing queued or running and its value is `value`. */
@@ -83,7 +98,7 @@ describe('a drain past engine.drainTimeout', () => {
     const hung = await slowCli(sandbox, { commands: ['up'], seconds: 600 });
     const d = await startDaemonProcess(sandbox.root, configYaml(dir, { cliDir: hung, engine: 'drainTimeout: 1s, cancelGrace: 2s' }), sandbox.env);
     expect((await d.request('POST', '/api/v1/targets/web/scale', { to: 5 })).status).toBe(202);
-    await running(d);
+    await cliRunning(d, 'up');
     const children = descendants(d.proc.pid ?? 0);
     expect(children.length).toBeGreaterThan(0);
 
@@ -111,7 +126,7 @@ describe('a drain past engine.drainTimeout', () => {
     const hung = await slowCli(sandbox, { commands: ['up'], seconds: 600 });
     const d = await startDaemonProcess(sandbox.root, configYaml(dir, { cliDir: hung, engine: 'drainTimeout: 10m, cancelGrace: 2s' }), sandbox.env);
     expect((await d.request('POST', '/api/v1/targets/web/scale', { to: 5 })).status).toBe(202);
-    await running(d);
+    await cliRunning(d, 'up');
     const children = descendants(d.proc.pid ?? 0);
     d.proc.kill('SIGTERM');
     await until(async () => ((await fetch(`${d.url}/readyz`)).status === 503 ? true : undefined), 'the daemon to drain');
@@ -168,7 +183,7 @@ describe('a dry run', () => {
     const d = await startDaemonProcess(sandbox.root, configYaml(dir, { cliDir: slowPreview }), sandbox.env);
     await settledAt(d, 4);
     expect((await d.request('POST', '/api/v1/targets/web/scale', { to: 9, dryRun: true })).status).toBe(202);
-    await running(d);
+    await cliRunning(d, 'preview');
     const children = descendants(d.proc.pid ?? 0);
     expect(await configGet(sandbox, dir, path.basename(dir), 'web:replicas')).toBe('4');
     d.proc.kill('SIGKILL');
