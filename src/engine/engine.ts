@@ -375,8 +375,13 @@ export class Engine {
       // A target with work reads its value when its operation starts.
       if (this.#evaluate(t, { quiet: true }) !== null) continue;
       if (!this.#scheduler.acquire(t.stack, { target: name, kind: 'read' })) continue;
-      this.#unread.delete(name);
-      this.#background(this.#refresh(t), t.stack);
+      // Every unread target of the same stack and folder is read with it: one config read, not
+      // one CLI process per key (1,000 targets on one stack).
+      const group = [...this.#unread]
+        .map((n) => this.#targets.get(n) as TargetRuntime)
+        .filter((o) => o === t || (o.stack === t.stack && sameFolder(o, t) && this.#evaluate(o, { quiet: true }) === null));
+      for (const o of group) this.#unread.delete(o.config.name);
+      this.#background(this.#refresh(group), t.stack);
     }
   }
 
@@ -589,20 +594,36 @@ export class Engine {
     }
   }
 
-  /** Reads a target's current value in the background; keeps it when it changed. Never rejects. */
-  async #refresh(t: TargetRuntime): Promise<void> {
+  /**
+   * Reads the current values of targets of one stack and folder in the background (one config
+   * read), keeping each that changed. Never rejects.
+   */
+  async #refresh(group: readonly TargetRuntime[]): Promise<void> {
+    // Bounded like an operation: a hung backend must not hold the stack's slot forever.
+    const controller = new AbortController();
+    const timer = this.#clock.setTimer(
+      () => controller.abort(new OperationTimeoutError(`reading the current values of ${group.map((t) => t.config.name).join(', ')} ran past engine.operationTimeout and was cancelled`)),
+      this.#operationTimeout,
+    );
+    let values: Map<string, number | null | Error>;
     try {
-      // Bounded like an operation: a hung backend must not hold the stack's slot forever.
-      const controller = new AbortController();
-      const timer = this.#clock.setTimer(
-        () => controller.abort(new OperationTimeoutError(`${t.config.name}: reading the current value ran past engine.operationTimeout and was cancelled`)),
-        this.#operationTimeout,
-      );
-      const current = await this.#deps.executor.read(t.config, { signal: controller.signal }).finally(() => this.#clock.clearTimer(timer));
+      values = await this.#deps.executor.readMany(group.map((t) => t.config), { signal: controller.signal });
+    } catch (err) {
+      values = new Map(group.map((t) => [t.config.name, err instanceof Error ? err : new Error(String(err))]));
+    } finally {
+      this.#clock.clearTimer(timer);
+    }
+    for (const t of group) await this.#keepRead(t, values.get(t.config.name) ?? new Error('no value was read'));
+  }
+
+  /** Keeps one target's read value (stored when it changed), or its read error. Never rejects. */
+  async #keepRead(t: TargetRuntime, read: number | null | Error): Promise<void> {
+    try {
+      if (read instanceof Error) throw read;
       t.error = null;
-      if (current !== t.record.current) {
+      if (read !== t.record.current) {
         await serial(t, async () => {
-          const record = { ...t.record, current };
+          const record = { ...t.record, current: read };
           await this.#store.saveTarget(record);
           t.record = record;
         });
@@ -798,6 +819,11 @@ const MAX_RESOLUTIONS = 10_000;
 
 /** How much longer than the cancel grace a drain waits for cancelled operations to end. */
 const STOP_MARGIN_MS = 5_000;
+
+/** Whether two targets' stack settings live in one folder (one project on disk, or one inline project). */
+function sameFolder(a: TargetRuntime, b: TargetRuntime): boolean {
+  return a.config.workDir !== undefined ? a.config.workDir === b.config.workDir : a.config.inline?.project === b.config.inline?.project && b.config.workDir === undefined;
+}
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();

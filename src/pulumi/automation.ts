@@ -102,6 +102,32 @@ export class AutomationExecutor implements Executor {
     return this.#track(this.#read(target, opts.signal));
   }
 
+  /** Reads several targets of one stack and folder with one config read, through the first one's workspace. */
+  async readMany(targets: readonly TargetConfig[], opts: { signal?: AbortSignal } = {}): Promise<Map<string, number | null | Error>> {
+    const values = new Map<string, number | null | Error>();
+    const first = targets[0];
+    if (first === undefined) return values;
+    try {
+      const config = await this.#track(
+        (async () => {
+          const { stack, cli } = await this.#open(first);
+          return call(`reading the config of ${describe(first)}`, () => this.#guard.cancellable(cli, opts.signal, () => stack.getAllConfig()));
+        })(),
+      );
+      for (const t of targets) {
+        const entry = config[t.configKey];
+        try {
+          values.set(t.name, entry === undefined ? null : parseValue(t, t.configKey, entry));
+        } catch (err) {
+          values.set(t.name, err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+    } catch (err) {
+      for (const t of targets) values.set(t.name, err instanceof Error ? err : new Error(String(err)));
+    }
+    return values;
+  }
+
   /** Sets the target's keys to `to` and runs `up` (restoring on failure), or previews a copy. */
   async apply(target: TargetConfig, to: number, opts: ApplyOptions): Promise<ApplyResult> {
     return this.#track(this.#apply(target, to, opts));

@@ -64,6 +64,12 @@ export interface Executor {
    * no such stack. Aborting `signal` ends the CLI call and rejects with the signal's reason.
    */
   read(target: TargetConfig, opts?: { signal?: AbortSignal }): Promise<number | null>;
+  /**
+   * Reads the values of several targets that own keys of one stack in one project folder, with
+   * one read of the stack's config (the start-up reads of many targets on one stack). Each
+   * target gets its value, or the error its read would have had.
+   */
+  readMany(targets: readonly TargetConfig[], opts?: { signal?: AbortSignal }): Promise<Map<string, number | null | Error>>;
   /** Sets the target's key to `to` and runs `up`, or `preview` on a copy when `dryRun`. */
   apply(target: TargetConfig, to: number, opts: ApplyOptions): Promise<ApplyResult>;
   /** Sets the target's key to `value` (removes it for null) without running anything. */

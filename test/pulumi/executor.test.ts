@@ -156,6 +156,19 @@ describe('AutomationExecutor on a project on disk', () => {
     await expect(ex.read(t)).rejects.toThrow(/"many", not a number/);
   });
 
+  it('readMany reads several targets of one stack with one config read: each its value, or its own error', async () => {
+    const { dir, t } = await onDisk('simple', 'many');
+    await pulumiOk(sandbox, ['stack', 'init', 'many'], dir);
+    await pulumiOk(sandbox, ['config', 'set', 'web:replicas', '4', '--stack', 'many'], dir);
+    await pulumiOk(sandbox, ['config', 'set', 'web:workers', 'lots', '--stack', 'many'], dir);
+    const workers = { ...t, name: 't-workers', configKey: 'web:workers' };
+    const absent = { ...t, name: 't-absent', configKey: 'web:absent' };
+    const values = await executor().readMany([t, workers, absent]);
+    expect(values.get(t.name)).toBe(4);
+    expect(values.get('t-workers')).toBeInstanceOf(StackConfigError);
+    expect(values.get('t-absent')).toBeNull();
+  });
+
   it('two first calls for a new stack create it once', async () => {
     const { t } = await onDisk('simple', 'first-calls');
     const ex = executor();

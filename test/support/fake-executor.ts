@@ -101,6 +101,22 @@ export class FakeExecutor implements Executor {
     });
   }
 
+  /** How many `readMany` calls were made (each one CLI read of a stack's config for real). */
+  readManyCalls = 0;
+
+  async readMany(targets: readonly TargetConfig[]): Promise<Map<string, number | null | Error>> {
+    this.readManyCalls += 1;
+    const values = new Map<string, number | null | Error>();
+    for (const t of targets) {
+      try {
+        values.set(t.name, await this.read(t));
+      } catch (err) {
+        values.set(t.name, err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    return values;
+  }
+
   /**
    * A held apply stands for a CLI that runs until released: aborting its signal ends it the way
    * a cancelled CLI ends, rejecting with the signal's reason, and the value stays as it was.

@@ -260,6 +260,20 @@ describe('engine: large deliveries', () => {
   });
 });
 
+describe('engine: start-up reads', () => {
+  it('targets that own keys of one stack in one folder are read with one read of its config', async () => {
+    const shared = { workDir: '/srv/infra/app', stack: 'prod', stackKey: 'file:///srv/state#app/prod' };
+    const many = Array.from({ length: 100 }, (_, i) => target(`t${i}`, { ...shared, configKey: `app:k${i}` }));
+    const values = Object.fromEntries(many.map((t, i) => [t.name, i]));
+    const { engine, exec } = setup({ targets: [...many, target('other')], values: { ...values, other: 7 } });
+    await engine.start();
+    await engine.idle();
+    expect(exec.readManyCalls).toBe(2);
+    expect(await engine.state('t42')).toMatchObject({ current: 42 });
+    expect(await engine.state('other')).toMatchObject({ current: 7 });
+  });
+});
+
 describe('engine: gauges', () => {
   it('after a delivery the target gauge carries the evaluation\'s desired value, also when its last signal ended', async () => {
     const { engine, messages } = await started({ targets: [target('web', { cooldown: { up: 600_000, down: 0 } })], values: { web: 3 } });
