@@ -4,16 +4,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/config/duration.js';
 import { ConfigError, loadConfig, parseConfig, type ConfigProblem } from '../../src/config/load.js';
+import { webTargetConfig } from '../support/config.js';
 
-const BASE = `
-targets:
-  web:
-    workDir: ./infra/web
-    stack: prod
-    configKey: web:replicas
-    min: 2
-    max: 40
-`;
+const BASE = webTargetConfig('');
 
 function problemsOf(text: string, env: NodeJS.ProcessEnv = {}): ConfigProblem[] {
   try {
