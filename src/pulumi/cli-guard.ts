@@ -17,7 +17,7 @@ import { ConcurrentUpdateError, type Stack } from '@pulumi/pulumi/automation/ind
 import type { Logger } from 'pino';
 import { killCliProcesses, type CliMatch } from './cli-process.js';
 import type { ApplyOptions } from './executor.js';
-import { clearStaleLocks, lockDirOf, type IsRunning, type StackLock } from './stale-lock.js';
+import { clearStaleLocks, lockDirOf, type IsRunning, type LockFile } from './stale-lock.js';
 
 /** How much earlier than the operation's recorded start a lock of it may say it was taken. */
 const CLOCK_SLACK_MS = 1_000;
@@ -92,7 +92,7 @@ export class CliGuard {
     }
   }
 
-  async #clear(stack: Stack, since: string | undefined): Promise<StackLock[]> {
+  async #clear(stack: Stack, since: string | undefined): Promise<LockFile[]> {
     const ws = stack.workspace;
     const { url } = await ws.whoAmI();
     const project = (await ws.projectSettings()).name;
@@ -100,7 +100,7 @@ export class CliGuard {
     if (dir === null) return [];
     const from = since === undefined ? Number.NaN : Date.parse(since) - CLOCK_SLACK_MS;
     const user = userInfo().username;
-    const ours = (lock: StackLock): boolean =>
+    const ours = (lock: LockFile): boolean =>
       lock.username === user && (this.#killed.has(lock.pid) || (!Number.isNaN(from) && Date.parse(lock.timestamp) >= from));
     return clearStaleLocks(dir, { ...(this.#isRunning ? { isRunning: this.#isRunning } : {}), host: hostname(), ours });
   }

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** A lock file of a stack on a file backend. */
-export interface StackLock {
+export interface LockFile {
   /** The lock file. */
   file: string;
   pid: number;
@@ -47,7 +47,7 @@ export function lockDirOf(backendUrl: string, project: string, stack: string): s
 }
 
 /** The stack's lock files, parsed; files that are not lock JSON are left out. */
-export async function readLocks(dir: string): Promise<StackLock[]> {
+export async function readLocks(dir: string): Promise<LockFile[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -55,11 +55,11 @@ export async function readLocks(dir: string): Promise<StackLock[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const locks: StackLock[] = [];
+  const locks: LockFile[] = [];
   for (const name of names.filter((n) => n.endsWith('.json'))) {
     const file = path.join(dir, name);
     try {
-      const raw = JSON.parse(await readFile(file, 'utf8')) as Partial<Record<keyof StackLock, unknown>>;
+      const raw = JSON.parse(await readFile(file, 'utf8')) as Partial<Record<keyof LockFile, unknown>>;
       if (typeof raw.pid !== 'number' || typeof raw.hostname !== 'string') continue;
       locks.push({
         file,
@@ -103,7 +103,7 @@ export interface ClearRule {
   /** This host's name, as the CLI writes it in its locks. */
   host: string;
   /** Whether the lock is provably ours (see cli-guard.ts); locks that are not are never touched. */
-  ours: (lock: StackLock) => boolean;
+  ours: (lock: LockFile) => boolean;
 }
 
 /**
@@ -111,7 +111,7 @@ export interface ClearRule {
  * process gone. Resolves with the locks removed (empty when there were none, or when any is not
  * provably stale, in which case nothing is removed).
  */
-export async function clearStaleLocks(dir: string, rule: ClearRule): Promise<StackLock[]> {
+export async function clearStaleLocks(dir: string, rule: ClearRule): Promise<LockFile[]> {
   const isRunning = rule.isRunning ?? isPulumiRunning;
   const locks = await readLocks(dir);
   if (locks.length === 0) return [];
