@@ -3,6 +3,8 @@
  * The `pulumiscale` command: `serve` runs the daemon, `validate` checks a config and prints
  * every problem with its path. Exit codes: 0 fine, 1 a bad config or a failed start, 2 usage.
  */
+// First: the Pulumi SDK, loaded by the imports below, must find the TypeScript stand-in.
+import './pulumi/defer-typescript.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatProblem, loadConfig, targetsOf } from './config/load.js';
