@@ -8,7 +8,7 @@ import type { BusMessage } from '../observe/bus.js';
 import type { PulumiScaleError } from '../errors.js';
 import type { SignalPlan } from '../policy/signals.js';
 import type { Command, Decision, ScalingEvent } from '../types.js';
-import { activeSignals, type TargetRuntime } from './target-runtime.js';
+import type { TargetRuntime } from './target-runtime.js';
 
 /** What every event the engine records on its own has: nothing ran, so no duration. */
 function engineEvent(
@@ -67,14 +67,23 @@ export function readFailureEvent(t: TargetRuntime, error: PulumiScaleError, fiel
 
 /** The target's gauges: value, desired value, active signals per direction. */
 export function targetMessage(t: TargetRuntime, now: number): Extract<BusMessage, { type: 'target' }> {
-  const active = activeSignals(t, now);
+  const { ups, downs } = t.signals.summary(now);
   return {
     type: 'target',
     target: t.config.name,
     current: t.record.current,
     desired: t.desired?.value ?? null,
-    signals: { up: active.filter((s) => s.direction === 'up').length, down: active.filter((s) => s.direction === 'down').length },
+    signals: { up: ups, down: downs },
   };
+}
+
+/**
+ * Whether a skip would only repeat the target's newest event: a skip for the same reason at the
+ * same value. The history says "held at 3: paused" once, not once per alert of a flood.
+ */
+export function repeatsNewest(t: TargetRuntime, plan: SignalPlan): boolean {
+  const newest = t.lastEvent;
+  return plan.decision.kind === 'skip' && newest?.kind === 'skipped' && newest.skipReason === plan.decision.reason && newest.from === t.record.current;
 }
 
 /** The target's error after an operation: a failed event's code and reason, else none. */

@@ -33,9 +33,9 @@ import type { Command, Pause, ScalingEvent, SignalKey, TargetState } from '../ty
 import type { Clock } from './clock.js';
 import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
 import { Scheduler } from './scheduler.js';
-import { boundsSkipEvent, errorOf, missedCommandEvent, readFailureEvent, skipEvent, targetMessage } from './engine-events.js';
+import { boundsSkipEvent, errorOf, missedCommandEvent, readFailureEvent, repeatsNewest, skipEvent, targetMessage } from './engine-events.js';
 import { pointClaims, pointsOf, type PointClaim } from './schedule-points.js';
-import { activeSignals, newRuntime, serial, stateOf, type TargetRuntime } from './target-runtime.js';
+import { newRuntime, serial, stateOf, type TargetRuntime } from './target-runtime.js';
 import { Waiters } from './waiters.js';
 
 /** What the engine is built from. */
@@ -96,6 +96,8 @@ export class Engine {
   /** Calls between their draining check and their store write; a drain waits for them. */
   #submitting = 0;
   #tick: unknown = null;
+  /** An end of expired signals is on its way (see #endExpiredSoon). */
+  #ending = false;
   /** Per `target\0signal id`: when that alert last resolved (epoch ms), from its source. */
   readonly #resolved = new Map<string, number>();
   #scheduleTimer: unknown = null;
@@ -180,7 +182,7 @@ export class Engine {
       for (const s of upsert) {
         const t = this.#targets.get(s.target) as TargetRuntime;
         const before = t.signals.get(s.id);
-        t.signals.set(s.id, s);
+        t.signals.set(s);
         if (before === undefined || before.direction !== s.direction || before.value !== s.value) this.#changed(t);
         touched.add(t);
       }
@@ -201,6 +203,35 @@ export class Engine {
       this.#submitting -= 1;
       this.#notify();
     }
+  }
+
+  /** Ends (in the store, then in memory) every signal past its expiry. */
+  async #endExpired(): Promise<void> {
+    const now = this.#clock.now();
+    const expired = [...this.#targets.values()].flatMap((t) => t.signals.due(now).map((s) => ({ target: s.target, id: s.id })));
+    if (expired.length === 0) return;
+    try {
+      await this.signals({ upsert: [], end: expired, events: [] });
+    } catch (err) {
+      this.#logger.warn({ err, expired: expired.length }, 'could not end expired signals; will try at the next evaluation');
+    }
+  }
+
+  /**
+   * Ends expired signals soon, once: an evaluation found some, and a flood of alerts past their
+   * TTL is better ended in one write now than left to the next periodic evaluation.
+   */
+  #endExpiredSoon(): void {
+    if (this.#ending || this.#draining) return;
+    this.#ending = true;
+    this.#submitting += 1;
+    setImmediate(() => {
+      void this.#endExpired().finally(() => {
+        this.#ending = false;
+        this.#submitting -= 1;
+        this.#notify();
+      });
+    });
   }
 
   /** Keeps when an alert resolved, so that a late delivery of its start is known as stale. */
@@ -321,7 +352,7 @@ export class Engine {
       this.#unread.add(name);
     }
     for (const t of this.#targets.values()) await this.#dropStalePoints(t);
-    for (const s of signals) this.#targets.get(s.target)?.signals.set(s.id, s);
+    for (const s of signals) this.#targets.get(s.target)?.signals.set(s);
     for (const name of new Set([...commands.keys(), ...running.keys(), ...signals.map((s) => s.target)])) {
       if (!this.#targets.has(name)) this.#logger.warn({ target: name }, 'commands or signals of a target no longer configured are left in the store');
     }
@@ -406,8 +437,11 @@ export class Engine {
       // A dry-run daemon shows it once, until something changes.
       if (!(this.#deps.dryRun && t.previewed === into.to)) return retryAt;
     }
-    const signals = activeSignals(t, now);
-    if (into?.kind === 'skip' && signals.length === 0) {
+    // Signals past their expiry leave the decision now; the store ends them right after.
+    if (t.signals.expire(now).length > 0) this.#endExpiredSoon();
+    const signals = t.signals.summary(now);
+    const none = signals.ups + signals.downs === 0;
+    if (into?.kind === 'skip' && none) {
       // Held by a pause: said once, and looked at again when the pause ends.
       if (t.changes !== t.reported && !opts.quiet) {
         t.reported = t.changes;
@@ -416,7 +450,7 @@ export class Engine {
       const until = t.record.pause === null ? Number.NaN : Date.parse(t.record.pause.until);
       return Number.isNaN(until) ? null : until;
     }
-    if (signals.length === 0) {
+    if (none) {
       if (!opts.quiet) t.desired = current === null ? null : { value: current, reason: 'no active signal', at: iso(now) };
       return null;
     }
@@ -440,7 +474,7 @@ export class Engine {
     }
     if (t.changes !== t.reported && !opts.quiet) {
       t.reported = t.changes;
-      void this.#recordSkip(t, plan);
+      if (!repeatsNewest(t, plan)) void this.#recordSkip(t, plan);
     }
     return plan.waitUntil;
   }
@@ -514,7 +548,7 @@ export class Engine {
           target: t.config,
           record: t.record,
           commands: t.commands,
-          signals: activeSignals(t, now),
+          signals: t.signals.summary(now),
           recommendations: t.recommendations,
           resume: t.running,
           report: t.changes !== t.reported,
@@ -664,16 +698,7 @@ export class Engine {
 
   async #onTick(): Promise<void> {
     const now = this.#clock.now();
-    const expired = [...this.#targets.values()].flatMap((t) =>
-      [...t.signals.values()].filter((s) => s.expiresAt !== null && Date.parse(s.expiresAt) <= now).map((s) => ({ target: s.target, id: s.id })),
-    );
-    if (expired.length > 0) {
-      try {
-        await this.signals({ upsert: [], end: expired, events: [] });
-      } catch (err) {
-        this.#logger.warn({ err, expired: expired.length }, 'could not end expired signals; will try at the next evaluation');
-      }
-    }
+    await this.#endExpired();
     for (const t of this.#targets.values()) if (t.signals.size > 0 || t.commands.length > 0) this.#scheduler.offer(t.config.name);
     // A timer can fire late (a suspended VM, a stepped clock): the tick catches the schedules up.
     if (this.#scheduleAt !== null && now >= this.#scheduleAt + this.#evaluationInterval) await this.#onSchedules();

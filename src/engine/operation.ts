@@ -15,6 +15,7 @@ import type { ClearedLock, Executor } from '../pulumi/executor.js';
 import { planCommands } from '../policy/commands.js';
 import { cooldownAfter, pauses, resumeDecision } from '../policy/decide.js';
 import { planBounds, type BoundsInEffect } from '../policy/bounds.js';
+import type { SignalSummary } from '../policy/signal-set.js';
 import { planSignals, type SignalPlan } from '../policy/signals.js';
 import type { Recommendation } from '../policy/stabilization.js';
 import type { Command, Decision, EventKind, IntentSource, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
@@ -47,8 +48,8 @@ export interface OperationInput {
   record: TargetRecord;
   /** The queued commands, in order. */
   commands: readonly Command[];
-  /** The active signals. */
-  signals: readonly Signal[];
+  /** The active signals, or their summary (see policy/signal-set.ts). */
+  signals: readonly Signal[] | SignalSummary;
   /** Past desired values, for stabilization. */
   recommendations: readonly Recommendation[];
   /** A running slot cut off by a stop, to finish rather than plan. */

@@ -6,6 +6,7 @@
  */
 import type { TargetConfig } from '../config/schema.js';
 import { activeCooldowns, activePause } from '../policy/decide.js';
+import { SignalSet } from '../policy/signal-set.js';
 import type { Recommendation } from '../policy/stabilization.js';
 import { boundsAt, scheduleStates } from '../schedule/index.js';
 import type { Command, RunningOperation, ScalingEvent, Signal, TargetRecord, TargetState } from '../types.js';
@@ -20,8 +21,8 @@ export interface TargetRuntime {
   record: TargetRecord;
   /** Queued operator commands, in order. */
   commands: Command[];
-  /** Active signals by id. */
-  signals: Map<string, Signal>;
+  /** Its signals by id, in arrival order, as stored (an expired one stays until it is ended). */
+  signals: SignalSet;
   /** The operation in the store's running slot, if any. */
   running: RunningOperation | null;
   lastEvent: ScalingEvent | null;
@@ -58,7 +59,7 @@ export function newRuntime(config: TargetConfig): TargetRuntime {
     stack: config.stackKey,
     record: { name: config.name, current: null, paused: config.paused, cooldownUntil: { up: null, down: null }, pause: null, retry: null },
     commands: [],
-    signals: new Map(),
+    signals: new SignalSet(config.steps),
     running: null,
     lastEvent: null,
     error: null,
@@ -81,7 +82,7 @@ export function serial<T>(t: TargetRuntime, fn: () => Promise<T>): Promise<T> {
 
 /** The signals of a target that are active at `now` (not past their expiry). */
 export function activeSignals(t: TargetRuntime, now: number): Signal[] {
-  return [...t.signals.values()].filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now);
+  return t.signals.active(now);
 }
 
 /**

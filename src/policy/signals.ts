@@ -20,18 +20,18 @@
  */
 import type { Decision, Direction, Pause, ScalingEvent, Signal } from '../types.js';
 import { clamp, formatLeft, label, nothingToDo, pauses, signOf, skip, type PolicyTarget } from './decide.js';
+import { MAX_LISTED, summarize, type SignalSummary } from './signal-set.js';
 import { stabilize, type Recommendation } from './stabilization.js';
 import { stepValue } from './steps.js';
 
-/** The most signals an event lists. */
-export const MAX_LISTED = 10;
+export { MAX_LISTED } from './signal-set.js';
 
 /** Everything `planSignals` needs; the engine reads the present and passes it in. */
 export interface SignalInput {
   /** The value read from the stack (or last known); null when unset (then sized from `min`). */
   current: number | null;
-  /** The active signals of the target. */
-  signals: readonly Signal[];
+  /** The active signals of the target, in arrival order, or their summary (see signal-set.ts). */
+  signals: readonly Signal[] | SignalSummary;
   target: PolicyTarget;
   pause: Pause | null;
   cooldownUntil: { up: string | null; down: string | null };
@@ -60,20 +60,22 @@ export interface SignalPlan {
 
 /** Plans from the active signals; null when there are none. Pure. */
 export function planSignals(input: SignalInput): SignalPlan | null {
-  const { signals, target, now } = input;
-  if (signals.length === 0) return null;
+  const { target, now } = input;
+  const summary = isSummary(input.signals) ? input.signals : summarize(input.signals, target.steps);
+  const { ups, downs, candidates } = summary;
+  if (ups + downs === 0) return null;
   const base = input.current ?? target.min;
-  const ups = signals.filter((s) => s.direction === 'up');
-  const downs = signals.filter((s) => s.direction === 'down');
-  const direction: Direction = ups.length > 0 ? 'up' : 'down';
-  const sized = (ups.length > 0 ? ups : downs).map((signal) => ({
+  const direction: Direction = ups > 0 ? 'up' : 'down';
+  const sized = candidates.map((signal) => ({
     signal,
     ...stepValue({ current: base, direction, value: signal.value, threshold: signal.threshold, rules: target.steps, step: target.step }),
   }));
-  // Up: the largest value wins. Down: the largest value too, the least aggressive.
+  // Up: the largest value wins. Down: the largest value too, the least aggressive. Among equals,
+  // the first to arrive (candidates come in arrival order).
   const chosen = sized.reduce((best, s) => (s.to > best.to ? s : best));
-  const conflict = ups.length > 0 && downs.length > 0 ? `; up wins over ${downs.length} down signal${downs.length === 1 ? '' : 's'}` : '';
-  const others = sized.length > 1 ? `; largest of ${sized.length} ${direction} signals` : '';
+  const conflict = ups > 0 && downs > 0 ? `; up wins over ${downs} down signal${downs === 1 ? '' : 's'}` : '';
+  const count = direction === 'up' ? ups : downs;
+  const others = count > 1 ? `; largest of ${count} ${direction} signals` : '';
 
   const wanted = clamp(chosen.to, target.min, target.max);
   const clampNote = wanted === chosen.to ? '' : `, clamped to ${wanted === target.max ? 'max' : 'min'} ${wanted}`;
@@ -86,7 +88,7 @@ export function planSignals(input: SignalInput): SignalPlan | null {
     recommendation: wanted,
     // The deciding signal first, and at most MAX_LISTED in all: an event stays small whatever
     // the number of alerts firing (`desired.reason` says how many there were).
-    signals: [chosen.signal, ...signals.filter((s) => s !== chosen.signal)]
+    signals: [chosen.signal, ...summary.first.filter((s) => s !== chosen.signal)]
       .slice(0, MAX_LISTED)
       .map((s) => ({ id: s.id, source: s.source, direction: s.direction, value: s.value, threshold: s.threshold })),
     rule: chosen.rule,
@@ -113,4 +115,8 @@ export function planSignals(input: SignalInput): SignalPlan | null {
     );
   }
   return plan({ kind: 'change', from: base, to: value, direction, clamped: wanted !== chosen.to, reason: `${why}: ${label(input.current)} -> ${value}` });
+}
+
+function isSummary(signals: readonly Signal[] | SignalSummary): signals is SignalSummary {
+  return !Array.isArray(signals);
 }

@@ -80,32 +80,53 @@ export interface StepInput {
   step: number;
 }
 
-/** The value one step of `direction` asks for, and the rule that decided it. Pure. */
-export function stepValue(input: StepInput): StepResult {
-  const { current, direction, value, threshold, rules, step } = input;
-  const rule = rules?.[direction];
-  const fallback = (why: string | null): StepResult => ({
-    to: direction === 'up' ? current + step : current - step,
-    rule: `step ${direction === 'up' ? '+' : '-'}${step}${why === null ? '' : ` (${why})`}`,
-  });
+/** Which band of its rule a signal falls in, or why none applies (then the plain `step` moves it). */
+type Placement =
+  | { band: StepBand; index: number; against: string; rule: StepRule }
+  | { band: null; why: string | null };
 
-  if (rule === undefined) return fallback(null);
+function placement(direction: 'up' | 'down', value: number | null, threshold: number | null, rules: StepRules | undefined): Placement {
+  const rule = rules?.[direction];
+  if (rule === undefined) return { band: null, why: null };
   // A NaN or infinite value cannot fall in a band; it is as good as no value.
-  if (value === null || !Number.isFinite(value)) return fallback('no metric value');
+  if (value === null || !Number.isFinite(value)) return { band: null, why: 'no metric value' };
   let metric = value;
   let against = '';
   if (rule.relativeTo === 'threshold') {
-    if (threshold === null || !Number.isFinite(threshold)) return fallback('no threshold');
+    if (threshold === null || !Number.isFinite(threshold)) return { band: null, why: 'no threshold' };
     metric = value - threshold;
     against = ` relative to threshold ${threshold}`;
   }
-
-  const band = rule.bands.find((b) => inBand(b, metric, direction));
-  if (band === undefined) {
+  const index = rule.bands.findIndex((b) => inBand(b, metric, direction));
+  if (index < 0) {
     const shown = rule.relativeTo === 'threshold' ? `${metric} (${value} - threshold ${threshold})` : String(metric);
-    return fallback(`no band matches ${shown}`);
+    return { band: null, why: `no band matches ${shown}` };
   }
+  return { band: rule.bands[index] as StepBand, index, against, rule };
+}
 
+/**
+ * The class of a signal under a target's rules: its direction and the band it falls in, or
+ * `step` when the plain step moves it. Signals of one class ask for the same value from any
+ * present value (their rule texts may differ), which lets the engine size one signal per class
+ * instead of every signal (see signal-set.ts). Pure.
+ */
+export function stepClass(direction: 'up' | 'down', value: number | null, threshold: number | null, rules: StepRules | undefined): string {
+  const placed = placement(direction, value, threshold, rules);
+  return placed.band === null ? `${direction}:step` : `${direction}:${placed.index}`;
+}
+
+/** The value one step of `direction` asks for, and the rule that decided it. Pure. */
+export function stepValue(input: StepInput): StepResult {
+  const { current, direction, value, threshold, rules, step } = input;
+  const placed = placement(direction, value, threshold, rules);
+  if (placed.band === null) {
+    return {
+      to: direction === 'up' ? current + step : current - step,
+      rule: `step ${direction === 'up' ? '+' : '-'}${step}${placed.why === null ? '' : ` (${placed.why})`}`,
+    };
+  }
+  const { band, against, rule } = placed;
   const where = `steps.${direction} band ${formatBand(band, direction)}${against}`;
   switch (rule.adjustment) {
     case 'change':
