@@ -37,7 +37,7 @@ export function deferTypeScript(): boolean {
   const standIn = new Proxy(
     {},
     {
-      get: (_, key) => Reflect.get(load(), key),
+      get: (_, key): unknown => Reflect.get(load(), key),
       has: (_, key) => Reflect.has(load(), key),
       ownKeys: () => Reflect.ownKeys(load()),
       getOwnPropertyDescriptor: (_, key) => {
