@@ -7,7 +7,7 @@
  * old version, never half-migrated. Migrations are append-only: once released, a migration is
  * never edited; a change to the schema is a new entry at the end.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
@@ -170,6 +170,35 @@ export function openDatabase(file: string, opts: { busyTimeoutMs: number }): Dat
     db.close();
     throw err;
   }
+}
+
+/**
+ * Moves the sync to disk of each commit off the event loop, keeping its guarantee, when it can:
+ * for a file in WAL mode it opens the write-ahead log (`<file>-wal`), sets `synchronous=NORMAL`
+ * (a commit writes the log but does not wait for the disk) and returns the log's descriptor. The
+ * store then syncs that descriptor with `fdatasync` on libuv's thread pool after each group
+ * commit and answers its callers only once the sync is done, which is what `FULL` would have
+ * done on the event loop: the committed transaction is in the log on disk. Checkpoints stay
+ * SQLite's, synced as under `NORMAL` (before the log is reused). Returns null, leaving `FULL`,
+ * for an in-memory database or when the log cannot be opened.
+ */
+export function walForSync(db: DatabaseSync, file: string): number | null {
+  if (file === MEMORY_PATH) return null;
+  const mode = db.prepare('PRAGMA journal_mode').get();
+  if (String(mode?.journal_mode ?? '').toLowerCase() !== 'wal') return null;
+  let fd: number;
+  try {
+    fd = openSync(`${file}-wal`, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    db.exec('PRAGMA synchronous = NORMAL');
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
 }
 
 /** The schema version recorded in the database header (0 for a new file). */

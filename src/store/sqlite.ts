@@ -32,10 +32,11 @@
  * Every failure, including use before `init` or after `close`, rejects with
  * StoreUnavailableError carrying SQLite's error as its cause.
  */
+import { closeSync, fdatasync } from 'node:fs';
 import type { DatabaseSync, SQLOutputValue } from 'node:sqlite';
 import { StoreUnavailableError } from '../errors.js';
 import type { Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
-import { migrate, openDatabase } from './sqlite-schema.js';
+import { migrate, openDatabase, walForSync } from './sqlite-schema.js';
 import { type ListVariant, prepareStatements, type Statements } from './sqlite-statements.js';
 import type { EventQuery, OperationEnd, ScheduleFire, SignalChange, Store } from './store.js';
 
@@ -76,6 +77,12 @@ export class SqliteStore implements Store {
   #sql: Statements | null = null;
   #closed = false;
   #remembersSincePurge = 0;
+  /** The write-ahead log, synced after each group commit off the event loop (see walForSync); null: SQLite syncs. */
+  #wal: number | null = null;
+  /** Committed writes waiting for the next sync of the log; a sync in flight covers what committed before it started. */
+  #unsynced: (() => void)[] = [];
+  #failUnsynced: ((err: unknown) => void)[] = [];
+  #syncing: Promise<void> | null = null;
   /** The writes waiting for the next group commit, in call order. */
   #queued: QueuedWrite[] = [];
   #flushing: ReturnType<typeof setImmediate> | null = null;
@@ -97,6 +104,7 @@ export class SqliteStore implements Store {
     try {
       db = openDatabase(this.#path, { busyTimeoutMs: this.#busyTimeoutMs });
       migrate(db);
+      this.#wal = walForSync(db, this.#path);
       this.#sql = prepareStatements(db);
       this.#sql.purgeDeliveries.run({ now: this.#now().getTime() });
       this.#db = db;
@@ -111,6 +119,9 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     // What was called before close still commits: its callers are waiting for it.
     this.#flush();
+    while (this.#syncing !== null) await this.#syncing;
+    if (this.#wal !== null) closeSync(this.#wal);
+    this.#wal = null;
     this.#closed = true;
     const db = this.#db;
     this.#db = null;
@@ -351,11 +362,38 @@ export class SqliteStore implements Store {
       for (const write of batch) write.reject(new StoreUnavailableError(`${write.what} failed: ${message(err)}`, { cause: err }));
       return;
     }
-    batch.forEach((write, i) => {
-      const outcome = outcomes[i] as (typeof outcomes)[number];
-      if (outcome.ok) write.resolve(outcome.value);
-      else write.reject(new StoreUnavailableError(`${write.what} failed: ${message(outcome.error)}`, { cause: outcome.error }));
+    const settle = () =>
+      batch.forEach((write, i) => {
+        const outcome = outcomes[i] as (typeof outcomes)[number];
+        if (outcome.ok) write.resolve(outcome.value);
+        else write.reject(new StoreUnavailableError(`${write.what} failed: ${message(outcome.error)}`, { cause: outcome.error }));
+      });
+    if (this.#wal === null) {
+      settle();
+      return;
+    }
+    this.#unsynced.push(settle);
+    this.#failUnsynced.push((err) => {
+      for (const write of batch) write.reject(new StoreUnavailableError(`${write.what}: the sync to disk failed: ${message(err)}`, { cause: err }));
     });
+    this.#syncing ??= this.#sync(this.#wal);
+  }
+
+  /**
+   * Syncs the log on the thread pool, then settles the writes it covers; commits made meanwhile
+   * wait for the next sync, started at once. One sync at a time, so they group as commits do.
+   */
+  async #sync(fd: number): Promise<void> {
+    while (this.#unsynced.length > 0) {
+      const settle = this.#unsynced;
+      const fail = this.#failUnsynced;
+      this.#unsynced = [];
+      this.#failUnsynced = [];
+      const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => fdatasync(fd, resolve));
+      if (err === null) for (const f of settle) f();
+      else for (const f of fail) f(err);
+    }
+    this.#syncing = null;
   }
 
   /** Runs `fn` on the open database and wraps any failure. */
