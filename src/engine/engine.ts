@@ -96,6 +96,9 @@ export class Engine {
   /** Calls between their draining check and their store write; a drain waits for them. */
   #submitting = 0;
   #tick: unknown = null;
+  /** Targets whose signals changed, evaluated together at the next turn (see #evaluateSoon). */
+  readonly #toEvaluate = new Set<TargetRuntime>();
+  #evaluated: Promise<void> | null = null;
   /** An end of expired signals is on its way (see #endExpiredSoon). */
   #ending = false;
   /** Per `target\0signal id`: when that alert last resolved (epoch ms), from its source. */
@@ -195,14 +198,32 @@ export class Engine {
         }
       }
       for (const event of change.events) this.#published(event);
-      for (const t of touched) this.#scheduler.offer(t.config.name);
-      if (touched.size > 0) this.#pump();
-      // After the evaluation, so the gauges carry its desired value.
-      for (const t of touched) this.#publishTarget(t);
+      if (touched.size > 0) await this.#evaluateSoon(touched);
     } finally {
       this.#submitting -= 1;
       this.#notify();
     }
+  }
+
+  /**
+   * Evaluates the targets once the deliveries committed together have all reached memory: one
+   * evaluation per target for the whole group commit, not one per delivery. Resolves after it.
+   */
+  #evaluateSoon(touched: Set<TargetRuntime>): Promise<void> {
+    for (const t of touched) this.#toEvaluate.add(t);
+    this.#evaluated ??= new Promise<void>((resolve) => {
+      setImmediate(() => {
+        const targets = [...this.#toEvaluate];
+        this.#toEvaluate.clear();
+        this.#evaluated = null;
+        for (const t of targets) this.#scheduler.offer(t.config.name);
+        this.#pump();
+        // After the evaluation, so the gauges carry its desired value.
+        for (const t of targets) this.#publishTarget(t);
+        resolve();
+      });
+    });
+    return this.#evaluated;
   }
 
   /** Ends (in the store, then in memory) every signal past its expiry. */
