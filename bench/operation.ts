@@ -19,7 +19,7 @@ export async function operation(ctx: BenchContext): Promise<Row[]> {
   const proj = await project(ctx.sandbox, 'op', ['op'], { 'web:replicas': '1' });
   const dir = ctx.tempDir('op');
   const targets = [proj.target('web', 'op')];
-  const daemon = await startDaemon(dir, (port) => daemonConfig({ port, dir, pulumi: pulumiSection(ctx.sandbox), targets, bodyLimit: BODY_LIMIT }));
+  const daemon = await startDaemon(dir, (port) => daemonConfig({ port, dir, pulumi: pulumiSection(ctx.sandbox, process.env.BENCH_CLI_DIR ?? ctx.sandbox.cliDir), targets, bodyLimit: BODY_LIMIT }));
 
   const viaDaemon = async (to: number) => {
     const t0 = performance.now();

@@ -209,6 +209,8 @@ export async function runOperation(
       onLockCleared,
       ...(signal ? { signal } : {}),
       ...(plan.kind === 'resume' ? { ownLocksSince: running.startedAt } : {}),
+      // Nothing but the read above touched the stack in this operation (a resume may revert).
+      readJustBefore: cutOff === null,
     });
     if (result.kind === 'previewed') {
       // A preview changes nothing, so it starts no cooldown.

@@ -43,6 +43,7 @@ import {
   toNumber,
 } from './stack-helpers.js';
 import type { IsRunning } from './stale-lock.js';
+import { runsDirectly, upWithConfig } from './up-command.js';
 
 /** What the executor needs to run. */
 export interface AutomationExecutorOptions {
@@ -83,6 +84,8 @@ export class AutomationExecutor implements Executor {
   /** Operations in flight, so `close` can let them finish before removing their folders. */
   readonly #running = new Set<Promise<unknown>>();
   #command: Promise<PulumiCommand> | undefined;
+  /** The config each target's last `read` saw, for an `apply` with `readJustBefore`; taken by the next apply or revert. */
+  readonly #seen = new Map<string, ConfigMap>();
   /** A folder whose `bin` links to `cliDir`, when `cliDir` is not itself named `bin`. */
   #shimDir: string | undefined;
 
@@ -135,6 +138,7 @@ export class AutomationExecutor implements Executor {
 
   /** Puts `value` back in the target's keys (removes them for null); runs no operation. */
   async revert(target: TargetConfig, value: number | null): Promise<void> {
+    this.#seen.delete(target.name);
     return this.#track(
       (async () => {
         const { stack, keys } = await this.#open(target);
@@ -187,7 +191,9 @@ export class AutomationExecutor implements Executor {
 
   async #read(target: TargetConfig, signal: AbortSignal | undefined): Promise<number | null> {
     const { stack, cli } = await this.#open(target);
+    this.#seen.delete(target.name);
     const config = await call(`reading the config of ${describe(target)}`, () => this.#guard.cancellable(cli, signal, () => stack.getAllConfig()));
+    this.#seen.set(target.name, config);
     const entry = config[target.configKey];
     return entry === undefined ? null : parseValue(target, target.configKey, entry);
   }
@@ -200,7 +206,10 @@ export class AutomationExecutor implements Executor {
     const operation = `${dryRun ? 'preview' : 'up'} of ${describe(target)}`;
 
     // Every CLI call of the operation can be cancelled: a hung backend must not hold the stack.
-    const config = await call(`reading the config of ${describe(target)}`, () => this.#guard.cancellable(opened.cli, opts.signal, () => stack.getAllConfig()));
+    const seen = opts.readJustBefore === true ? this.#seen.get(target.name) : undefined;
+    this.#seen.delete(target.name);
+    const config =
+      seen ?? (await call(`reading the config of ${describe(target)}`, () => this.#guard.cancellable(opened.cli, opts.signal, () => stack.getAllConfig())));
     const before: ConfigMap = {};
     for (const key of keys) {
       const entry = config[key];
@@ -265,14 +274,19 @@ export class AutomationExecutor implements Executor {
         if (back.length > 0) await stack.setAllConfig(Object.fromEntries(back.map((key) => [key, before[key]!])));
         if (absent.length > 0) await stack.removeAllConfig(absent);
       });
-    // Setting the keys is the first half of the operation: cut off, it is undone like a failed `up`.
-    await settle(log, `setting ${keys.join(', ')} of ${describe(target)}`, () => this.#guard.cancellable(opened.cli, opts.signal, () => stack.setAllConfig(wanted)), restore);
+    // A project stack with plain values: the values and the update are one CLI process. Else
+    // setting the keys is the first half of the operation: cut off, it is undone like a failed `up`.
+    const oneProcess = target.workDir !== undefined && Object.values(wanted).every((entry) => !entry.secret) && runsDirectly(stack);
+    const values = Object.fromEntries(Object.entries(wanted).map(([key, entry]) => [key, entry.value]));
+    if (!oneProcess) {
+      await settle(log, `setting ${keys.join(', ')} of ${describe(target)}`, () => this.#guard.cancellable(opened.cli, opts.signal, () => stack.setAllConfig(wanted)), restore);
+    }
     const startedAt = new Date();
+    const run = async (signal: AbortSignal | undefined): Promise<OpMap> =>
+      oneProcess ? upWithConfig(stack, values, signal) : ((await stack.up(signal ? { signal } : {})).summary.resourceChanges ?? {});
     const up = async (): Promise<OpMap> => {
       try {
-        return await this.#guard.unlocking(stack, opts, () =>
-          this.#guard.cancellable(opened.cli, opts.signal, async (signal) => (await stack.up(signal ? { signal } : {})).summary.resourceChanges ?? {}),
-        );
+        return await this.#guard.unlocking(stack, opts, () => this.#guard.cancellable(opened.cli, opts.signal, run));
       } catch (err) {
         // A refused lock means our update never started; anything else may have come after it.
         const done =

@@ -56,6 +56,12 @@ export interface ApplyOptions {
    * user taken since then, whose process is gone, was that operation's CLI's and may be cleared.
    */
   ownLocksSince?: string;
+  /**
+   * The engine called `read` for this target right before, in the same operation, holding the
+   * stack, and changed nothing since: the executor may apply from what that read saw instead of
+   * reading the config again (one CLI process less per operation).
+   */
+  readJustBefore?: boolean;
 }
 
 export interface Executor {
