@@ -20,6 +20,7 @@ import { fmt, type Row } from './report.js';
 import { project } from './stacks.js';
 
 const CONNECTIONS = 50;
+const PROFILING = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').includes('-prof');
 const SECONDS = Number(process.env.BENCH_INTAKE_SECONDS ?? 8);
 const STORM_ALERTS = 20_000;
 const STORM_TARGETS = 10;
@@ -87,7 +88,8 @@ export async function intake(ctx: BenchContext): Promise<Row[]> {
   // Durable, not just in memory: kill the daemon without a drain, start it again on the same
   // store, and count the signals it loads.
   const acked = warm.acked + run.acked;
-  await daemon.stop('SIGKILL');
+  // A profiled daemon writes its profile only when it exits on its own: it gets a drain then.
+  await daemon.stop(PROFILING ? 'SIGTERM' : 'SIGKILL');
   daemon = await startDaemon(dir, config);
   const stored = await storedSignals(daemon.url);
   ctx.note(`intake durability: ${fmt.int(acked)} alerts acknowledged, ${fmt.int(stored)} signals in the store after SIGKILL and restart (${fmt.ms(daemon.readyMs)} to ready)`);
