@@ -44,12 +44,11 @@ export function prepareStatements(db: DatabaseSync) {
         'ORDER BY f.target, f.schedule',
     ),
 
-    upsertSignal: db.prepare(
-      'INSERT INTO signals (target, id, json) VALUES (:target, :id, :json) ' +
-        'ON CONFLICT (target, id) DO UPDATE SET json = excluded.json',
-    ),
-    deleteSignal: db.prepare('DELETE FROM signals WHERE target = :target AND id = :id'),
-    selectSignals: db.prepare('SELECT json FROM signals ORDER BY target, id'),
+    insertSignal: db.prepare('INSERT INTO signals (key, target, id, json) VALUES (:key, :target, :id, :json)'),
+    updateSignal: db.prepare('UPDATE signals SET json = :json WHERE key = :key'),
+    deleteSignal: db.prepare('DELETE FROM signals WHERE key = :key'),
+    selectSignals: db.prepare('SELECT json FROM signals ORDER BY key'),
+    selectSignalKeys: db.prepare('SELECT key, target, id FROM signals ORDER BY key'),
 
     upsertRunning: db.prepare(
       "INSERT INTO pending (target, slot, json) VALUES (:target, 'running', :json) " +

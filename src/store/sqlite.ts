@@ -77,6 +77,9 @@ export class SqliteStore implements Store {
   #sql: Statements | null = null;
   #closed = false;
   #remembersSincePurge = 0;
+  /** Each stored signal's key by target and id (see applySignals), and the last key given. */
+  #signalKeys = new Map<string, number>();
+  #lastSignalKey = 0;
   /** The write-ahead log, synced after each group commit off the event loop (see walForSync); null: SQLite syncs. */
   #wal: number | null = null;
   /** Committed writes waiting for the next sync of the log; a sync in flight covers what committed before it started. */
@@ -107,6 +110,7 @@ export class SqliteStore implements Store {
       this.#wal = walForSync(db, this.#path);
       this.#sql = prepareStatements(db);
       this.#sql.purgeDeliveries.run({ now: this.#now().getTime() });
+      this.#loadSignalKeys(this.#sql);
       this.#db = db;
     } catch (err) {
       this.#sql = null;
@@ -190,14 +194,40 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Upserts first, then ends: a key in both lists ends, so the change can only lose a signal, never invent one. */
+  /**
+   * Upserts first, then ends: a key in both lists ends, so the change can only lose a signal,
+   * never invent one. A new signal is appended under the next key; a known one is updated or
+   * deleted by its key (see migration 4). The key map follows once the statements succeeded, so
+   * the next write of the same group commit sees them; a failed COMMIT reloads it.
+   */
   async applySignals(change: SignalChange): Promise<void> {
     await this.#write('applySignals', (sql) => {
+      const staged = new Map<string, number | null>();
+      const keyOf = (name: string): number | undefined => (staged.has(name) ? (staged.get(name) ?? undefined) : this.#signalKeys.get(name));
       for (const signal of change.upsert) {
-        sql.upsertSignal.run({ target: signal.target, id: signal.id, json: JSON.stringify(signal) });
+        const name = signalName(signal.target, signal.id);
+        const json = JSON.stringify(signal);
+        const known = keyOf(name);
+        if (known !== undefined) {
+          sql.updateSignal.run({ key: known, json });
+        } else {
+          const key = ++this.#lastSignalKey;
+          sql.insertSignal.run({ key, target: signal.target, id: signal.id, json });
+          staged.set(name, key);
+        }
       }
-      for (const key of change.end) sql.deleteSignal.run({ target: key.target, id: key.id });
+      for (const end of change.end) {
+        const name = signalName(end.target, end.id);
+        const known = keyOf(name);
+        if (known === undefined) continue;
+        sql.deleteSignal.run({ key: known });
+        staged.set(name, null);
+      }
       for (const event of change.events) this.#insertEvent(sql, event);
+      for (const [name, key] of staged) {
+        if (key === null) this.#signalKeys.delete(name);
+        else this.#signalKeys.set(name, key);
+      }
     });
   }
 
@@ -309,6 +339,15 @@ export class SqliteStore implements Store {
     });
   }
 
+  #loadSignalKeys(sql: Statements): void {
+    this.#signalKeys = new Map();
+    for (const row of sql.selectSignalKeys.all()) {
+      const key = Number(row.key);
+      this.#signalKeys.set(signalName(text(row.target), text(row.id)), key);
+      this.#lastSignalKey = Math.max(this.#lastSignalKey, key);
+    }
+  }
+
   #insertEvent(sql: Statements, event: ScalingEvent): void {
     const row = sql.insertEvent.get({
       id: event.id,
@@ -359,6 +398,8 @@ export class SqliteStore implements Store {
         }
       });
     } catch (err) {
+      // Nothing of the batch is stored: what memory took from it goes too.
+      if (this.#sql !== null) this.#loadSignalKeys(this.#sql);
       for (const write of batch) write.reject(new StoreUnavailableError(`${write.what} failed: ${message(err)}`, { cause: err }));
       return;
     }
@@ -417,6 +458,10 @@ export class SqliteStore implements Store {
  */
 function completeRecord(saved: Omit<TargetRecord, 'pause' | 'retry'> & Partial<TargetRecord>): TargetRecord {
   return { ...saved, pause: saved.pause ?? null, retry: saved.retry ?? null };
+}
+
+function signalName(target: string, id: string): string {
+  return `${target}\0${id}`;
 }
 
 /** One write waiting for a group commit. */

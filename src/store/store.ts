@@ -80,7 +80,7 @@ export interface Store {
 
   /** Applies one delivery's signal changes and appends its events, atomically. */
   applySignals(change: SignalChange): Promise<void>;
-  /** Every active signal. */
+  /** Every active signal, in arrival order (when each was first stored; a refresh keeps its place). */
   loadSignals(): Promise<Signal[]>;
 
   /** Sets the target's running slot (overwrites it): an operation starts. */

@@ -33,6 +33,9 @@ export class MemoryStore implements Store {
   readonly commands = new Map<string, Command[]>();
   /** Active signals by target, in the order they were first stored. */
   readonly signals = new Map<string, Signal[]>();
+  /** When each signal (by target and id) first arrived, for loadSignals' order. */
+  readonly #arrival = new Map<string, number>();
+  #arrivals = 0;
   /** Running slots by target. */
   readonly running = new Map<string, RunningOperation>();
   /** Target records by name. */
@@ -133,7 +136,10 @@ export class MemoryStore implements Store {
     for (const signal of change.upsert) {
       const list = this.signals.get(signal.target) ?? [];
       const i = list.findIndex((s) => s.id === signal.id);
-      if (i === -1) list.push(copy(signal));
+      if (i === -1) {
+        list.push(copy(signal));
+        this.#arrival.set(key(signal), ++this.#arrivals);
+      }
       else list[i] = copy(signal);
       this.signals.set(signal.target, list);
     }
@@ -148,8 +154,9 @@ export class MemoryStore implements Store {
 
   async loadSignals(): Promise<Signal[]> {
     this.#call('loadSignals');
-    const all = [...this.signals.values()].flat().map(copy);
-    return all.sort((a, b) => compare(a.target, b.target) || compare(a.id, b.id));
+    const all = [...this.signals.values()].flat();
+    // Arrival order, as the contract says: the order in which each first came.
+    return all.sort((a, b) => (this.#arrival.get(key(a)) ?? 0) - (this.#arrival.get(key(b)) ?? 0)).map(copy);
   }
 
   async startOperation(target: string, running: RunningOperation): Promise<void> {
@@ -269,4 +276,8 @@ function copy<T>(value: T): T {
 /** Orders strings by code unit, close to SQLite's BINARY collation for the ids tests use. */
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function key(signal: Signal): string {
+  return `${signal.target}\0${signal.id}`;
 }

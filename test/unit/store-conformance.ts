@@ -226,6 +226,29 @@ export function describeStoreConformance(name: string, make: (limits?: HistoryLi
         expect(byKey(await store.loadSignals())).toEqual(byKey([api, stays]));
       });
 
+      it('loads them in arrival order: a refresh keeps its place, one that ended and fired again goes last', async () => {
+        const [a, b, c] = [makeSignal({ id: 'z' }), makeSignal({ target: 'api', id: 'y' }), makeSignal({ id: 'x' })];
+        await store.applySignals({ upsert: [a, b], end: [], events: [] });
+        await store.applySignals({ upsert: [c, { ...a, value: 2 }], end: [{ target: 'api', id: b.id }], events: [] });
+        await store.applySignals({ upsert: [b], end: [], events: [] });
+        expect(await store.loadSignals()).toEqual([{ ...a, value: 2 }, c, b]);
+      });
+
+      it('writes called together succeed or fail alone: a refused one leaves the others stored', async () => {
+        const event = makeEvent();
+        await store.appendEvent(event);
+        const kept = makeSignal();
+        const command = makeCommand();
+        const results = await Promise.allSettled([
+          store.applySignals({ upsert: [kept], end: [], events: [] }),
+          store.applySignals({ upsert: [makeSignal()], end: [], events: [{ ...event }] }),
+          store.addCommand(command),
+        ]);
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+        expect(await store.loadSignals()).toEqual([kept]);
+        expect((await store.loadCommands()).get(command.target)).toEqual([command]);
+      });
+
       it('a key both upserted and ended in one change ends', async () => {
         const signal = makeSignal();
         await store.applySignals({ upsert: [signal], end: [{ target: 'web', id: signal.id }], events: [] });

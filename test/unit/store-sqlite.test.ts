@@ -85,7 +85,7 @@ describe('SqliteStore durability', () => {
     const queues = await second.loadCommands();
     expect([...queues.entries()]).toEqual([['web', waiting], ['api', [other]]]);
     expect(await second.loadRunning()).toEqual(new Map([['web', applying]]));
-    expect(await second.loadSignals()).toEqual(signals.toSorted((a, b) => a.target.localeCompare(b.target)));
+    expect(await second.loadSignals()).toEqual(signals);
     expect(await second.loadTargets()).toEqual(new Map([['web', record]]));
     expect(await second.listEvents({ limit: 10 })).toEqual([event]);
     expect(await second.getIntent(done.id)).toEqual(done);
@@ -229,6 +229,42 @@ describe('SqliteStore schema versions', () => {
     // The running operation ends as the engine ends it: its command consumed, the rest kept.
     await store.finishOperation('web', { events: [], record: makeRecord(), consumed: [resumed.id] });
     expect((await store.loadCommands()).get('web')).toEqual([queuedBehind, next]);
+  });
+
+  it('migrates a version-3 file: its signals keep their data, get keys, and go on being refreshed and ended', async () => {
+    const file = freshPath();
+    mkdirSync(path.dirname(file), { recursive: true });
+    const web = makeSignal({ id: 'b-fingerprint' });
+    const api = makeSignal({ target: 'api', id: 'a-fingerprint' });
+    const ends = makeSignal({ id: 'c-fingerprint' });
+    peek(file, (db) => {
+      for (const migration of MIGRATIONS.slice(0, 3)) db.exec(migration);
+      db.exec('PRAGMA user_version = 3');
+      const insert = db.prepare('INSERT INTO signals (target, id, json) VALUES (?, ?, ?)');
+      for (const signal of [web, api, ends]) insert.run(signal.target, signal.id, JSON.stringify(signal));
+    });
+
+    const store = await open({ path: file });
+    // Version 3 kept no arrival order: the migration numbers them by target and id.
+    expect(await store.loadSignals()).toEqual([api, web, ends]);
+    const refreshed = { ...web, value: 99, lastSeen: at(30) };
+    const fresh = makeSignal({ id: 'd-fingerprint' });
+    await store.applySignals({ upsert: [refreshed, fresh], end: [{ target: 'web', id: ends.id }], events: [] });
+    expect(await store.loadSignals()).toEqual([api, refreshed, fresh]);
+    expect(peek(file, (db) => db.prepare('SELECT count(*) AS n FROM signals').get())).toEqual({ n: 3 });
+  });
+
+  it('a new signal is an append under the next key, a refresh and an end touch its own row only', async () => {
+    const file = freshPath();
+    const store = await open({ path: file });
+    const [a, b, c] = [makeSignal(), makeSignal(), makeSignal()];
+    await store.applySignals({ upsert: [a, b], end: [], events: [] });
+    await store.applySignals({ upsert: [c, { ...a, value: 1 }], end: [{ target: 'web', id: b.id }], events: [] });
+    await store.close();
+    expect(peek(file, (db) => db.prepare('SELECT key, id FROM signals ORDER BY key').all())).toEqual([
+      { key: 1, id: a.id },
+      { key: 3, id: c.id },
+    ]);
   });
 
   it('a file written by a newer schema is refused with StoreUnavailableError and its schema is left alone', async () => {
