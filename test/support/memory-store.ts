@@ -273,11 +273,6 @@ function copy<T>(value: T): T {
   return structuredClone(value);
 }
 
-/** Orders strings by code unit, close to SQLite's BINARY collation for the ids tests use. */
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 function key(signal: Signal): string {
   return `${signal.target}\0${signal.id}`;
 }
