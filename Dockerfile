@@ -37,6 +37,6 @@ USER node
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 # tini forwards SIGTERM to the daemon, which drains (running `pulumi up`s finish) and exits 0.
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/cli.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=4", "/app/dist/cli.js"]
 # The daemon listens on localhost unless told otherwise; in a container that must be 0.0.0.0.
 CMD ["serve", "--config", "/etc/pulumiscale/pulumiscale.yaml", "--host", "0.0.0.0"]
