@@ -9,7 +9,6 @@
  * endsAt, generatorURL, a 16-hex fingerprint) do not fit in 1 MB even with short values, so the
  * bench daemons run with `server.bodyLimit: 2mb` (bench/context.ts). Goal (issue #9): < 100 ms.
  */
-import { pulumiSection } from '../test/support/pulumi.js';
 import { BODY_LIMIT, type BenchContext } from './context.js';
 import { bigNotification, notification, firingAlert } from './payloads.js';
 import { daemonConfig, sleep, startDaemon } from './processes.js';
@@ -60,7 +59,7 @@ export async function bigNotificationFigure(ctx: BenchContext): Promise<Row[]> {
   const proj = await project(ctx.sandbox, 'big', ['big'], { 'web:replicas': '1' });
   const dir = ctx.tempDir('big');
   const targets = [proj.target('web', 'big', { extra: 'paused: true' })];
-  const daemon = await startDaemon(dir, (port) => daemonConfig({ port, dir, pulumi: pulumiSection(ctx.sandbox), targets, bodyLimit: BODY_LIMIT }));
+  const daemon = await startDaemon(dir, (port) => daemonConfig({ port, dir, pulumi: ctx.pulumi, targets, bodyLimit: BODY_LIMIT }));
   const body = bigNotification('web', ALERTS, 1);
   ctx.log(`big notification: ${ALERTS} alerts, ${(body.length / 1024 / 1024).toFixed(2)} MiB`);
 

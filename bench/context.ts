@@ -14,6 +14,8 @@ export const BODY_LIMIT_BYTES = 2 * 1024 * 1024;
 /** Shared by the figures of one run. */
 export interface BenchContext {
   sandbox: PulumiSandbox;
+  /** The `pulumi:` section of every bench daemon's config: the sandbox's backend, and its CLI or BENCH_CLI_DIR's. */
+  pulumi: string;
   /** The bare Fastify route (bench/baseline-server.ts). */
   baseline: ServerProcess;
   /** A fresh folder for a daemon's config and store. */

@@ -12,7 +12,6 @@
  *   `up`s per stack, none lost, peak RSS under 200 MiB, at least 0.50x the baseline's rate.
  */
 import autocannon from 'autocannon';
-import { pulumiSection } from '../test/support/pulumi.js';
 import { BODY_LIMIT, type BenchContext } from './context.js';
 import { oneAlertTemplate } from './payloads.js';
 import { daemonConfig, json, memoryOf, settledAtStart, startDaemon, until, type TargetState } from './processes.js';
@@ -70,7 +69,7 @@ export async function intake(ctx: BenchContext): Promise<Row[]> {
   // Paused: every signal is stored and evaluated (and its skip recorded) but no `pulumi up`
   // competes for the CPU, so this is the intake path alone; the storm below runs live targets.
   const config = (port: number) =>
-    daemonConfig({ port, dir, pulumi: pulumiSection(ctx.sandbox), targets: [proj.target('web', 'intake', { extra: 'paused: true' })], bodyLimit: BODY_LIMIT });
+    daemonConfig({ port, dir, pulumi: ctx.pulumi, targets: [proj.target('web', 'intake', { extra: 'paused: true' })], bodyLimit: BODY_LIMIT });
   const bodies = [oneAlertTemplate('web')];
 
   ctx.log(`intake: warm-up, then ${SECONDS} s each at ${CONNECTIONS} connections`);
@@ -113,7 +112,7 @@ export async function storm(ctx: BenchContext): Promise<Row[]> {
 
   ctx.log(`storm: ${fmt.int(STORM_ALERTS)} alerts over ${STORM_TARGETS} targets, bare route then daemon`);
   const base = await load(ctx.baseline.url, bodies, { amount: STORM_ALERTS, capSeconds: STORM_CAP_SECONDS });
-  const daemon = await startDaemon(dir, (port) => daemonConfig({ port, dir, pulumi: pulumiSection(ctx.sandbox), targets, bodyLimit: BODY_LIMIT }));
+  const daemon = await startDaemon(dir, (port) => daemonConfig({ port, dir, pulumi: ctx.pulumi, targets, bodyLimit: BODY_LIMIT }));
   await settledAtStart(daemon.url);
   const run = await load(daemon.url, bodies, { amount: STORM_ALERTS, capSeconds: STORM_CAP_SECONDS });
   const cut = (l: Load) => (l.acked + l.refused + l.errors < STORM_ALERTS ? ` (cut off after ${STORM_CAP_SECONDS} s)` : '');

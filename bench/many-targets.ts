@@ -7,7 +7,7 @@
  * Goals (issue #9): ready < 5 s, all known < 15 s, idle RSS < 200 MiB, idle CPU near zero
  * (taken here as under 2% of one core).
  */
-import { pulumiOk, pulumiSection } from '../test/support/pulumi.js';
+import { pulumiOk } from '../test/support/pulumi.js';
 import { BODY_LIMIT, type BenchContext } from './context.js';
 import { cpuShareOver, daemonConfig, json, memoryOf, sleep, startDaemon, type ServerProcess, type TargetState } from './processes.js';
 import { fmt, type Row } from './report.js';
@@ -32,7 +32,7 @@ async function measure(ctx: BenchContext, name: string, targets: string[]): Prom
   const dir = ctx.tempDir(name);
   const spawned = performance.now();
   const daemon: ServerProcess = await startDaemon(dir, (port) =>
-    daemonConfig({ port, dir, pulumi: pulumiSection(ctx.sandbox), targets, bodyLimit: BODY_LIMIT }),
+    daemonConfig({ port, dir, pulumi: ctx.pulumi, targets, bodyLimit: BODY_LIMIT }),
   );
   let known = 0;
   let knownMs = Number.NaN;

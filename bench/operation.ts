@@ -6,7 +6,7 @@
  * the other left, after one unmeasured operation each (the stack's first `up` creates it).
  * Goal (issue #9): the daemon's median at most 1.25x the CLI's.
  */
-import { pulumiOk, pulumiSection } from '../test/support/pulumi.js';
+import { pulumiOk } from '../test/support/pulumi.js';
 import { BODY_LIMIT, type BenchContext } from './context.js';
 import { daemonConfig, json, startDaemon, until, type TargetState } from './processes.js';
 import { fmt, median, type Row } from './report.js';
@@ -19,7 +19,7 @@ export async function operation(ctx: BenchContext): Promise<Row[]> {
   const proj = await project(ctx.sandbox, 'op', ['op'], { 'web:replicas': '1' });
   const dir = ctx.tempDir('op');
   const targets = [proj.target('web', 'op')];
-  const daemon = await startDaemon(dir, (port) => daemonConfig({ port, dir, pulumi: pulumiSection(ctx.sandbox, process.env.BENCH_CLI_DIR ?? ctx.sandbox.cliDir), targets, bodyLimit: BODY_LIMIT }));
+  const daemon = await startDaemon(dir, (port) => daemonConfig({ port, dir, pulumi: ctx.pulumi, targets, bodyLimit: BODY_LIMIT }));
 
   const viaDaemon = async (to: number) => {
     const t0 = performance.now();

@@ -7,6 +7,7 @@
  *   BENCH_ONLY=intake,big npm run bench      # some figures: intake, big, operation, storm, targets
  *   BENCH_INTAKE_SECONDS=2                   # a shorter intake load while working on it (default 8)
  *   BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   # Node options for the daemons
+ *   BENCH_CLI_DIR=/tmp/wrapped/bin           # the daemons' pulumi.cliDir (say, a wrapper that logs each call)
  *
  * Every process it starts (daemons, the baseline, Pulumi CLIs) runs on this machine and talks
  * over 127.0.0.1; every Pulumi stack lives in a temporary sandbox removed at the end.
@@ -15,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
-import { createPulumiSandbox } from '../test/support/pulumi.js';
+import { createPulumiSandbox, pulumiSection } from '../test/support/pulumi.js';
 import { bigNotificationFigure } from './big-notification.js';
 import { BODY_LIMIT_BYTES, type BenchContext, type Figure } from './context.js';
 import { intake, storm } from './intake.js';
@@ -54,6 +55,7 @@ const baseline = await startBaseline(BODY_LIMIT_BYTES);
 const notes: string[] = [];
 const ctx: BenchContext = {
   sandbox,
+  pulumi: pulumiSection(sandbox, process.env.BENCH_CLI_DIR ?? sandbox.cliDir),
   baseline,
   tempDir(name) {
     const dir = path.join(sandbox.root, 'daemons', name);
