@@ -323,8 +323,13 @@ export const configSchema = z
         cliDir: z.string().min(1).optional(),
         /** Environment for every Pulumi operation (a target's `env` adds to it). */
         env: z.record(z.string(), z.string()).default({}),
+        /**
+         * The CPU niceness the CLI runs at (0 to 19; 0 runs it as the daemon runs): under load,
+         * alerts and API calls are answered before a `pulumi up` takes the CPU from them.
+         */
+        nice: z.number().int().min(0).max(19).default(10),
       })
-      .default({ env: {} }),
+      .default({ env: {}, nice: 10 }),
     webhooks: z
       .strictObject({
         alertmanager: z

@@ -14,7 +14,7 @@
  * values are recovered from the stack's outputs, which the inline program exports for exactly
  * that reason and which live in the backend.
  */
-import { mkdtemp, realpath, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,6 +34,7 @@ import {
   configKeysOf,
   countsOf,
   describe,
+  findOnPath,
   isExecutable,
   openStack,
   parseValue,
@@ -88,6 +89,8 @@ export class AutomationExecutor implements Executor {
   readonly #seen = new Map<string, ConfigMap>();
   /** A folder whose `bin` links to `cliDir`, when `cliDir` is not itself named `bin`. */
   #shimDir: string | undefined;
+  /** A folder whose `bin/pulumi` runs the CLI through `nice` (pulumi.nice). */
+  #niceDir: string | undefined;
 
   constructor(opts: AutomationExecutorOptions) {
     this.#pulumi = opts.pulumi;
@@ -184,8 +187,9 @@ export class AutomationExecutor implements Executor {
         await rm(result.value.ownedDir, { recursive: true, force: true });
       }
     }
-    if (this.#shimDir !== undefined) await rm(this.#shimDir, { recursive: true, force: true });
+    for (const dir of [this.#shimDir, this.#niceDir]) if (dir !== undefined) await rm(dir, { recursive: true, force: true });
     this.#shimDir = undefined;
+    this.#niceDir = undefined;
     this.#command = undefined;
   }
 
@@ -404,19 +408,45 @@ export class AutomationExecutor implements Executor {
   async #findCli(): Promise<PulumiCommand> {
     const skipVersionCheck = Boolean(this.#pulumi.env.PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK);
     const dir = this.#pulumi.cliDir;
+    const nice = this.#pulumi.nice;
     if (dir === undefined) {
+      const found = nice > 0 ? await findOnPath('pulumi') : undefined;
       try {
-        return await PulumiCommand.get({ skipVersionCheck });
+        if (found === undefined) return await PulumiCommand.get({ skipVersionCheck });
+        return await PulumiCommand.get({ root: await this.#niceRoot(path.dirname(found), nice), skipVersionCheck });
       } catch (err) {
         throw cliMissing(err, 'on PATH (pulumi.cliDir is not set)');
       }
     }
     const root = await this.#installRootFor(path.resolve(dir));
     try {
-      return await PulumiCommand.get({ root, skipVersionCheck });
+      return await PulumiCommand.get({ root: nice > 0 ? await this.#niceRoot(path.join(root, 'bin'), nice) : root, skipVersionCheck });
     } catch (err) {
       throw cliMissing(err, `in ${dir}`);
     }
+  }
+
+  /**
+   * An install root whose `bin/pulumi` runs the CLI of `binDir` through `nice`, beside links to
+   * everything else in `binDir` (the language hosts and plugins the CLI finds next to itself).
+   * The script execs, so the CLI keeps the process id its locks and cancels know.
+   */
+  async #niceRoot(binDir: string, nice: number): Promise<string> {
+    const niceBin = await findOnPath('nice');
+    if (niceBin === undefined) {
+      this.#log.warn({ nice }, 'pulumi.nice is set but no `nice` is on PATH: the CLI runs at the daemon\'s priority');
+      return path.dirname(binDir);
+    }
+    const root = await mkdtemp(path.join(tmpdir(), 'pulumiscale-nice-'));
+    this.#niceDir = root;
+    const bin = path.join(root, 'bin');
+    await mkdir(bin);
+    for (const entry of await readdir(binDir)) {
+      if (entry !== 'pulumi') await symlink(path.join(binDir, entry), path.join(bin, entry));
+    }
+    const quoted = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
+    await writeFile(path.join(bin, 'pulumi'), `#!/bin/sh\nexec ${quoted(niceBin)} -n ${nice} ${quoted(path.join(binDir, 'pulumi'))} "$@"\n`, { mode: 0o755 });
+    return root;
   }
 
   /**

@@ -169,3 +169,13 @@ export async function isExecutable(file: string): Promise<boolean> {
     return false;
   }
 }
+
+/** The first executable `name` in a folder of PATH, or undefined. */
+export async function findOnPath(name: string): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue;
+    const file = path.join(dir, name);
+    if (await isExecutable(file)) return file;
+  }
+  return undefined;
+}

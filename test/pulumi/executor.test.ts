@@ -3,7 +3,7 @@
  * sandbox with a file:// backend, and every assertion read back from the stack with the CLI
  * (`pulumi config`, `pulumi stack output`), not from logs or from the executor itself.
  */
-import { chmod, copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
@@ -43,7 +43,7 @@ afterAll(async () => {
 
 function executor(overrides: Partial<AutomationExecutorOptions> = {}): AutomationExecutor {
   const created = new AutomationExecutor({
-    pulumi: { backendUrl: sandbox.backendUrl, cliDir: sandbox.cliDir, env: sandbox.pulumiEnv },
+    pulumi: { backendUrl: sandbox.backendUrl, cliDir: sandbox.cliDir, env: sandbox.pulumiEnv, nice: 10 },
     logger,
     ...overrides,
   });
@@ -263,7 +263,7 @@ describe('AutomationExecutor finding the CLI', () => {
   it('a cliDir without a pulumi binary is a PulumiCliMissingError naming the setup script', async () => {
     const empty = await mkdtemp(path.join(tmpdir(), 'pulumiscale-no-cli-'));
     try {
-      const ex = executor({ pulumi: { cliDir: empty, env: {} } });
+      const ex = executor({ pulumi: { cliDir: empty, env: {}, nice: 10 } });
 
       const failure = await ex.read(inlineTarget).catch((err: unknown) => err);
 
@@ -279,7 +279,7 @@ describe('AutomationExecutor finding the CLI', () => {
     // The SDK looks the CLI up on this process's PATH; keep only what cannot hold a pulumi.
     process.env.PATH = path.dirname(process.execPath);
     try {
-      const ex = executor({ pulumi: { env: {} } });
+      const ex = executor({ pulumi: { env: {}, nice: 10 } });
 
       const failure = await ex.read(inlineTarget).catch((err: unknown) => err);
 
@@ -297,11 +297,37 @@ describe('AutomationExecutor finding the CLI', () => {
       await symlink(path.join(sandbox.cliDir, binary), path.join(cliDir, binary));
     }
     const { dir, t } = await onDisk('simple', 'cli-elsewhere-stack');
-    const ex = executor({ pulumi: { backendUrl: sandbox.backendUrl, cliDir, env: sandbox.pulumiEnv } });
+    const ex = executor({ pulumi: { backendUrl: sandbox.backendUrl, cliDir, env: sandbox.pulumiEnv, nice: 10 } });
 
     await ex.apply(t, 1, { dryRun: false });
 
     expect(await stackOutputs(sandbox, 'cli-elsewhere-stack', dir)).toEqual({ replicas: 1 });
+  });
+
+  it('runs every CLI call at pulumi.nice, and at the daemon\'s own priority with 0', async () => {
+    // A CLI that notes the niceness it runs at (field 19 of /proc/self/stat), then is the real one.
+    const cliDir = path.join(sandbox.root, 'cli-noting-nice');
+    const notes = path.join(sandbox.root, 'nice-notes');
+    await mkdir(cliDir);
+    await writeFile(
+      path.join(cliDir, 'pulumi'),
+      `#!/bin/sh\ncut -d' ' -f19 /proc/self/stat >> '${notes}'\nexec '${path.join(sandbox.cliDir, 'pulumi')}' "$@"\n`,
+      { mode: 0o755 },
+    );
+    await symlink(path.join(sandbox.cliDir, 'pulumi-language-yaml'), path.join(cliDir, 'pulumi-language-yaml'));
+    const own = Number((await readFile('/proc/self/stat', 'utf8')).split(' ')[18]);
+    const { t } = await onDisk('simple', 'niced');
+    const noted = async (nice: number): Promise<number[]> => {
+      await rm(notes, { force: true });
+      const ex = executor({ pulumi: { backendUrl: sandbox.backendUrl, cliDir, env: sandbox.pulumiEnv, nice } });
+      await ex.apply(t, nice, { dryRun: false });
+      return (await readFile(notes, 'utf8')).trim().split('\n').map(Number);
+    };
+
+    const niced = await noted(7);
+    expect(niced.length).toBeGreaterThan(0);
+    expect(new Set(niced)).toEqual(new Set([Math.min(19, own + 7)]));
+    expect(new Set(await noted(0))).toEqual(new Set([own]));
   });
 
   it('a CLI without the YAML language host is a PulumiCliMissingError, and restores', async () => {
@@ -311,7 +337,7 @@ describe('AutomationExecutor finding the CLI', () => {
     await copyFile(path.join(sandbox.cliDir, 'pulumi'), path.join(cliDir, 'pulumi'));
     await chmod(path.join(cliDir, 'pulumi'), 0o755);
     const { dir, t } = await onDisk('simple', 'no-yaml-host');
-    const ex = executor({ pulumi: { backendUrl: sandbox.backendUrl, cliDir, env: sandbox.pulumiEnv } });
+    const ex = executor({ pulumi: { backendUrl: sandbox.backendUrl, cliDir, env: sandbox.pulumiEnv, nice: 10 } });
     const isolated = { ...t, env: { PATH: '/usr/bin:/bin' } };
 
     await expect(ex.apply(isolated, 1, { dryRun: false })).rejects.toThrow(PulumiCliMissingError);
