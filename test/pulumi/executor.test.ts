@@ -330,6 +330,27 @@ describe('AutomationExecutor finding the CLI', () => {
     expect(new Set(await noted(0))).toEqual(new Set([own]));
   });
 
+  it('an operation is two CLI processes: the config read, then one up that saves the value; after a read, apply reads nothing more', async () => {
+    const cliDir = path.join(sandbox.root, 'cli-noting-calls');
+    const calls = path.join(sandbox.root, 'call-notes');
+    await mkdir(cliDir);
+    await writeFile(path.join(cliDir, 'pulumi'), `#!/bin/sh\necho "$1" >> '${calls}'\nexec '${path.join(sandbox.cliDir, 'pulumi')}' "$@"\n`, { mode: 0o755 });
+    await symlink(path.join(sandbox.cliDir, 'pulumi-language-yaml'), path.join(cliDir, 'pulumi-language-yaml'));
+    const { dir, t } = await onDisk('simple', 'two-processes');
+    const ex = executor({ pulumi: { backendUrl: sandbox.backendUrl, cliDir, env: sandbox.pulumiEnv, nice: 0 } });
+    await ex.apply(t, 1, { dryRun: false });
+    const noted = async (op: () => Promise<unknown>): Promise<string[]> => {
+      await rm(calls, { force: true });
+      await op();
+      return (await readFile(calls, 'utf8')).trim().split('\n');
+    };
+
+    expect(await noted(() => ex.apply(t, 2, { dryRun: false }))).toEqual(['config', 'up']);
+    expect(await noted(async () => ex.apply(t, (await ex.read(t)) === 2 ? 3 : 0, { dryRun: false, readJustBefore: true }))).toEqual(['config', 'up']);
+    expect(await configGet(sandbox, dir, 'two-processes', 'web:replicas')).toBe('3');
+    expect(await stackOutputs(sandbox, 'two-processes', dir)).toEqual({ replicas: 3 });
+  });
+
   it('a CLI without the YAML language host is a PulumiCliMissingError, and restores', async () => {
     // A copy, not a link: the CLI also looks for language hosts beside its resolved executable.
     const cliDir = path.join(sandbox.root, 'cli-without-yaml');

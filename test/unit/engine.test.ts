@@ -247,6 +247,39 @@ describe('engine: found in review, each a regression test', () => {
   });
 });
 
+describe('engine: floods of alerts', () => {
+  it('a paused target receiving one new alert per delivery records its skip once, not once per alert', async () => {
+    const { engine, events } = await started({ targets: [target('web', { paused: true })], values: { web: 3 } });
+    for (let i = 0; i < 50; i++) await engine.signals({ upsert: [signal('web', `fp-${i}`)], end: [], events: [] });
+    await engine.idle();
+    expect(events().map((e) => [e.kind, e.skipReason])).toEqual([['skipped', 'paused']]);
+    expect((await engine.state('web'))?.signals).toHaveLength(50);
+  });
+
+  it('once something else is recorded, the same skip is worth recording again', async () => {
+    const { engine, events } = await started({ targets: [target('web', { paused: true })], values: { web: 3 } });
+    await engine.signals({ upsert: [signal('web', 'a')], end: [], events: [] });
+    await engine.idle();
+    const resolved: ScalingEvent = { id: 'resolved-a', target: 'web', at: new Date().toISOString(), kind: 'ignored', from: 3, to: null, reason: 'alert a resolved', source: 'alertmanager', intents: 0, durationMs: 0, dryRun: false };
+    await engine.signals({ upsert: [], end: [{ target: 'web', id: 'a' }], events: [resolved] });
+    await engine.signals({ upsert: [signal('web', 'b')], end: [], events: [] });
+    await engine.idle();
+    expect(events().map((e) => e.kind)).toEqual(['skipped', 'ignored', 'skipped']);
+  });
+
+  it('a signal found past its expiry by an evaluation is ended in the store then, not at the next periodic one', async () => {
+    const { engine, clock, store } = await started({ targets: [target('web', { paused: true })], values: { web: 3 } });
+    await engine.signals({ upsert: [signal('web', 'old', 'up', { expiresAt: new Date(clock.now() + 5000).toISOString() })], end: [], events: [] });
+    await engine.idle();
+    // Before the periodic evaluation (every 15 s here): a new delivery makes the evaluation.
+    clock.advance(6000);
+    await engine.signals({ upsert: [signal('web', 'new')], end: [], events: [] });
+    await engine.idle();
+    expect((store.signals.get('web') ?? []).map((s) => s.id)).toEqual(['new']);
+    expect((await engine.state('web'))?.signals.map((s) => s.id)).toEqual(['new']);
+  });
+});
+
 describe('engine: large deliveries', () => {
   it('a notification of 1,000 alerts is one evaluation: one skip recorded, listing at most 10 signals', async () => {
     const { engine, events } = await started({ targets: [target('web', { paused: true })], values: { web: 3 } });
