@@ -19,6 +19,13 @@ export function prepareStatements(db: DatabaseSync) {
   // is empty rather than restarting from the newest event.
   const olderThan = 'seq < (SELECT seq FROM events WHERE id = :before)';
   return {
+    // Prepared rather than exec'd: a group commit runs two of these per write.
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    commit: db.prepare('COMMIT'),
+    savepoint: db.prepare('SAVEPOINT write'),
+    release: db.prepare('RELEASE write'),
+    rollbackTo: db.prepare('ROLLBACK TO write'),
+
     insertIntent: db.prepare(
       'INSERT INTO intents (id, target, received_at, json) VALUES (:id, :target, :receivedAt, :json) RETURNING seq',
     ),

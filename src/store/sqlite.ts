@@ -388,10 +388,10 @@ export class SqliteStore implements Store {
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
       this.#read('commit', (sql, db) => {
-        db.exec('BEGIN IMMEDIATE');
+        sql.begin.run();
         try {
-          for (const write of batch) outcomes.push(savepoint(db, () => write.fn(sql)));
-          db.exec('COMMIT');
+          for (const write of batch) outcomes.push(savepoint(sql, () => write.fn(sql)));
+          sql.commit.run();
         } catch (err) {
           rollback(db);
           throw err;
@@ -473,15 +473,15 @@ interface QueuedWrite {
 }
 
 /** Runs `fn` in a savepoint: on failure only its own changes are rolled back. */
-function savepoint(db: DatabaseSync, fn: () => unknown): { ok: true; value: unknown } | { ok: false; error: unknown } {
-  db.exec('SAVEPOINT write');
+function savepoint(sql: Statements, fn: () => unknown): { ok: true; value: unknown } | { ok: false; error: unknown } {
+  sql.savepoint.run();
   try {
     const value = fn();
-    db.exec('RELEASE write');
+    sql.release.run();
     return { ok: true, value };
   } catch (error) {
-    db.exec('ROLLBACK TO write');
-    db.exec('RELEASE write');
+    sql.rollbackTo.run();
+    sql.release.run();
     return { ok: false, error };
   }
 }
