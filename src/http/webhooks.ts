@@ -11,9 +11,16 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PulumiScaleError } from '../errors.js';
-import { fromAlertmanager, parseAlertmanagerPayload } from '../sources/alertmanager.js';
+import {
+  finishTranslation,
+  fromAlertmanager,
+  parseAlertmanagerPayload,
+  parseAlertmanagerSlice,
+  startTranslation,
+  translateAlerts,
+} from '../sources/alertmanager.js';
 import { fromCloudWatch, parseCloudWatchAlarm, parseCloudWatchAlarmText } from '../sources/cloudwatch.js';
-import { parseWebhookQuery, type SourceContext, type SourceResult } from '../sources/common.js';
+import { parseWebhookQuery, type SourceContext, type SourceResult, type WebhookQuery } from '../sources/common.js';
 import {
   checkFreshness,
   checkRawDelivery,
@@ -84,18 +91,28 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
     },
     async (req, reply) => {
       const query = parseWebhookQuery(req.query, amCtx);
-      const payload = parseAlertmanagerPayload(requiredBody(req.body, 'the Alertmanager notification'));
-      // A notification of thousands of alerts is validated, translated and stored in separate
-      // turns of the event loop, so that /healthz and other deliveries are answered in between.
-      const big = payload.alerts.length > LARGE_DELIVERY;
-      if (big) await nextTurn();
-      const result = fromAlertmanager(payload, query, amCtx);
-      if (big) await nextTurn();
+      const raw = requiredBody(req.body, 'the Alertmanager notification');
+      const alerts = (raw as { alerts?: unknown }).alerts;
+      // A notification of thousands of alerts is validated and translated a slice at a time, in
+      // turns of the event loop of their own, so that /healthz and other deliveries are answered
+      // in between (the store writes it in slices too).
+      const result =
+        Array.isArray(alerts) && alerts.length > SLICE_ALERTS ? await translateInSlices(raw, alerts.length, query) : fromAlertmanager(parseAlertmanagerPayload(raw), query, amCtx);
       const body = await storeResult(req.log, result);
-      req.log.info({ receiver: payload.receiver, groupKey: payload.groupKey, alerts: payload.alerts.length, ...body }, 'alertmanager notification');
+      const group = raw as { receiver?: unknown; groupKey?: unknown };
+      req.log.info({ receiver: group.receiver, groupKey: group.groupKey, alerts: Array.isArray(alerts) ? alerts.length : 0, ...body }, 'alertmanager notification');
       return reply.status(202).send(body);
     },
   );
+
+  async function translateInSlices(raw: unknown, count: number, query: WebhookQuery): Promise<SourceResult> {
+    const translation = startTranslation();
+    for (let from = 0; from < count; from += SLICE_ALERTS) {
+      translateAlerts(parseAlertmanagerSlice(raw, from, from + SLICE_ALERTS), from, query, amCtx, translation);
+      await nextTurn();
+    }
+    return finishTranslation(translation);
+  }
 
   // SNS sends basic credentials only after a 401 that asks for them, which credentialsHook sets.
   app.post('/webhooks/cloudwatch', { onRequest: [credentialsHook(deps.config.webhooks.cloudwatch), notDraining] }, async (req, reply) => {
@@ -161,8 +178,8 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
   }
 }
 
-/** Above this many alerts, a notification's stages run in turns of their own (about 10 ms of work per 1,000 alerts each). */
-const LARGE_DELIVERY = 500;
+/** Alerts validated and translated per turn of the event loop, in a large notification (about 10 ms of work). */
+const SLICE_ALERTS = 1000;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -72,6 +72,21 @@ export type AlertmanagerPayload = z.output<typeof alertmanagerPayloadSchema>;
 /** One alert of it. */
 export type AlertmanagerAlert = AlertmanagerPayload['alerts'][number];
 
+/**
+ * The same validation as {@link parseAlertmanagerPayload}, of the notification's group fields
+ * with alerts `from` to `to` only, for a route that validates a large notification a slice at a
+ * time; returns that slice's alerts. When the slice fails, the whole notification is validated
+ * for the error, so that its issues name the right alert indexes.
+ */
+export function parseAlertmanagerSlice(body: unknown, from: number, to: number): AlertmanagerAlert[] {
+  const alerts = (body as { alerts?: unknown } | null)?.alerts;
+  if (Array.isArray(alerts)) {
+    const parsed = alertmanagerPayloadSchema.safeParse({ ...(body as Record<string, unknown>), alerts: alerts.slice(from, to) });
+    if (parsed.success) return parsed.data.alerts;
+  }
+  return parseAlertmanagerPayload(body).alerts.slice(from, to);
+}
+
 /** Validates a parsed JSON body; a failure is PS_PAYLOAD_INVALID listing zod's issues. */
 export function parseAlertmanagerPayload(body: unknown): AlertmanagerPayload {
   return parseWith(alertmanagerPayloadSchema, body, 'the Alertmanager notification');
@@ -124,11 +139,36 @@ export function alertId(alert: AlertmanagerAlert): string {
  * Throws the first problem when no alert of the notification is usable.
  */
 export function fromAlertmanager(payload: AlertmanagerPayload, query: WebhookQuery, ctx: SourceContext): SourceResult {
-  const result = emptyResult();
-  let firstProblem: PulumiScaleError | undefined;
-  let usable = 0;
+  const translation = startTranslation();
+  translateAlerts(payload.alerts, 0, query, ctx, translation);
+  return finishTranslation(translation);
+}
 
-  payload.alerts.forEach((alert, index) => {
+/** A translation in progress: a large notification is translated a slice of alerts at a time. */
+export interface Translation {
+  result: SourceResult;
+  usable: number;
+  firstProblem?: PulumiScaleError;
+}
+
+export function startTranslation(): Translation {
+  return { result: emptyResult(), usable: 0 };
+}
+
+/** The result, or the first problem when no alert of the notification was usable. */
+export function finishTranslation(t: Translation): SourceResult {
+  if (t.usable === 0 && t.firstProblem) throw t.firstProblem;
+  return t.result;
+}
+
+/**
+ * Translates some alerts of a notification into `t`, as fromAlertmanager does for all of them;
+ * `first` is the index of `alerts[0]` in the notification (it names alerts that carry no name).
+ */
+export function translateAlerts(alerts: readonly AlertmanagerAlert[], first: number, query: WebhookQuery, ctx: SourceContext, t: Translation): void {
+  const result = t.result;
+  alerts.forEach((alert, at) => {
+    const index = first + at;
     const evidence = alertEvidence(alert);
     const label = clip(alert.labels.alertname ?? alert.fingerprint ?? `#${index}`);
     const common = { source: 'alertmanager' as const, dryRun: query.dryRun, evidence };
@@ -139,7 +179,7 @@ export function fromAlertmanager(payload: AlertmanagerPayload, query: WebhookQue
       resolved = resolveTargetAction(query, named(alert), ctx);
     } catch (err) {
       if (!(err instanceof PulumiScaleError)) throw err;
-      firstProblem ??= err;
+      t.firstProblem ??= err;
       result.rejected.push({ fingerprint: clip(alert.fingerprint ?? `#${index}`), code: err.code, message: err.message });
       const asked = query.target ?? alert.labels[TARGET_LABEL]?.trim();
       result.ignored.push(
@@ -153,7 +193,7 @@ export function fromAlertmanager(payload: AlertmanagerPayload, query: WebhookQue
       );
       return;
     }
-    usable += 1;
+    t.usable += 1;
     const id = boundedId(alertId(alert));
     if (alert.status === 'resolved') {
       // A dry run previews and changes nothing real: its resolutions end no live signal.
@@ -170,7 +210,4 @@ export function fromAlertmanager(payload: AlertmanagerPayload, query: WebhookQue
       alertSignal(ctx, { target: resolved.target, action: resolved.action, source: 'alertmanager', id, since: alert.startsAt, reason: `alert ${label}`, evidence }),
     );
   });
-
-  if (usable === 0 && firstProblem) throw firstProblem;
-  return result;
 }

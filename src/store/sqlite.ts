@@ -12,7 +12,9 @@
  * its own, so one sync to disk covers them all. A write that fails rolls back its savepoint only
  * and rejects alone; the others still commit, and a failed COMMIT rejects them all. The cost of
  * a commit is the sync (about as long as the whole request otherwise): 50 requests in flight
- * paid 50 syncs one after the other before, and pay one now.
+ * paid 50 syncs one after the other before, and pay one now. A large write (a delivery of
+ * thousands of alerts) is run in slices of a few milliseconds, the event loop turning between
+ * them; the calls made meanwhile wait for its transaction to end, so none sees it half done.
  *
  * Bounded growth, decided here rather than by the caller:
  * - events: each insert deletes the target's events beyond `historyLimit` (one indexed range
@@ -88,6 +90,8 @@ export class SqliteStore implements Store {
   #syncing: Promise<void> | null = null;
   /** The writes waiting for the next group commit, in call order. */
   #queued: QueuedWrite[] = [];
+  /** The group commit in progress, when it spreads over turns (a large write); resolves when it ends. */
+  #transaction: Promise<void> | null = null;
   #flushing: ReturnType<typeof setImmediate> | null = null;
 
   constructor(opts: SqliteStoreOptions) {
@@ -122,7 +126,9 @@ export class SqliteStore implements Store {
   /** Closes the file; later calls reject. Safe to call twice, and before `init`. */
   async close(): Promise<void> {
     // What was called before close still commits: its callers are waiting for it.
+    await this.#noTransaction();
     this.#flush();
+    await this.#noTransaction();
     while (this.#syncing !== null) await this.#syncing;
     if (this.#wal !== null) closeSync(this.#wal);
     this.#wal = null;
@@ -201,35 +207,43 @@ export class SqliteStore implements Store {
    * the next write of the same group commit sees them; a failed COMMIT reloads it.
    */
   async applySignals(change: SignalChange): Promise<void> {
-    // Serialized now, in the caller's turn: a delivery of thousands of alerts then blocks the
-    // event loop in two shorter stretches (here, and the group commit) instead of one long one.
-    const rows = change.upsert.map((signal) => ({ name: signalName(signal.target, signal.id), signal, json: JSON.stringify(signal) }));
-    await this.#write('applySignals', (sql) => {
-      const staged = new Map<string, number | null>();
-      const keyOf = (name: string): number | undefined => (staged.has(name) ? (staged.get(name) ?? undefined) : this.#signalKeys.get(name));
-      for (const { name, signal, json } of rows) {
-        const known = keyOf(name);
-        if (known !== undefined) {
-          sql.updateSignal.run({ key: known, json });
-        } else {
-          const key = ++this.#lastSignalKey;
-          sql.insertSignal.run({ key, target: signal.target, id: signal.id, json });
-          staged.set(name, key);
-        }
+    await this.#write('applySignals', (sql) => this.#applySignals(sql, change));
+  }
+
+  /** A generator: a delivery of thousands of alerts is written in slices, see #drive. */
+  *#applySignals(sql: Statements, change: SignalChange): Generator<void, void> {
+    const staged = new Map<string, number | null>();
+    const keyOf = (name: string): number | undefined => (staged.has(name) ? (staged.get(name) ?? undefined) : this.#signalKeys.get(name));
+    let rows = 0;
+    for (const signal of change.upsert) {
+      if (++rows % SLICE_ROWS === 0) yield;
+      const name = signalName(signal.target, signal.id);
+      const json = JSON.stringify(signal);
+      const known = keyOf(name);
+      if (known !== undefined) {
+        sql.updateSignal.run({ key: known, json });
+      } else {
+        const key = ++this.#lastSignalKey;
+        sql.insertSignal.run({ key, target: signal.target, id: signal.id, json });
+        staged.set(name, key);
       }
-      for (const end of change.end) {
-        const name = signalName(end.target, end.id);
-        const known = keyOf(name);
-        if (known === undefined) continue;
-        sql.deleteSignal.run({ key: known });
-        staged.set(name, null);
-      }
-      for (const event of change.events) this.#insertEvent(sql, event);
-      for (const [name, key] of staged) {
-        if (key === null) this.#signalKeys.delete(name);
-        else this.#signalKeys.set(name, key);
-      }
-    });
+    }
+    for (const end of change.end) {
+      if (++rows % SLICE_ROWS === 0) yield;
+      const name = signalName(end.target, end.id);
+      const known = keyOf(name);
+      if (known === undefined) continue;
+      sql.deleteSignal.run({ key: known });
+      staged.set(name, null);
+    }
+    for (const event of change.events) {
+      if (++rows % SLICE_ROWS === 0) yield;
+      this.#insertEvent(sql, event);
+    }
+    for (const [name, key] of staged) {
+      if (key === null) this.#signalKeys.delete(name);
+      else this.#signalKeys.set(name, key);
+    }
   }
 
   async loadSignals(): Promise<Signal[]> {
@@ -365,7 +379,7 @@ export class SqliteStore implements Store {
    * Queues `fn` for the next group commit; resolves with its result once committed. Every write
    * goes through here, so no write ever commits alone while others wait.
    */
-  #write<T>(what: string, fn: (sql: Statements) => T): Promise<T> {
+  #write<T>(what: string, fn: (sql: Statements) => T | Generator<void, T>): Promise<T> {
     if (!this.#db || !this.#sql) {
       return Promise.reject(new StoreUnavailableError(`${what}: the store is ${this.#closed ? 'closed' : 'not initialised'}`));
     }
@@ -378,26 +392,38 @@ export class SqliteStore implements Store {
 
   /**
    * Commits every queued write in one IMMEDIATE transaction (it takes the write lock up front,
-   * so it cannot fail halfway on a lock), each in a savepoint, then settles their promises.
+   * so it cannot fail halfway on a lock), each in a savepoint, then settles their promises. A
+   * large write spreads the transaction over turns of the event loop; the writes and reads
+   * called meanwhile wait for it (see #transaction), so none sees it half done.
    */
   #flush(): void {
     if (this.#flushing !== null) clearImmediate(this.#flushing);
     this.#flushing = null;
+    if (this.#transaction !== null) return;
     const batch = this.#queued;
     this.#queued = [];
     if (batch.length === 0) return;
+    let ended = (): void => {};
+    this.#transaction = new Promise<void>((resolve) => (ended = resolve));
+    void this.#commit(batch).finally(() => {
+      this.#transaction = null;
+      ended();
+      if (this.#queued.length > 0) this.#flushing ??= setImmediate(() => this.#flush());
+    });
+  }
+
+  async #commit(batch: QueuedWrite[]): Promise<void> {
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
-      this.#read('commit', (sql, db) => {
-        sql.begin.run();
-        try {
-          for (const write of batch) outcomes.push(savepoint(sql, () => write.fn(sql)));
-          sql.commit.run();
-        } catch (err) {
-          rollback(db);
-          throw err;
-        }
-      });
+      const { sql, db } = this.#open('commit');
+      sql.begin.run();
+      try {
+        for (const write of batch) outcomes.push(await this.#savepoint(sql, write.fn));
+        sql.commit.run();
+      } catch (err) {
+        rollback(db);
+        throw err;
+      }
     } catch (err) {
       // Nothing of the batch is stored: what memory took from it goes too.
       if (this.#sql !== null) this.#loadSignalKeys(this.#sql);
@@ -421,6 +447,21 @@ export class SqliteStore implements Store {
     this.#syncing ??= this.#sync(this.#wal);
   }
 
+  /** Runs a write in a savepoint: on failure only its own changes are rolled back. */
+  async #savepoint(sql: Statements, fn: (sql: Statements) => unknown): Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> {
+    sql.savepoint.run();
+    try {
+      const result = fn(sql);
+      const value = isGenerator(result) ? await drive(result) : result;
+      sql.release.run();
+      return { ok: true, value };
+    } catch (error) {
+      sql.rollbackTo.run();
+      sql.release.run();
+      return { ok: false, error };
+    }
+  }
+
   /**
    * Syncs the log on the thread pool, then settles the writes it covers; commits made meanwhile
    * wait for the next sync, started at once. One sync at a time, so they group as commits do.
@@ -438,18 +479,29 @@ export class SqliteStore implements Store {
     this.#syncing = null;
   }
 
-  /** Runs `fn` on the open database and wraps any failure. */
-  #read<T>(what: string, fn: (sql: Statements, db: DatabaseSync) => T): T {
+  /** Runs `fn` on the open database once no transaction is open, and wraps any failure. */
+  async #read<T>(what: string, fn: (sql: Statements) => T): Promise<T> {
+    await this.#noTransaction();
+    const { sql } = this.#open(what);
+    try {
+      return fn(sql);
+    } catch (err) {
+      throw new StoreUnavailableError(`${what} failed: ${message(err)}`, { cause: err });
+    }
+  }
+
+  /** Resolves once no group commit is in progress. */
+  async #noTransaction(): Promise<void> {
+    while (this.#transaction !== null) await this.#transaction;
+  }
+
+  #open(what: string): { sql: Statements; db: DatabaseSync } {
     const db = this.#db;
     const sql = this.#sql;
     if (!db || !sql) {
       throw new StoreUnavailableError(`${what}: the store is ${this.#closed ? 'closed' : 'not initialised'}`);
     }
-    try {
-      return fn(sql, db);
-    } catch (err) {
-      throw new StoreUnavailableError(`${what} failed: ${message(err)}`, { cause: err });
-    }
+    return { sql, db };
   }
 }
 
@@ -473,17 +525,26 @@ interface QueuedWrite {
   reject: (err: unknown) => void;
 }
 
-/** Runs `fn` in a savepoint: on failure only its own changes are rolled back. */
-function savepoint(sql: Statements, fn: () => unknown): { ok: true; value: unknown } | { ok: false; error: unknown } {
-  sql.savepoint.run();
-  try {
-    const value = fn();
-    sql.release.run();
-    return { ok: true, value };
-  } catch (error) {
-    sql.rollbackTo.run();
-    sql.release.run();
-    return { ok: false, error };
+/** Rows a large write handles between two looks at the clock (see drive). */
+const SLICE_ROWS = 250;
+
+/** How long a large write holds the event loop before it lets other work run. */
+const SLICE_MS = 8;
+
+function isGenerator(value: unknown): value is Generator<void, unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as Generator).next === 'function' && typeof (value as Generator).throw === 'function';
+}
+
+/** Runs a write's generator to its end, letting the event loop turn every {@link SLICE_MS}. */
+async function drive(write: Generator<void, unknown>): Promise<unknown> {
+  let slice = performance.now();
+  for (;;) {
+    const step = write.next();
+    if (step.done === true) return step.value;
+    if (performance.now() - slice >= SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      slice = performance.now();
+    }
   }
 }
 

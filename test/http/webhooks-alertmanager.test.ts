@@ -135,6 +135,41 @@ describe('POST /webhooks/alertmanager', () => {
     expect(t!.logs.some((l) => l.msg === 'alert refused' && l.code === 'PS_TARGET_UNKNOWN')).toBe(true);
   });
 
+  describe('a notification of thousands of alerts (validated and translated a slice of 1,000 at a time)', () => {
+    const big = (count: number, at: (i: number) => object | null = () => null) => ({
+      ...firing,
+      alerts: Array.from({ length: count }, (_, i) => at(i) ?? alert({ pulumiscale_target: 'web', instance: `w${i}` }, `fp-${i}`)),
+    });
+    const app = { config: { server: { bodyLimit: '4mb' } } };
+
+    it('is stored whole, as one signal change, in the order of its alerts', async () => {
+      const res = await post(big(2500), { app });
+      expect(res.json()).toEqual({ accepted: 2500, ignored: 0, rejected: [] });
+      expect(t!.engine.signalChanges).toHaveLength(1);
+      expect(t!.engine.upserted.map((s) => s.id)).toEqual(Array.from({ length: 2500 }, (_, i) => `fp-${i}`));
+    });
+
+    it('an invalid alert in a later slice refuses the whole notification, naming its index', async () => {
+      const res = await post(big(2500, (i) => (i === 1700 ? { status: 'firing', labels: {} } : null)), { app });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ error: { code: 'PS_PAYLOAD_INVALID' } });
+      expect(JSON.stringify(res.json())).toContain('1700');
+      expect(t!.engine.signalChanges).toEqual([]);
+    });
+
+    it('a refused alert without fingerprint or name is named by its index in the notification', async () => {
+      const nameless = { status: 'firing', labels: { pulumiscale_target: 'nope' }, annotations: {}, startsAt: '2026-11-27T09:55:00Z' };
+      const res = await post(big(2500, (i) => (i === 1500 ? nameless : null)), { app });
+      expect(res.json()).toMatchObject({ accepted: 2499, rejected: [{ fingerprint: '#1500', code: 'PS_TARGET_UNKNOWN' }] });
+    });
+
+    it('none usable in any slice: refused with the first problem, as a small one is', async () => {
+      const res = await post(big(2500, (i) => alert({ pulumiscale_target: `nope-${i}` }, `fp-${i}`)), { app });
+      expect(res.statusCode).toBe(404);
+      expect(res.json()).toMatchObject({ error: { code: 'PS_TARGET_UNKNOWN', message: expect.stringContaining('nope-0') as unknown } });
+    });
+  });
+
   it('a store outage is 503 so that Alertmanager sends the notification again, and nothing is kept', async () => {
     t = await makeTestApp({ now: () => NOW });
     t.engine.failNext('signals');

@@ -254,6 +254,30 @@ describe('SqliteStore schema versions', () => {
     expect(peek(file, (db) => db.prepare('SELECT count(*) AS n FROM signals').get())).toEqual({ n: 3 });
   });
 
+  it('a write of thousands of signals lets the event loop turn, and no call sees it half done', async () => {
+    const store = await open({ path: freshPath() });
+    const many = Array.from({ length: 20_000 }, (_, i) => makeSignal({ id: `fp-${i}`, evidence: { labels: { instance: `w${i}` } } }));
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      turns += 1;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const written = store.applySignals({ upsert: many, end: [], events: [] });
+    // Called while the write is in progress: they wait for it and see all of it, or fail alone.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const read = store.loadSignals();
+    const refused = store.applySignals({ upsert: [], end: [], events: [makeEvent({ id: 'dup' }), makeEvent({ id: 'dup' })] });
+    await written;
+    counting = false;
+    expect(turns).toBeGreaterThan(2);
+    expect(await read).toHaveLength(20_000);
+    await expect(refused).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(await store.loadSignals()).toEqual(many);
+    expect(await store.listEvents({ limit: 10 })).toEqual([]);
+  });
+
   it('a new signal is an append under the next key, a refresh and an end touch its own row only', async () => {
     const file = freshPath();
     const store = await open({ path: file });
