@@ -413,12 +413,16 @@ export class SqliteStore implements Store {
   }
 
   async #commit(batch: QueuedWrite[]): Promise<void> {
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    const outcomes: Outcome[] = [];
     try {
       const { sql, db } = this.#open('commit');
       sql.begin.run();
       try {
-        for (const write of batch) outcomes.push(await this.#savepoint(sql, write.fn));
+        for (const write of batch) {
+          // Synchronous unless the write is large enough to be sliced (see drive).
+          const outcome = this.#savepoint(sql, write.fn);
+          outcomes.push(outcome instanceof Promise ? await outcome : outcome);
+        }
         sql.commit.run();
       } catch (err) {
         rollback(db);
@@ -448,17 +452,24 @@ export class SqliteStore implements Store {
   }
 
   /** Runs a write in a savepoint: on failure only its own changes are rolled back. */
-  async #savepoint(sql: Statements, fn: (sql: Statements) => unknown): Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> {
-    sql.savepoint.run();
-    try {
-      const result = fn(sql);
-      const value = isGenerator(result) ? await drive(result) : result;
-      sql.release.run();
-      return { ok: true, value };
-    } catch (error) {
+  #savepoint(sql: Statements, fn: (sql: Statements) => unknown): Outcome | Promise<Outcome> {
+    const failed = (error: unknown): Outcome => {
       sql.rollbackTo.run();
       sql.release.run();
       return { ok: false, error };
+    };
+    const done = (value: unknown): Outcome => {
+      sql.release.run();
+      return { ok: true, value };
+    };
+    sql.savepoint.run();
+    try {
+      const result = fn(sql);
+      if (!isGenerator(result)) return done(result);
+      const driven = drive(result);
+      return driven instanceof Promise ? driven.then(done, failed) : done(driven.value);
+    } catch (error) {
+      return failed(error);
     }
   }
 
@@ -525,6 +536,9 @@ interface QueuedWrite {
   reject: (err: unknown) => void;
 }
 
+/** How one write of a group commit ended. */
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
 /** Rows a large write handles between two looks at the clock (see drive). */
 const SLICE_ROWS = 250;
 
@@ -535,15 +549,27 @@ function isGenerator(value: unknown): value is Generator<void, unknown> {
   return typeof value === 'object' && value !== null && typeof (value as Generator).next === 'function' && typeof (value as Generator).throw === 'function';
 }
 
-/** Runs a write's generator to its end, letting the event loop turn every {@link SLICE_MS}. */
-async function drive(write: Generator<void, unknown>): Promise<unknown> {
-  let slice = performance.now();
+/**
+ * Runs a write's generator to its end: at once when it takes less than {@link SLICE_MS} (the
+ * usual case, no promise involved), else letting the event loop turn every SLICE_MS.
+ */
+function drive(write: Generator<void, unknown>): { value: unknown } | Promise<unknown> {
+  const started = performance.now();
   for (;;) {
     const step = write.next();
-    if (step.done === true) return step.value;
-    if (performance.now() - slice >= SLICE_MS) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      slice = performance.now();
+    if (step.done === true) return { value: step.value };
+    if (performance.now() - started >= SLICE_MS) return driveSliced(write);
+  }
+}
+
+async function driveSliced(write: Generator<void, unknown>): Promise<unknown> {
+  for (;;) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const slice = performance.now();
+    for (;;) {
+      const step = write.next();
+      if (step.done === true) return step.value;
+      if (performance.now() - slice >= SLICE_MS) break;
     }
   }
 }
