@@ -29,7 +29,7 @@ import { boundsAt, nextChange } from '../schedule/index.js';
 import { pruneRecommendations } from '../policy/stabilization.js';
 import type { Executor } from '../pulumi/executor.js';
 import type { SignalChange, Store } from '../store/store.js';
-import type { Command, Pause, ScalingEvent, SignalKey, TargetState } from '../types.js';
+import type { Command, Pause, ScalingEvent, Signal, SignalKey, TargetState } from '../types.js';
 import type { Clock } from './clock.js';
 import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
 import { Scheduler } from './scheduler.js';
@@ -67,6 +67,13 @@ export interface EngineOptions {
   newId?: () => string;
 }
 
+/** A signal change on its way to the store: the new signal, or its end (with when it resolved, ms). */
+interface InFlight {
+  /** The delivery that made it (each delivery clears only its own). */
+  owner: object;
+  change: { signal: Signal } | { endedAt: number | undefined };
+}
+
 /**
  * The engine. The HTTP layer calls `command`, `signals`, `pause`, `record`, `state`, `states`
  * and `isDraining`; the daemon calls `start` once and `drain` on shutdown.
@@ -96,6 +103,8 @@ export class Engine {
   /** Calls between their draining check and their store write; a drain waits for them. */
   #submitting = 0;
   #tick: unknown = null;
+  /** Signal changes accepted but not yet in memory (their write is in flight), by target and id. */
+  readonly #inFlight = new Map<string, InFlight>();
   /** Targets whose signals changed, evaluated together at the next turn (see #evaluateSoon). */
   readonly #toEvaluate = new Set<TargetRuntime>();
   #evaluated: Promise<void> | null = null;
@@ -169,13 +178,25 @@ export class Engine {
     // What the store gets is what memory keeps: an older delivery of a signal changes nothing,
     // nor does one of an alert that had started no later than its recorded resolution (SNS
     // retrying an ALARM after the OK was taken); a refresh keeps the signal's first `since`.
+    // Judged against the deliveries still being written too (#inFlight): they are stored before
+    // this one, so memory will hold what they say.
     const upsert = change.upsert.flatMap((s) => {
-      const before = this.#targets.get(s.target)?.signals.get(s.id);
+      const key = `${s.target}\0${s.id}`;
+      const pending = this.#inFlight.get(key)?.change;
+      const before = pending === undefined ? this.#targets.get(s.target)?.signals.get(s.id) : 'signal' in pending ? pending.signal : undefined;
       if (before !== undefined && before.lastSeen > s.lastSeen) return [];
-      const resolved = this.#resolved.get(`${s.target}\0${s.id}`);
+      const resolved = pending !== undefined && 'endedAt' in pending ? pending.endedAt : this.#resolved.get(key);
       if (before === undefined && resolved !== undefined && Date.parse(s.since) <= resolved) return [];
       return [before === undefined ? s : { ...s, since: before.since }];
     });
+    const owner = {};
+    const mine: string[] = [];
+    const inFlight = (key: string, change: InFlight['change']): void => {
+      this.#inFlight.set(key, { owner, change });
+      mine.push(key);
+    };
+    for (const s of upsert) inFlight(`${s.target}\0${s.id}`, { signal: s });
+    for (const key of change.end) inFlight(`${key.target}\0${key.id}`, { endedAt: key.at === undefined ? undefined : Date.parse(key.at) });
     this.#submitting += 1;
     try {
       await this.#store.applySignals({ ...change, upsert });
@@ -198,11 +219,18 @@ export class Engine {
         }
       }
       for (const event of change.events) this.#published(event);
+      this.#settled(owner, mine);
       if (touched.size > 0) await this.#evaluateSoon(touched);
     } finally {
+      this.#settled(owner, mine);
       this.#submitting -= 1;
       this.#notify();
     }
+  }
+
+  /** A delivery reached memory (or failed): what it had in flight is memory's (or nothing) now. */
+  #settled(owner: object, keys: readonly string[]): void {
+    for (const key of keys) if (this.#inFlight.get(key)?.owner === owner) this.#inFlight.delete(key);
   }
 
   /**

@@ -280,6 +280,51 @@ describe('engine: floods of alerts', () => {
   });
 });
 
+describe('engine: deliveries written together', () => {
+  it('a stale re-delivery of an alert whose end is still being written does not bring it back', async () => {
+    const { engine, store } = await started({ targets: [target('web', { paused: true })], values: { web: 3 } });
+    await engine.signals({ upsert: [signal('web', 'cpu', 'up', { since: '2025-01-01T00:00:00.000Z', lastSeen: '2025-01-01T00:00:00.000Z' })], end: [], events: [] });
+    // The store holds both writes and then takes them in call order, as one group commit does.
+    const write = store.applySignals.bind(store);
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    store.applySignals = async (change) => {
+      await held;
+      return write(change);
+    };
+    // The OK, then SNS's retry of the older ALARM while the OK is still being written.
+    const ok = engine.signals({ upsert: [], end: [{ target: 'web', id: 'cpu', at: '2025-01-01T00:01:00.000Z' }], events: [] });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const retry = engine.signals({ upsert: [signal('web', 'cpu', 'up', { since: '2025-01-01T00:00:00.000Z', lastSeen: '2025-01-01T00:00:30.000Z' })], end: [], events: [] });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    release();
+    await Promise.all([ok, retry]);
+    await engine.idle();
+    expect((await engine.state('web'))?.signals).toEqual([]);
+    expect(store.signals.get('web') ?? []).toEqual([]);
+  });
+
+  it('an older delivery of a signal arriving with a newer one still being written changes nothing', async () => {
+    const { engine, store } = await started({ targets: [target('web', { paused: true })], values: { web: 3 } });
+    await engine.signals({ upsert: [signal('web', 'cpu', 'up', { lastSeen: '2025-01-01T00:00:00.000Z' })], end: [], events: [] });
+    const write = store.applySignals.bind(store);
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    store.applySignals = async (change) => {
+      await held;
+      return write(change);
+    };
+    const newer = engine.signals({ upsert: [signal('web', 'cpu', 'up', { lastSeen: '2025-01-01T00:00:20.000Z', value: 95 })], end: [], events: [] });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const older = engine.signals({ upsert: [signal('web', 'cpu', 'up', { lastSeen: '2025-01-01T00:00:10.000Z', value: 80 })], end: [], events: [] });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    release();
+    await Promise.all([newer, older]);
+    await engine.idle();
+    expect((await engine.state('web'))?.signals).toMatchObject([{ id: 'cpu', value: 95, lastSeen: '2025-01-01T00:00:20.000Z' }]);
+  });
+});
+
 describe('engine: large deliveries', () => {
   it('a notification of 1,000 alerts is one evaluation: one skip recorded, listing at most 10 signals', async () => {
     const { engine, events } = await started({ targets: [target('web', { paused: true })], values: { web: 3 } });
