@@ -90,6 +90,10 @@ export class SqliteStore implements Store {
   #syncing: Promise<void> | null = null;
   /** The writes waiting for the next group commit, in call order. */
   #queued: QueuedWrite[] = [];
+  /** The key map missed a reload after a failed commit: reloaded before the next one. */
+  #keysStale = false;
+  /** Why nothing more may be acknowledged from this file (a failed sync), or null. */
+  #broken: string | null = null;
   /** The group commit in progress, when it spreads over turns (a large write); resolves when it ends. */
   #transaction: Promise<void> | null = null;
   #flushing: ReturnType<typeof setImmediate> | null = null;
@@ -130,7 +134,13 @@ export class SqliteStore implements Store {
     this.#flush();
     await this.#noTransaction();
     while (this.#syncing !== null) await this.#syncing;
-    if (this.#wal !== null) closeSync(this.#wal);
+    if (this.#wal !== null) {
+      try {
+        closeSync(this.#wal);
+      } catch {
+        // Already unusable (the failed sync that broke the store): nothing left to release.
+      }
+    }
     this.#wal = null;
     this.#closed = true;
     const db = this.#db;
@@ -380,8 +390,10 @@ export class SqliteStore implements Store {
    * goes through here, so no write ever commits alone while others wait.
    */
   #write<T>(what: string, fn: (sql: Statements) => T | Generator<void, T>): Promise<T> {
-    if (!this.#db || !this.#sql) {
-      return Promise.reject(new StoreUnavailableError(`${what}: the store is ${this.#closed ? 'closed' : 'not initialised'}`));
+    try {
+      this.#open(what);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new StoreUnavailableError(String(err)));
     }
     const committed = new Promise<T>((resolve, reject) => {
       this.#queued.push({ what, fn, resolve: resolve as (value: unknown) => void, reject });
@@ -416,6 +428,10 @@ export class SqliteStore implements Store {
     const outcomes: Outcome[] = [];
     try {
       const { sql, db } = this.#open('commit');
+      if (this.#keysStale) {
+        this.#loadSignalKeys(sql);
+        this.#keysStale = false;
+      }
       sql.begin.run();
       try {
         for (const write of batch) {
@@ -429,8 +445,13 @@ export class SqliteStore implements Store {
         throw err;
       }
     } catch (err) {
-      // Nothing of the batch is stored: what memory took from it goes too.
-      if (this.#sql !== null) this.#loadSignalKeys(this.#sql);
+      // Nothing of the batch is stored: what memory took from it goes too (at the next commit
+      // when the file cannot even be read now).
+      try {
+        if (this.#sql !== null) this.#loadSignalKeys(this.#sql);
+      } catch {
+        this.#keysStale = true;
+      }
       for (const write of batch) write.reject(new StoreUnavailableError(`${write.what} failed: ${message(err)}`, { cause: err }));
       return;
     }
@@ -484,8 +505,16 @@ export class SqliteStore implements Store {
       this.#unsynced = [];
       this.#failUnsynced = [];
       const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => fdatasync(fd, resolve));
-      if (err === null) for (const f of settle) f();
-      else for (const f of fail) f(err);
+      if (err === null) {
+        for (const f of settle) f();
+        continue;
+      }
+      // What the log held may not be on disk, and a later sync would not say so again (the
+      // kernel drops the error once reported): nothing more is acknowledged from this file.
+      // Its writes are refused although committed; a restart reads the file as it is.
+      this.#broken = `the sync to disk of the store failed (${err.message}); restart the daemon`;
+      for (const f of [...fail, ...this.#failUnsynced.splice(0)]) f(err);
+      this.#unsynced = [];
     }
     this.#syncing = null;
   }
@@ -512,6 +541,7 @@ export class SqliteStore implements Store {
     if (!db || !sql) {
       throw new StoreUnavailableError(`${what}: the store is ${this.#closed ? 'closed' : 'not initialised'}`);
     }
+    if (this.#broken !== null) throw new StoreUnavailableError(`${what}: ${this.#broken}`);
     return { sql, db };
   }
 }

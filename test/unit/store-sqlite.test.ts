@@ -2,7 +2,7 @@
 // show — durability across a reopen and a killed process, connection settings, schema
 // versions, trimming, and failures injected inside a transaction through a second connection.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -276,6 +276,32 @@ describe('SqliteStore schema versions', () => {
     await expect(refused).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(await store.loadSignals()).toEqual(many);
     expect(await store.listEvents({ limit: 10 })).toEqual([]);
+  });
+
+  it('a failed sync to disk refuses its writes and every later call: nothing more is acknowledged from the file', async () => {
+    const file = freshPath();
+    const store = await open({ path: file });
+    const kept = makeCommand();
+    await store.addCommand(kept);
+    // The store's own read-only descriptor of the write-ahead log (SQLite's is read-write), closed
+    // under it: its next sync fails as a disk error would.
+    const mine = readdirSync('/proc/self/fd').find((fd) => {
+      try {
+        const flags = /flags:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? '2';
+        return readlinkSync(`/proc/self/fd/${fd}`) === `${file}-wal` && (Number.parseInt(flags, 8) & 3) === 0;
+      } catch {
+        return false;
+      }
+    });
+    expect(mine).toBeDefined();
+    closeSync(Number(mine));
+    await expect(store.addCommand(makeCommand())).rejects.toThrow(/sync to disk/);
+    await expect(store.loadCommands()).rejects.toThrow(/restart the daemon/);
+    await expect(store.applySignals({ upsert: [makeSignal()], end: [], events: [] })).rejects.toBeInstanceOf(StoreUnavailableError);
+    await store.close();
+    // A restart reads the file as it is: what was acknowledged is there.
+    const again = await open({ path: file });
+    expect((await again.loadCommands()).get(kept.target)?.[0]).toEqual(kept);
   });
 
   it('a new signal is an append under the next key, a refresh and an end touch its own row only', async () => {
