@@ -412,15 +412,16 @@ export class AutomationExecutor implements Executor {
     if (dir === undefined) {
       const found = nice > 0 ? await findOnPath('pulumi') : undefined;
       try {
-        if (found === undefined) return await PulumiCommand.get({ skipVersionCheck });
-        return await PulumiCommand.get({ root: await this.#niceRoot(path.dirname(found), nice), skipVersionCheck });
+        const niced = found === undefined ? null : await this.#niceRoot(path.dirname(path.resolve(found)), nice);
+        return await PulumiCommand.get({ ...(niced === null ? {} : { root: niced }), skipVersionCheck });
       } catch (err) {
         throw cliMissing(err, 'on PATH (pulumi.cliDir is not set)');
       }
     }
     const root = await this.#installRootFor(path.resolve(dir));
     try {
-      return await PulumiCommand.get({ root: nice > 0 ? await this.#niceRoot(path.join(root, 'bin'), nice) : root, skipVersionCheck });
+      const niced = nice > 0 ? await this.#niceRoot(path.join(root, 'bin'), nice) : null;
+      return await PulumiCommand.get({ root: niced ?? root, skipVersionCheck });
     } catch (err) {
       throw cliMissing(err, `in ${dir}`);
     }
@@ -428,24 +429,28 @@ export class AutomationExecutor implements Executor {
 
   /**
    * An install root whose `bin/pulumi` runs the CLI of `binDir` through `nice`, beside links to
-   * everything else in `binDir` (the language hosts and plugins the CLI finds next to itself).
-   * The script execs, so the CLI keeps the process id its locks and cancels know.
+   * the language hosts and plugins of `binDir` (`pulumi-*`, which the CLI looks for next to
+   * itself; the SDK puts this `bin` first on the CLI's PATH, so nothing else is linked). The
+   * script execs, so the CLI keeps the process id its locks and cancels know. Null when no
+   * `nice` is on PATH: the CLI then runs at the daemon's priority.
    */
-  async #niceRoot(binDir: string, nice: number): Promise<string> {
+  async #niceRoot(binDir: string, nice: number): Promise<string | null> {
     const niceBin = await findOnPath('nice');
     if (niceBin === undefined) {
-      this.#log.warn({ nice }, 'pulumi.nice is set but no `nice` is on PATH: the CLI runs at the daemon\'s priority');
-      return path.dirname(binDir);
+      this.#log.warn({ nice }, "pulumi.nice is set but no `nice` is on PATH: the CLI runs at the daemon's priority");
+      return null;
     }
+    // A lookup tried again (its CLI failed the version check) starts from a new folder.
+    if (this.#niceDir !== undefined) await rm(this.#niceDir, { recursive: true, force: true });
     const root = await mkdtemp(path.join(tmpdir(), 'pulumiscale-nice-'));
     this.#niceDir = root;
     const bin = path.join(root, 'bin');
     await mkdir(bin);
     for (const entry of await readdir(binDir)) {
-      if (entry !== 'pulumi') await symlink(path.join(binDir, entry), path.join(bin, entry));
+      if (entry.startsWith('pulumi-')) await symlink(path.join(binDir, entry), path.join(bin, entry));
     }
     const quoted = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
-    await writeFile(path.join(bin, 'pulumi'), `#!/bin/sh\nexec ${quoted(niceBin)} -n ${nice} ${quoted(path.join(binDir, 'pulumi'))} "$@"\n`, { mode: 0o755 });
+    await writeFile(path.join(bin, 'pulumi'), `#!/bin/sh\nexec ${quoted(path.resolve(niceBin))} -n ${nice} ${quoted(path.join(binDir, 'pulumi'))} "$@"\n`, { mode: 0o755 });
     return root;
   }
 

@@ -328,6 +328,14 @@ describe('AutomationExecutor finding the CLI', () => {
     expect(niced.length).toBeGreaterThan(0);
     expect(new Set(niced)).toEqual(new Set([Math.min(19, own + 7)]));
     expect(new Set(await noted(0))).toEqual(new Set([own]));
+    // Without a `nice` to run it through, the CLI still runs, at the daemon's priority.
+    const saved = process.env.PATH;
+    process.env.PATH = path.dirname(process.execPath);
+    try {
+      expect(new Set(await noted(5))).toEqual(new Set([own]));
+    } finally {
+      process.env.PATH = saved;
+    }
   });
 
   it('an operation is two CLI processes: the config read, then one up that saves the value; after a read, apply reads nothing more', async () => {
