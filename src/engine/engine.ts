@@ -487,8 +487,9 @@ export class Engine {
       if (!(this.#deps.dryRun && t.previewed === into.to)) return retryAt;
     }
     // Signals past their expiry leave the decision now; the store ends them right after.
-    if (t.signals.expire(now).length > 0) this.#endExpiredSoon();
     const signals = t.signals.summary(now);
+    // A quiet evaluation changes nothing, not even the store: the next one ends them.
+    if (t.signals.expiredHeld > 0 && !opts.quiet) this.#endExpiredSoon();
     const none = signals.ups + signals.downs === 0;
     if (into?.kind === 'skip' && none) {
       // Held by a pause: said once, and looked at again when the pause ends.

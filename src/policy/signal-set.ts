@@ -68,6 +68,7 @@ export class SignalSet {
   /** Min-heap of (expiry, entry); stale pairs (the entry was sent again or ended) are skipped. */
   #expiries: { at: number; entry: Entry }[] = [];
   #seq = 0;
+  #expiredHeld = 0;
 
   constructor(rules: StepRules | undefined) {
     this.#rules = rules;
@@ -75,6 +76,11 @@ export class SignalSet {
 
   get size(): number {
     return this.#all.size;
+  }
+
+  /** How many signals are past their expiry but still held (waiting for the caller to end them). */
+  get expiredHeld(): number {
+    return this.#expiredHeld;
   }
 
   get(id: string): Signal | undefined {
@@ -93,11 +99,13 @@ export class SignalSet {
       entry = { signal, seq: this.#seq++, cls: null, expires: null };
       this.#all.set(signal.id, entry);
     } else {
+      if (entry.cls === null) this.#expiredHeld -= 1;
       this.#leaveClass(entry);
       entry.signal = signal;
     }
-    const expires = signal.expiresAt === null ? Number.NaN : Date.parse(signal.expiresAt);
-    entry.expires = Number.isNaN(expires) ? null : expires;
+    // An expiry that is not a date has passed (as the store's readers took it before).
+    const expires = signal.expiresAt === null ? null : Date.parse(signal.expiresAt);
+    entry.expires = expires === null ? null : Number.isNaN(expires) ? Number.NEGATIVE_INFINITY : expires;
     entry.cls = stepClass(signal.direction, signal.value, signal.threshold, this.#rules);
     if (!this.#active.has(signal.id)) this.#active.set(signal.id, entry);
     this.#joinClass(entry);
@@ -109,7 +117,8 @@ export class SignalSet {
     const entry = this.#all.get(id);
     if (entry === undefined) return false;
     this.#all.delete(id);
-    this.#deactivate(entry);
+    if (entry.cls === null) this.#expiredHeld -= 1;
+    else this.#deactivate(entry);
     return true;
   }
 
@@ -125,6 +134,7 @@ export class SignalSet {
       // Stale when the signal was sent again (a new expiry), ended, or already expired.
       if (entry.cls === null || entry.expires !== at || this.#all.get(entry.signal.id) !== entry) continue;
       this.#deactivate(entry);
+      this.#expiredHeld += 1;
       expired.push(entry.signal);
     }
     return expired;

@@ -113,7 +113,21 @@ describe('SignalSet: a summary plans as sizing every signal would', () => {
     expect(set.summary(NOW + 2000)).toMatchObject({ ups: 1, candidates: [{ id: 'b' }] });
     // Still held (the store has not ended it yet), and due to be ended.
     expect(set.get('a')).toBeDefined();
+    expect(set.expiredHeld).toBe(1);
     expect(set.due(NOW + 2000).map((s) => s.id)).toEqual(['a']);
+    set.delete('a');
+    expect(set.expiredHeld).toBe(0);
+  });
+
+  it('an expiry that is not a date has passed', () => {
+    const set = new SignalSet(undefined);
+    set.set(signal('a', { expiresAt: 'not a date' }));
+    expect(set.summary(NOW)).toMatchObject({ ups: 0, downs: 0 });
+    expect(set.expiredHeld).toBe(1);
+    // Sent again with a good expiry, it is active again.
+    set.set(signal('a', { expiresAt: iso(NOW + 1000) }));
+    expect(set.expiredHeld).toBe(0);
+    expect(set.summary(NOW).ups).toBe(1);
   });
 
   it('a refresh with a later expiry keeps the signal; a refresh without one makes it last', () => {
