@@ -244,11 +244,14 @@ export class Engine {
         const targets = [...this.#toEvaluate];
         this.#toEvaluate.clear();
         this.#evaluated = null;
-        for (const t of targets) this.#scheduler.offer(t.config.name);
-        this.#pump();
-        // After the evaluation, so the gauges carry its desired value.
-        for (const t of targets) this.#publishTarget(t);
-        resolve();
+        try {
+          for (const t of targets) this.#scheduler.offer(t.config.name);
+          this.#pump();
+          // After the evaluation, so the gauges carry its desired value.
+          for (const t of targets) this.#publishTarget(t);
+        } finally {
+          resolve();
+        }
       });
     });
     return this.#evaluated;
