@@ -2,19 +2,10 @@
  * The embedded store: one SQLite file through `node:sqlite`, for a single daemon.
  *
  * Why synchronous SQLite behind an async interface: `DatabaseSync` runs each call to completion
- * on the event loop, so a transaction can never interleave with another call of this process and
- * needs no lock of its own. A write resolves after the COMMIT that holds it returned, and with
- * `synchronous=FULL` that means the data is on disk: a source may acknowledge as soon as
- * `addCommand` or `applySignals` resolves.
- *
- * Group commit: the writes called during one turn of the event loop (the requests that arrived
- * together) are queued and run in one transaction at the next turn, each inside a savepoint of
- * its own, so one sync to disk covers them all. A write that fails rolls back its savepoint only
- * and rejects alone; the others still commit, and a failed COMMIT rejects them all. The cost of
- * a commit is the sync (about as long as the whole request otherwise): 50 requests in flight
- * paid 50 syncs one after the other before, and pay one now. A large write (a delivery of
- * thousands of alerts) is run in slices of a few milliseconds, the event loop turning between
- * them; the calls made meanwhile wait for its transaction to end, so none sees it half done.
+ * on the event loop, so a statement can never interleave with another call of this process. A
+ * write resolves after the COMMIT that holds it returned and its write-ahead log is on disk: a
+ * source may acknowledge as soon as `addCommand` or `applySignals` resolves. Writes are grouped
+ * (the requests that arrived together share one transaction and one sync), see sqlite-commit.ts.
  *
  * Bounded growth, decided here rather than by the caller:
  * - events: each insert deletes the target's events beyond `historyLimit` (one indexed range
@@ -34,10 +25,10 @@
  * Every failure, including use before `init` or after `close`, rejects with
  * StoreUnavailableError carrying SQLite's error as its cause.
  */
-import { closeSync, fdatasync } from 'node:fs';
 import type { DatabaseSync, SQLOutputValue } from 'node:sqlite';
 import { StoreUnavailableError } from '../errors.js';
 import type { Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
+import { GroupCommit, message, SLICE_ROWS } from './sqlite-commit.js';
 import { migrate, openDatabase, walForSync } from './sqlite-schema.js';
 import { type ListVariant, prepareStatements, type Statements } from './sqlite-statements.js';
 import type { EventQuery, OperationEnd, ScheduleFire, SignalChange, Store } from './store.js';
@@ -82,21 +73,9 @@ export class SqliteStore implements Store {
   /** Each stored signal's key by target and id (see applySignals), and the last key given. */
   #signalKeys = new Map<string, number>();
   #lastSignalKey = 0;
-  /** The write-ahead log, synced after each group commit off the event loop (see walForSync); null: SQLite syncs. */
-  #wal: number | null = null;
-  /** Committed writes waiting for the next sync of the log; a sync in flight covers what committed before it started. */
-  #unsynced: (() => void)[] = [];
-  #failUnsynced: ((err: unknown) => void)[] = [];
-  #syncing: Promise<void> | null = null;
-  /** The writes waiting for the next group commit, in call order. */
-  #queued: QueuedWrite[] = [];
   /** The key map missed a reload after a failed commit: reloaded before the next one. */
   #keysStale = false;
-  /** Why nothing more may be acknowledged from this file (a failed sync), or null. */
-  #broken: string | null = null;
-  /** The group commit in progress, when it spreads over turns (a large write); resolves when it ends. */
-  #transaction: Promise<void> | null = null;
-  #flushing: ReturnType<typeof setImmediate> | null = null;
+  #commits: GroupCommit | null = null;
 
   constructor(opts: SqliteStoreOptions) {
     this.#path = opts.path;
@@ -115,11 +94,29 @@ export class SqliteStore implements Store {
     try {
       db = openDatabase(this.#path, { busyTimeoutMs: this.#busyTimeoutMs });
       migrate(db);
-      this.#wal = walForSync(db, this.#path);
+      const wal = walForSync(db, this.#path);
       this.#sql = prepareStatements(db);
       this.#sql.purgeDeliveries.run({ now: this.#now().getTime() });
       this.#loadSignalKeys(this.#sql);
       this.#db = db;
+      this.#commits = new GroupCommit({
+        open: (what) => this.#open(what),
+        wal,
+        beforeCommit: (sql) => {
+          if (!this.#keysStale) return;
+          this.#loadSignalKeys(sql);
+          this.#keysStale = false;
+        },
+        // Nothing of the batch is stored: what memory took from it goes too (at the next commit
+        // when the file cannot even be read now).
+        afterRollback: () => {
+          try {
+            if (this.#sql !== null) this.#loadSignalKeys(this.#sql);
+          } catch {
+            this.#keysStale = true;
+          }
+        },
+      });
     } catch (err) {
       this.#sql = null;
       if (db?.isOpen) db.close();
@@ -130,18 +127,8 @@ export class SqliteStore implements Store {
   /** Closes the file; later calls reject. Safe to call twice, and before `init`. */
   async close(): Promise<void> {
     // What was called before close still commits: its callers are waiting for it.
-    await this.#noTransaction();
-    this.#flush();
-    await this.#noTransaction();
-    while (this.#syncing !== null) await this.#syncing;
-    if (this.#wal !== null) {
-      try {
-        closeSync(this.#wal);
-      } catch {
-        // Already unusable (the failed sync that broke the store): nothing left to release.
-      }
-    }
-    this.#wal = null;
+    await this.#commits?.close();
+    this.#commits = null;
     this.#closed = true;
     const db = this.#db;
     this.#db = null;
@@ -385,143 +372,16 @@ export class SqliteStore implements Store {
     sql.trimHistory.run({ upto: Number(row?.seq ?? 0) - this.#historyTotalLimit });
   }
 
-  /**
-   * Queues `fn` for the next group commit; resolves with its result once committed. Every write
-   * goes through here, so no write ever commits alone while others wait.
-   */
+  /** Queues `fn` for the next group commit; resolves with its result once committed and synced. */
   #write<T>(what: string, fn: (sql: Statements) => T | Generator<void, T>): Promise<T> {
-    try {
-      this.#open(what);
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new StoreUnavailableError(String(err)));
-    }
-    const committed = new Promise<T>((resolve, reject) => {
-      this.#queued.push({ what, fn, resolve: resolve as (value: unknown) => void, reject });
-    });
-    this.#flushing ??= setImmediate(() => this.#flush());
-    return committed;
-  }
-
-  /**
-   * Commits every queued write in one IMMEDIATE transaction (it takes the write lock up front,
-   * so it cannot fail halfway on a lock), each in a savepoint, then settles their promises. A
-   * large write spreads the transaction over turns of the event loop; the writes and reads
-   * called meanwhile wait for it (see #transaction), so none sees it half done.
-   */
-  #flush(): void {
-    if (this.#flushing !== null) clearImmediate(this.#flushing);
-    this.#flushing = null;
-    if (this.#transaction !== null) return;
-    const batch = this.#queued;
-    this.#queued = [];
-    if (batch.length === 0) return;
-    let ended = (): void => {};
-    this.#transaction = new Promise<void>((resolve) => (ended = resolve));
-    void this.#commit(batch).finally(() => {
-      this.#transaction = null;
-      ended();
-      if (this.#queued.length > 0) this.#flushing ??= setImmediate(() => this.#flush());
-    });
-  }
-
-  async #commit(batch: QueuedWrite[]): Promise<void> {
-    const outcomes: Outcome[] = [];
-    try {
-      const { sql, db } = this.#open('commit');
-      if (this.#keysStale) {
-        this.#loadSignalKeys(sql);
-        this.#keysStale = false;
-      }
-      sql.begin.run();
-      try {
-        for (const write of batch) {
-          // Synchronous unless the write is large enough to be sliced (see drive).
-          const outcome = this.#savepoint(sql, write.fn);
-          outcomes.push(outcome instanceof Promise ? await outcome : outcome);
-        }
-        sql.commit.run();
-      } catch (err) {
-        rollback(db);
-        throw err;
-      }
-    } catch (err) {
-      // Nothing of the batch is stored: what memory took from it goes too (at the next commit
-      // when the file cannot even be read now).
-      try {
-        if (this.#sql !== null) this.#loadSignalKeys(this.#sql);
-      } catch {
-        this.#keysStale = true;
-      }
-      for (const write of batch) write.reject(new StoreUnavailableError(`${write.what} failed: ${message(err)}`, { cause: err }));
-      return;
-    }
-    const settle = () =>
-      batch.forEach((write, i) => {
-        const outcome = outcomes[i] as (typeof outcomes)[number];
-        if (outcome.ok) write.resolve(outcome.value);
-        else write.reject(new StoreUnavailableError(`${write.what} failed: ${message(outcome.error)}`, { cause: outcome.error }));
-      });
-    if (this.#wal === null) {
-      settle();
-      return;
-    }
-    this.#unsynced.push(settle);
-    this.#failUnsynced.push((err) => {
-      for (const write of batch) write.reject(new StoreUnavailableError(`${write.what}: the sync to disk failed: ${message(err)}`, { cause: err }));
-    });
-    this.#syncing ??= this.#sync(this.#wal);
-  }
-
-  /** Runs a write in a savepoint: on failure only its own changes are rolled back. */
-  #savepoint(sql: Statements, fn: (sql: Statements) => unknown): Outcome | Promise<Outcome> {
-    const failed = (error: unknown): Outcome => {
-      sql.rollbackTo.run();
-      sql.release.run();
-      return { ok: false, error };
-    };
-    const done = (value: unknown): Outcome => {
-      sql.release.run();
-      return { ok: true, value };
-    };
-    sql.savepoint.run();
-    try {
-      const result = fn(sql);
-      if (!isGenerator(result)) return done(result);
-      const driven = drive(result);
-      return driven instanceof Promise ? driven.then(done, failed) : done(driven.value);
-    } catch (error) {
-      return failed(error);
-    }
-  }
-
-  /**
-   * Syncs the log on the thread pool, then settles the writes it covers; commits made meanwhile
-   * wait for the next sync, started at once. One sync at a time, so they group as commits do.
-   */
-  async #sync(fd: number): Promise<void> {
-    while (this.#unsynced.length > 0) {
-      const settle = this.#unsynced;
-      const fail = this.#failUnsynced;
-      this.#unsynced = [];
-      this.#failUnsynced = [];
-      const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => fdatasync(fd, resolve));
-      if (err === null) {
-        for (const f of settle) f();
-        continue;
-      }
-      // What the log held may not be on disk, and a later sync would not say so again (the
-      // kernel drops the error once reported): nothing more is acknowledged from this file.
-      // Its writes are refused although committed; a restart reads the file as it is.
-      this.#broken = `the sync to disk of the store failed (${err.message}); restart the daemon`;
-      for (const f of [...fail, ...this.#failUnsynced.splice(0)]) f(err);
-      this.#unsynced = [];
-    }
-    this.#syncing = null;
+    const commits = this.#commits;
+    if (commits === null) return Promise.reject(this.#closedError(what));
+    return commits.write(what, fn);
   }
 
   /** Runs `fn` on the open database once no transaction is open, and wraps any failure. */
   async #read<T>(what: string, fn: (sql: Statements) => T): Promise<T> {
-    await this.#noTransaction();
+    await this.#commits?.settled();
     const { sql } = this.#open(what);
     try {
       return fn(sql);
@@ -530,19 +390,17 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Resolves once no group commit is in progress. */
-  async #noTransaction(): Promise<void> {
-    while (this.#transaction !== null) await this.#transaction;
-  }
-
   #open(what: string): { sql: Statements; db: DatabaseSync } {
     const db = this.#db;
     const sql = this.#sql;
-    if (!db || !sql) {
-      throw new StoreUnavailableError(`${what}: the store is ${this.#closed ? 'closed' : 'not initialised'}`);
-    }
-    if (this.#broken !== null) throw new StoreUnavailableError(`${what}: ${this.#broken}`);
+    if (!db || !sql) throw this.#closedError(what);
+    const broken = this.#commits?.broken ?? null;
+    if (broken !== null) throw new StoreUnavailableError(`${what}: ${broken}`);
     return { sql, db };
+  }
+
+  #closedError(what: string): StoreUnavailableError {
+    return new StoreUnavailableError(`${what}: the store is ${this.#closed ? 'closed' : 'not initialised'}`);
   }
 }
 
@@ -556,61 +414,6 @@ function completeRecord(saved: Omit<TargetRecord, 'pause' | 'retry'> & Partial<T
 
 function signalName(target: string, id: string): string {
   return `${target}\0${id}`;
-}
-
-/** One write waiting for a group commit. */
-interface QueuedWrite {
-  what: string;
-  fn: (sql: Statements) => unknown;
-  resolve: (value: unknown) => void;
-  reject: (err: unknown) => void;
-}
-
-/** How one write of a group commit ended. */
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
-
-/** Rows a large write handles between two looks at the clock (see drive). */
-const SLICE_ROWS = 250;
-
-/** How long a large write holds the event loop before it lets other work run. */
-const SLICE_MS = 8;
-
-function isGenerator(value: unknown): value is Generator<void, unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as Generator).next === 'function' && typeof (value as Generator).throw === 'function';
-}
-
-/**
- * Runs a write's generator to its end: at once when it takes less than {@link SLICE_MS} (the
- * usual case, no promise involved), else letting the event loop turn every SLICE_MS.
- */
-function drive(write: Generator<void, unknown>): { value: unknown } | Promise<unknown> {
-  const started = performance.now();
-  for (;;) {
-    const step = write.next();
-    if (step.done === true) return { value: step.value };
-    if (performance.now() - started >= SLICE_MS) return driveSliced(write);
-  }
-}
-
-async function driveSliced(write: Generator<void, unknown>): Promise<unknown> {
-  for (;;) {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    const slice = performance.now();
-    for (;;) {
-      const step = write.next();
-      if (step.done === true) return step.value;
-      if (performance.now() - slice >= SLICE_MS) break;
-    }
-  }
-}
-
-function rollback(db: DatabaseSync): void {
-  if (!db.isTransaction) return;
-  try {
-    db.exec('ROLLBACK');
-  } catch {
-    // The original error is the one worth reporting; SQLite rolls back on its own when it can't.
-  }
 }
 
 function positiveInt(name: string, value: number): number {
@@ -628,6 +431,3 @@ function parse<T>(value: SQLOutputValue | undefined): T {
   return JSON.parse(text(value)) as T;
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

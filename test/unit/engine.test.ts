@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PulumiProgramError, PulumiScaleError, StackNotFoundError, StoreUnavailableError } from '../../src/errors.js';
+import type { Store } from '../../src/store/store.js';
 import type { ScalingEvent, TargetRecord } from '../../src/types.js';
 import { down, intent, settle, setup, signal, started, target, to, up } from '../support/engine.js';
 import { MemoryStore } from '../support/memory-store.js';
@@ -280,18 +281,24 @@ describe('engine: floods of alerts', () => {
   });
 });
 
+/** Makes the store hold its signal writes until the returned function is called, then take them in call order. */
+function holdSignalWrites(store: Pick<Store, 'applySignals'>): () => void {
+  const write = store.applySignals.bind(store);
+  let release = (): void => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  store.applySignals = async (change) => {
+    await held;
+    return write(change);
+  };
+  return release;
+}
+
 describe('engine: deliveries written together', () => {
   it('a stale re-delivery of an alert whose end is still being written does not bring it back', async () => {
     const { engine, store } = await started({ targets: [target('web', { paused: true })], values: { web: 3 } });
     await engine.signals({ upsert: [signal('web', 'cpu', 'up', { since: '2025-01-01T00:00:00.000Z', lastSeen: '2025-01-01T00:00:00.000Z' })], end: [], events: [] });
     // The store holds both writes and then takes them in call order, as one group commit does.
-    const write = store.applySignals.bind(store);
-    let release = (): void => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    store.applySignals = async (change) => {
-      await held;
-      return write(change);
-    };
+    const release = holdSignalWrites(store);
     // The OK, then SNS's retry of the older ALARM while the OK is still being written.
     const ok = engine.signals({ upsert: [], end: [{ target: 'web', id: 'cpu', at: '2025-01-01T00:01:00.000Z' }], events: [] });
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -307,13 +314,7 @@ describe('engine: deliveries written together', () => {
   it('an older delivery of a signal arriving with a newer one still being written changes nothing', async () => {
     const { engine, store } = await started({ targets: [target('web', { paused: true })], values: { web: 3 } });
     await engine.signals({ upsert: [signal('web', 'cpu', 'up', { lastSeen: '2025-01-01T00:00:00.000Z' })], end: [], events: [] });
-    const write = store.applySignals.bind(store);
-    let release = (): void => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    store.applySignals = async (change) => {
-      await held;
-      return write(change);
-    };
+    const release = holdSignalWrites(store);
     const newer = engine.signals({ upsert: [signal('web', 'cpu', 'up', { lastSeen: '2025-01-01T00:00:20.000Z', value: 95 })], end: [], events: [] });
     await new Promise<void>((resolve) => setImmediate(resolve));
     const older = engine.signals({ upsert: [signal('web', 'cpu', 'up', { lastSeen: '2025-01-01T00:00:10.000Z', value: 80 })], end: [], events: [] });
