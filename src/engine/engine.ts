@@ -29,12 +29,13 @@ import { boundsAt, nextChange } from '../schedule/index.js';
 import { pruneRecommendations } from '../policy/stabilization.js';
 import type { Executor } from '../pulumi/executor.js';
 import type { SignalChange, Store } from '../store/store.js';
-import type { Command, Pause, ScalingEvent, Signal, SignalKey, TargetState } from '../types.js';
+import type { Command, Pause, ScalingEvent, TargetState } from '../types.js';
 import type { Clock } from './clock.js';
 import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
 import { Scheduler } from './scheduler.js';
 import { boundsSkipEvent, errorOf, missedCommandEvent, readFailureEvent, repeatsNewest, skipEvent, targetMessage } from './engine-events.js';
 import { pointClaims, pointsOf, type PointClaim } from './schedule-points.js';
+import { SignalLedger } from './signal-ledger.js';
 import { newRuntime, serial, stateOf, type TargetRuntime } from './target-runtime.js';
 import { Waiters } from './waiters.js';
 
@@ -67,13 +68,6 @@ export interface EngineOptions {
   newId?: () => string;
 }
 
-/** A signal change on its way to the store: the new signal, or its end (with when it resolved, ms). */
-interface InFlight {
-  /** The delivery that made it (each delivery clears only its own). */
-  owner: object;
-  change: { signal: Signal } | { endedAt: number | undefined };
-}
-
 /**
  * The engine. The HTTP layer calls `command`, `signals`, `pause`, `record`, `state`, `states`
  * and `isDraining`; the daemon calls `start` once and `drain` on shutdown.
@@ -103,15 +97,13 @@ export class Engine {
   /** Calls between their draining check and their store write; a drain waits for them. */
   #submitting = 0;
   #tick: unknown = null;
-  /** Signal changes accepted but not yet in memory (their write is in flight), by target and id. */
-  readonly #inFlight = new Map<string, InFlight>();
   /** Targets whose signals changed, evaluated together at the next turn (see #evaluateSoon). */
   readonly #toEvaluate = new Set<TargetRuntime>();
   #evaluated: Promise<void> | null = null;
   /** An end of expired signals is on its way (see #endExpiredSoon). */
   #ending = false;
-  /** Per `target\0signal id`: when that alert last resolved (epoch ms), from its source. */
-  readonly #resolved = new Map<string, number>();
+  /** Which deliveries of a signal are stale (signal-ledger.ts). */
+  readonly #ledger = new SignalLedger();
   #scheduleTimer: unknown = null;
   /** When the schedule timer is due (epoch ms); the periodic tick catches up if it is late. */
   #scheduleAt: number | null = null;
@@ -175,28 +167,9 @@ export class Engine {
     if (this.#draining) throw draining();
     await this.#ready();
     for (const name of new Set(change.upsert.map((s) => s.target))) await this.#accepting(name);
-    // What the store gets is what memory keeps: an older delivery of a signal changes nothing,
-    // nor does one of an alert that had started no later than its recorded resolution (SNS
-    // retrying an ALARM after the OK was taken); a refresh keeps the signal's first `since`.
-    // Judged against the deliveries still being written too (#inFlight): they are stored before
-    // this one, so memory will hold what they say.
-    const upsert = change.upsert.flatMap((s) => {
-      const key = `${s.target}\0${s.id}`;
-      const pending = this.#inFlight.get(key)?.change;
-      const before = pending === undefined ? this.#targets.get(s.target)?.signals.get(s.id) : 'signal' in pending ? pending.signal : undefined;
-      if (before !== undefined && before.lastSeen > s.lastSeen) return [];
-      const resolved = pending !== undefined && 'endedAt' in pending ? pending.endedAt : this.#resolved.get(key);
-      if (before === undefined && resolved !== undefined && Date.parse(s.since) <= resolved) return [];
-      return [before === undefined ? s : { ...s, since: before.since }];
-    });
-    const owner = {};
-    const mine: string[] = [];
-    const inFlight = (key: string, change: InFlight['change']): void => {
-      this.#inFlight.set(key, { owner, change });
-      mine.push(key);
-    };
-    for (const s of upsert) inFlight(`${s.target}\0${s.id}`, { signal: s });
-    for (const key of change.end) inFlight(`${key.target}\0${key.id}`, { endedAt: key.at === undefined ? undefined : Date.parse(key.at) });
+    // What the store gets is what memory keeps: stale deliveries change nothing (signal-ledger.ts).
+    const accepted = this.#ledger.accept(change, (key) => this.#targets.get(key.target)?.signals.get(key.id));
+    const upsert = accepted.upsert;
     this.#submitting += 1;
     try {
       await this.#store.applySignals({ ...change, upsert });
@@ -210,7 +183,7 @@ export class Engine {
         if (before === undefined || before.direction !== s.direction || before.value !== s.value) this.#changed(t);
         touched.add(t);
       }
-      for (const key of change.end) this.#rememberResolution(key);
+      for (const key of change.end) this.#ledger.ended(key);
       for (const key of change.end) {
         const t = this.#targets.get(key.target);
         if (t?.signals.delete(key.id)) {
@@ -219,18 +192,13 @@ export class Engine {
         }
       }
       for (const event of change.events) this.#published(event);
-      this.#settled(owner, mine);
+      this.#ledger.settle(accepted);
       if (touched.size > 0) await this.#evaluateSoon(touched);
     } finally {
-      this.#settled(owner, mine);
+      this.#ledger.settle(accepted);
       this.#submitting -= 1;
       this.#notify();
     }
-  }
-
-  /** A delivery reached memory (or failed): what it had in flight is memory's (or nothing) now. */
-  #settled(owner: object, keys: readonly string[]): void {
-    for (const key of keys) if (this.#inFlight.get(key)?.owner === owner) this.#inFlight.delete(key);
   }
 
   /**
@@ -284,18 +252,6 @@ export class Engine {
         this.#notify();
       });
     });
-  }
-
-  /** Keeps when an alert resolved, so that a late delivery of its start is known as stale. */
-  #rememberResolution(key: SignalKey): void {
-    const at = key.at === undefined ? Number.NaN : Date.parse(key.at);
-    if (Number.isNaN(at)) return;
-    // Bounded: the oldest resolutions go first; a retry that late is past SNS's own retry policy.
-    if (this.#resolved.size >= MAX_RESOLUTIONS) {
-      const oldest = this.#resolved.keys().next().value;
-      if (oldest !== undefined) this.#resolved.delete(oldest);
-    }
-    this.#resolved.set(`${key.target}\0${key.id}`, at);
   }
 
   /** Sets (or with null, lifts) an API pause of a target once stored; resolves with its state. */
@@ -891,9 +847,6 @@ export class Engine {
     this.#waiters.notify();
   }
 }
-
-/** How many alert resolutions are remembered to recognise stale deliveries. */
-const MAX_RESOLUTIONS = 10_000;
 
 /** How much longer than the cancel grace a drain waits for cancelled operations to end. */
 const STOP_MARGIN_MS = 5_000;
