@@ -62,6 +62,8 @@ declare module 'autocannon' {
     interface Instance extends PromiseLike<Result> {
       /** Ends the run now; it then resolves with what was measured so far. */
       stop(): void;
+      /** Called on every response (autocannon's instance is an EventEmitter). */
+      on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): this;
     }
   }
 
