@@ -304,6 +304,21 @@ describe('SqliteStore schema versions', () => {
     expect((await again.loadCommands()).get(kept.target)?.[0]).toEqual(kept);
   });
 
+  it('writes called while the log syncs wait for it and commit together; close commits them too', async () => {
+    const file = freshPath();
+    const store = await open({ path: file });
+    const first = makeCommand();
+    const written = [store.addCommand(first)];
+    // The first write's commit happens at the next turn, its sync then runs on the thread pool.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const more = [makeCommand(), makeCommand(), makeCommand()];
+    for (const command of more) written.push(store.addCommand(command));
+    await store.close();
+    await Promise.all(written);
+    const again = await open({ path: file });
+    expect((await again.loadCommands()).get(first.target)).toEqual([first, ...more]);
+  });
+
   it('a new signal is an append under the next key, a refresh and an end touch its own row only', async () => {
     const file = freshPath();
     const store = await open({ path: file });
