@@ -19,10 +19,13 @@ type Pending = { signal: Signal } | { endedAt: number | undefined };
 export interface Accepted {
   /** The upserts worth storing, each keeping its signal's first `since`. */
   upsert: Signal[];
+  /** The delivery's token: only its own in-flight entries are cleared when it settles. */
   readonly owner: object;
+  /** The signals (target and id) it put in flight. */
   readonly keys: readonly string[];
 }
 
+/** The engine's record of signal changes in flight and of recent resolutions; see the top of this file. */
 export class SignalLedger {
   /** Changes accepted but not yet in memory, by target and id, with the delivery that made each. */
   readonly #inFlight = new Map<string, { owner: object; change: Pending }>();

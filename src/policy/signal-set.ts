@@ -70,10 +70,12 @@ export class SignalSet {
   #seq = 0;
   #expiredHeld = 0;
 
+  /** `rules`: the target's step rules, which decide each signal's class. */
   constructor(rules: StepRules | undefined) {
     this.#rules = rules;
   }
 
+  /** How many signals are held, expired ones not yet ended included. */
   get size(): number {
     return this.#all.size;
   }
@@ -83,6 +85,7 @@ export class SignalSet {
     return this.#expiredHeld;
   }
 
+  /** The signal with this id, expired or not, if held. */
   get(id: string): Signal | undefined {
     return this.#all.get(id)?.signal;
   }

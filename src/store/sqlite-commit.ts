@@ -46,6 +46,7 @@ export class GroupCommit {
   /** Why nothing more may be acknowledged from this file (a failed sync), or null. */
   broken: string | null = null;
 
+  /** `deps`: how to reach the open database and the store's hooks around a transaction. */
   constructor(deps: CommitDeps) {
     this.#deps = deps;
   }
