@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScalingEvent, TargetState } from '../../src/types.js';
-import { alive, descendants, killAll, startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
+import { alive, descendants, killAll, settledAt, startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
 import {
   configGet,
   createPulumiSandbox,
@@ -160,7 +160,7 @@ describe('pulumiscale serve, end to end', () => {
     );
     expect(statuses.every((s) => s === 202)).toBe(true);
 
-    const state = await settledAt(d, 'web', start + 100);
+    const state = await settledAt(d, start + 100, 'web');
     const newEvents = (await events(d, 'web')).filter((e) => !seen.has(e.id));
     const ups = (await updateCount(webDir, 'dev')) - before;
     expect(ups).toBeGreaterThanOrEqual(1);
@@ -212,7 +212,7 @@ describe('acknowledged means durable', () => {
 
     d = await startDaemonProcess(sandbox.root, configYaml(), sandbox.env);
     try {
-      expect((await settledAt(d, 'web', 11)).current).toBe(11);
+      expect((await settledAt(d, 11, 'web')).current).toBe(11);
       expect(await configGet(sandbox, webDir, 'dev', 'web:replicas')).toBe('11');
     } finally {
       expect(await d.stop('SIGTERM')).toBe(0);
@@ -223,7 +223,7 @@ describe('acknowledged means durable', () => {
     let d = await startDaemonProcess(sandbox.root, configYaml(), sandbox.env);
     const start = 5;
     expect((await d.request('POST', '/api/v1/targets/web/scale', { to: start })).status).toBe(202);
-    await settledAt(d, 'web', start);
+    await settledAt(d, start, 'web');
     expect((await d.request('POST', '/api/v1/targets/web/scale', { action: 'up' })).status).toBe(202);
     // The key is set just before `up` runs: kill the daemon once the config shows the new value.
     await until(
@@ -240,7 +240,7 @@ describe('acknowledged means durable', () => {
 
     d = await startDaemonProcess(sandbox.root, configYaml(), sandbox.env);
     try {
-      const state = await settledAt(d, 'web', start + 1);
+      const state = await settledAt(d, start + 1, 'web');
       expect(state.lastEvent).toMatchObject({ kind: 'changed', to: start + 1 });
       expect(await configGet(sandbox, webDir, 'dev', 'web:replicas')).toBe(String(start + 1));
       expect((await stackOutputs(sandbox, 'dev', webDir)).replicas).toBe(start + 1);
@@ -250,15 +250,3 @@ describe('acknowledged means durable', () => {
   });
 });
 
-/** Waits until the target is idle at `value` (its last event settled). */
-async function settledAt(d: DaemonProcess, name: string, value: number): Promise<TargetState> {
-  let last: TargetState | undefined;
-  try {
-    return await until(async () => {
-      last = (await d.request<TargetState>('GET', `/api/v1/targets/${name}`)).body;
-      return last.current === value && last.pending === null && !last.running ? last : undefined;
-    }, `${name} to settle at ${value}`);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last state: ${JSON.stringify(last)}`, { cause: err });
-  }
-}

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScalingEvent, TargetState } from '../../src/types.js';
-import { startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
+import { settledAt, startDaemonProcess, targetEvents, targetState, until, type DaemonProcess } from '../support/daemon.js';
 import { configGet, createPulumiSandbox, deployedStack, pulumiOk, stackOutputs, type FixtureStack, type PulumiSandbox } from '../support/pulumi.js';
 import { fixture } from '../support/sns.js';
 
@@ -57,17 +57,9 @@ async function withDaemon(stack: Stack, target: Record<string, unknown>, body: (
   }
 }
 
-async function state(d: DaemonProcess): Promise<TargetState> {
-  return (await d.request<TargetState>('GET', '/api/v1/targets/web')).body;
-}
-
-async function events(d: DaemonProcess): Promise<ScalingEvent[]> {
-  return (await d.request<ScalingEvent[]>('GET', '/api/v1/events?target=web&limit=1000')).body;
-}
-
 /** The `changed` events, oldest first. */
 async function changes(d: DaemonProcess): Promise<ScalingEvent[]> {
-  return (await events(d)).filter((e) => e.kind === 'changed').reverse();
+  return (await targetEvents(d)).filter((e) => e.kind === 'changed').reverse();
 }
 
 /** How many `update` operations the stack's history holds (the deploy of `project` included). */
@@ -81,14 +73,6 @@ async function deployed(stack: Stack): Promise<{ config: string | null; output: 
   return { config: await configGet(sandbox, stack.dir, stack.name, 'web:replicas'), output: (await stackOutputs(sandbox, stack.name, stack.dir)).replicas };
 }
 
-/** Waits until the target is at `value` with nothing running or queued. */
-async function settledAt(d: DaemonProcess, value: number): Promise<TargetState> {
-  return until(async () => {
-    const s = await state(d);
-    return s.current === value && !s.running && s.pendingCount === 0 ? s : undefined;
-  }, `web to settle at ${value}`);
-}
-
 /**
  * Waits until the engine has evaluated the target at or after `ms` (its desired value's `at`).
  * While a signal is active that happens every evaluation interval: "nothing changed since" is
@@ -96,7 +80,7 @@ async function settledAt(d: DaemonProcess, value: number): Promise<TargetState> 
  */
 async function evaluatedAfter(d: DaemonProcess, ms: number): Promise<TargetState> {
   return until(async () => {
-    const s = await state(d);
+    const s = await targetState(d);
     return s.desired !== null && Date.parse(s.desired.at) >= ms ? s : undefined;
   }, `an evaluation after ${new Date(ms).toISOString()}`);
 }
@@ -104,7 +88,7 @@ async function evaluatedAfter(d: DaemonProcess, ms: number): Promise<TargetState
 /** Polls the target until `untilMs`, failing as soon as `check` does not hold. */
 async function holds(d: DaemonProcess, untilMs: number, check: (s: TargetState) => boolean, what: string): Promise<void> {
   await until(async () => {
-    const s = await state(d);
+    const s = await targetState(d);
     if (!check(s)) throw new Error(`${what} stopped holding: ${JSON.stringify({ current: s.current, running: s.running, lastEvent: s.lastEvent })}`);
     return Date.now() >= untilMs ? true : undefined;
   }, what);
@@ -169,10 +153,10 @@ describe('a firing alert is a signal that steps again after each cooldown', () =
       expect(await deployed(stack)).toEqual({ config: '4', output: 4 });
       expect(await updates(stack)).toBe(1 + 3);
       // At max the alarm still fires, and the target stays.
-      expect((await state(d)).signals).toMatchObject([{ id: ALARM_ARN, source: 'cloudwatch', direction: 'up' }]);
+      expect((await targetState(d)).signals).toMatchObject([{ id: ALARM_ARN, source: 'cloudwatch', direction: 'up' }]);
 
       expect(await cloudwatch(d, 'OK')).toMatchObject({ status: 202, body: { accepted: 0, ignored: 1 } });
-      expect((await state(d)).signals).toEqual([]);
+      expect((await targetState(d)).signals).toEqual([]);
       // Lowered by hand: with the signal ended, nothing steps back up once the up cooldown is
       // over (it would have, were the alarm still active).
       expect((await d.request('POST', '/api/v1/targets/web/scale', { to: 1 })).status).toBe(202);
@@ -206,7 +190,7 @@ describe('a firing alert is a signal that steps again after each cooldown', () =
       expect(await updates(stack)).toBe(before);
       expect(await deployed(stack)).toEqual({ config: '2', output: 2 });
       // The resolution is recorded, and so (once, not at every evaluation) is the decision it led to.
-      const history = await events(d);
+      const history = await targetEvents(d);
       expect(history.filter((e) => e.kind === 'ignored')).toMatchObject([{ reason: 'alert HighCPU resolved: its signal ended', evidence: { fingerprint: 'aaaa0001' } }]);
       expect(history.filter((e) => e.kind === 'skipped')).toMatchObject([{ skipReason: 'cooldown', signals: [{ id: 'bbbb0002' }] }]);
     });
@@ -264,10 +248,10 @@ describe('pauses through the API', () => {
       expect(await alertmanager(d, [alert('dddd0004', 'firing')])).toMatchObject({ status: 202, body: { accepted: 1 } });
 
       // Held: the decision is recorded once as skipped (paused), and the stack is untouched.
-      const skipped = await until(async () => (await events(d)).find((e) => e.kind === 'skipped'), 'the paused decision');
+      const skipped = await until(async () => (await targetEvents(d)).find((e) => e.kind === 'skipped'), 'the paused decision');
       expect(skipped).toMatchObject({ skipReason: 'paused', from: 1, signals: [{ id: 'dddd0004' }] });
       expect(Date.parse(skipped.at)).toBeLessThan(end);
-      expect(await state(d)).toMatchObject({ current: 1, paused: true, pause: { until: paused.body.pause?.until } });
+      expect(await targetState(d)).toMatchObject({ current: 1, paused: true, pause: { until: paused.body.pause?.until } });
       expect(await configGet(sandbox, stack.dir, stack.name, 'web:replicas')).toBe('1');
 
       const done = await settledAt(d, 2);
@@ -278,7 +262,7 @@ describe('pauses through the API', () => {
       // clock readings, hence the millisecond of slack).
       const step = steps[0] as ScalingEvent;
       expect(Date.parse(step.at) - step.durationMs).toBeGreaterThanOrEqual(end - 1);
-      expect((await events(d)).filter((e) => e.kind === 'skipped')).toHaveLength(1);
+      expect((await targetEvents(d)).filter((e) => e.kind === 'skipped')).toHaveLength(1);
       expect(await updates(stack)).toBe(1 + 1);
       expect(await deployed(stack)).toEqual({ config: '2', output: 2 });
     });

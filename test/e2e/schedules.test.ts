@@ -10,8 +10,8 @@
  * Nothing sleeps: every wait polls the API until a condition holds, with generous timeouts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ScalingEvent, TargetState } from '../../src/types.js';
-import { startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
+import type { ScalingEvent } from '../../src/types.js';
+import { settledAt, startDaemonProcess, stateWhere, targetEvents, targetState, until, type DaemonProcess } from '../support/daemon.js';
 import { configGet, createPulumiSandbox, deployValue, deployedStack, stackOutputs, type FixtureStack, type PulumiSandbox } from '../support/pulumi.js';
 
 let sandbox: PulumiSandbox;
@@ -64,36 +64,14 @@ async function withDaemon(stack: Stack, schedules: Record<string, unknown>[], bo
   }
 }
 
-async function state(d: DaemonProcess): Promise<TargetState> {
-  return (await d.request<TargetState>('GET', '/api/v1/targets/web')).body;
-}
-
-/** The target's events, oldest first. */
-async function events(d: DaemonProcess): Promise<ScalingEvent[]> {
-  return (await d.request<ScalingEvent[]>('GET', '/api/v1/events?target=web&limit=1000')).body.reverse();
-}
-
 /** The `changed` events, oldest first, as `[from, to, source]`. */
 async function changes(d: DaemonProcess): Promise<[number | null, number | null, string][]> {
-  return (await events(d)).filter((e) => e.kind === 'changed').map((e) => [e.from, e.to, e.source]);
+  return (await targetEvents(d)).reverse().filter((e) => e.kind === 'changed').map((e) => [e.from, e.to, e.source]);
 }
 
 /** The value in the stack's config and in its deployed output. */
 async function deployed(stack: Stack): Promise<{ config: string | null; output: unknown }> {
   return { config: await configGet(sandbox, stack.dir, stack.name, 'web:replicas'), output: (await stackOutputs(sandbox, stack.name, stack.dir)).replicas };
-}
-
-/** Waits until the target state satisfies `check`, and returns that state. */
-function stateWhere(d: DaemonProcess, check: (s: TargetState) => boolean, what: string): Promise<TargetState> {
-  return until(async () => {
-    const s = await state(d);
-    return check(s) ? s : undefined;
-  }, what);
-}
-
-/** Waits until the target is at `value` with nothing running or queued. */
-function settledAt(d: DaemonProcess, value: number): Promise<TargetState> {
-  return stateWhere(d, (s) => s.current === value && !s.running && s.pendingCount === 0, `web to settle at ${value}`);
 }
 
 /** The next whole second at least `leadMs` from now (epoch ms). */
@@ -131,13 +109,13 @@ describe('a point schedule', () => {
     await withDaemon(stack, schedules, async (d) => {
       await settledAt(d, 7);
       expect(await deployed(stack)).toEqual({ config: '7', output: 7 });
-      expect((await state(d)).schedules).toMatchObject([{ name: 'reset', active: false, next: expect.stringMatching(/:[0-5][05]\.000Z$/) as unknown }]);
+      expect((await targetState(d)).schedules).toMatchObject([{ name: 'reset', active: false, next: expect.stringMatching(/:[0-5][05]\.000Z$/) as unknown }]);
 
       // Changed by hand between fires: the next fire sets it back.
       const manual = await d.request<{ intent: { id: string } }>('POST', '/api/v1/targets/web/scale', { to: 3, reason: 'e2e: by hand' });
       expect(manual.status).toBe(202);
       const back = await until(async () => {
-        const all = await events(d);
+        const all = (await targetEvents(d)).reverse();
         const byHand = all.findIndex((e) => e.kind === 'changed' && e.commands?.includes(manual.body.intent.id));
         return byHand === -1 ? undefined : all.slice(byHand + 1).find((e) => e.kind === 'changed' && e.source === 'schedule');
       }, 'the next fire to undo the manual change');
@@ -150,14 +128,14 @@ describe('a point schedule', () => {
     const restarted = Date.now();
     await withDaemon(stack, schedules, async (d) => {
       const fires = await until(async () => {
-        const all = fireTimes(await events(d), 'reset');
+        const all = fireTimes((await targetEvents(d)).reverse(), 'reset');
         return all.some((at) => at > restarted) ? all : undefined;
       }, 'a fire after the restart');
       // One event per fire time, none twice, in order; each 5 s after the last, except where a
       // catch-up superseded fires (their `missed` event names the latest it skipped).
       expect(new Set(fires).size).toBe(fires.length);
       expect(fires.slice(1).every((at, i) => at > (fires[i] as number) && (at - (fires[i] as number)) % 5_000 === 0)).toBe(true);
-      const kinds = (await events(d)).filter((e) => e.source === 'schedule').map((e) => e.kind);
+      const kinds = (await targetEvents(d)).reverse().filter((e) => e.source === 'schedule').map((e) => e.kind);
       expect(kinds.every((k) => ['changed', 'skipped', 'missed'].includes(k))).toBe(true);
       expect((await changes(d)).filter(([, , source]) => source === 'schedule')).toEqual([[2, 7, 'schedule'], [3, 7, 'schedule']]);
       await settledAt(d, 7);
@@ -179,7 +157,7 @@ describe('a window', () => {
       const during = await stateWhere(d, (s) => s.current === 5 && s.bounds.source === 'schedule:busy', 'the window to raise web to 5');
       expect(during).toMatchObject({ bounds: { min: 5, max: 10, source: 'schedule:busy' }, schedules: [{ name: 'busy', active: true }] });
       expect(await deployed(stack)).toEqual({ config: '5', output: 5 });
-      const [raised, ...others] = (await events(d)).filter((e) => e.kind === 'changed');
+      const [raised, ...others] = (await targetEvents(d)).reverse().filter((e) => e.kind === 'changed');
       expect(others).toEqual([]);
       expect(raised).toMatchObject({ from: 2, to: 5, source: 'schedule', reason: expect.stringContaining('schedule:busy') as unknown });
       expect(Date.parse(raised?.at ?? '')).toBeGreaterThanOrEqual(startAt);
@@ -209,7 +187,7 @@ describe('a window', () => {
       const back = await stateWhere(d, (s) => s.current === 1 && s.bounds.source === 'config' && !s.running && s.pendingCount === 0, 'the window end to bring web back to 1');
       expect(back.bounds).toEqual({ min: 1, max: 10, source: 'config' });
       expect(await deployed(stack)).toEqual({ config: '1', output: 1 });
-      const changed = (await events(d)).filter((e) => e.kind === 'changed');
+      const changed = (await targetEvents(d)).reverse().filter((e) => e.kind === 'changed');
       // Into the window's bounds is the schedule's doing; back into the target's own, the engine's.
       expect(changed.map((e) => [e.from, e.to, e.source])).toEqual([[3, 0, 'schedule'], [0, 1, 'engine']]);
       expect(changed[0]?.reason).toContain('schedule:night');
@@ -310,7 +288,7 @@ describe('the timeline', () => {
         for (let i = 1; i < business.length; i++) expect(business[i]).not.toBe(business[i - 1]);
 
         // The state's next start and fire are the timeline's first.
-        expect((await state(d)).schedules).toEqual([
+        expect((await targetState(d)).schedules).toEqual([
           { name: 'business', active: ends[0] !== undefined && (starts[0] === undefined || ends[0].at < starts[0].at), next: starts[0]?.at },
           { name: 'batch', active: false, next: points[0]?.at },
         ]);

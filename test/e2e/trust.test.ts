@@ -9,8 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ScalingEvent, TargetState } from '../../src/types.js';
-import { CLI, alive, descendants, killAll, startDaemonProcess, until, type DaemonProcess } from '../support/daemon.js';
+import { CLI, alive, descendants, killAll, settledAt, startDaemonProcess, targetEvents, targetState, until, type DaemonProcess } from '../support/daemon.js';
 import { configGet, createPulumiSandbox, deployedStack, pulumiOk, pulumiSection, stackOutputs, type PulumiSandbox } from '../support/pulumi.js';
 import { slowCli } from '../support/slow-cli.js';
 
@@ -50,14 +49,6 @@ function lockDir(stack: string): string {
   return path.join(sandbox.root, 'backend', '.pulumi', 'locks', 'organization', 'web', stack);
 }
 
-async function state(d: DaemonProcess): Promise<TargetState> {
-  return (await d.request<TargetState>('GET', '/api/v1/targets/web')).body;
-}
-
-async function events(d: DaemonProcess): Promise<ScalingEvent[]> {
-  return (await d.request<ScalingEvent[]>('GET', '/api/v1/events?target=web')).body;
-}
-
 /** Waits until the target runs an operation (the hung CLI is in its `up` or `preview`). */
 /**
  * Waits until the daemon's CLI child for `command` (`up`, `preview`) runs: the hung wrapper's
@@ -76,14 +67,6 @@ async function cliRunning(d: DaemonProcess, command: string): Promise<void> {
     });
     return args.some((a) => a.includes(command)) ? true : undefined;
   }, `the pulumi ${command} to start`);
-}
-
-/** Waits until the target has nothing queued or running and its value is `value`. */
-async function settledAt(d: DaemonProcess, value: number): Promise<TargetState> {
-  return until(async () => {
-    const s = await state(d);
-    return s.current === value && s.pending === null && !s.running ? s : undefined;
-  }, `web to settle at ${value}`);
 }
 
 /** The lock files of a stack of project `web` on the sandbox's file backend. */
@@ -146,9 +129,9 @@ describe('engine.operationTimeout', () => {
     const d = await startDaemonProcess(sandbox.root, configYaml(dir, { cliDir: hung, engine: 'operationTimeout: 2s, cancelGrace: 1s' }), sandbox.env);
     try {
       expect((await d.request('POST', '/api/v1/targets/web/scale', { to: 7 })).status).toBe(202);
-      const failed = await until(async () => (await events(d)).find((e) => e.kind === 'failed'), 'the operation to time out', 60_000);
+      const failed = await until(async () => (await targetEvents(d)).find((e) => e.kind === 'failed'), 'the operation to time out', 60_000);
       expect(failed).toMatchObject({ errorCode: 'PS_PULUMI_TIMEOUT', from: 3, to: 7 });
-      expect(await state(d)).toMatchObject({ current: 3, running: false, error: { code: 'PS_PULUMI_TIMEOUT' } });
+      expect(await targetState(d)).toMatchObject({ current: 3, running: false, error: { code: 'PS_PULUMI_TIMEOUT' } });
       expect(await configGet(sandbox, dir, path.basename(dir), 'web:replicas')).toBe('3');
     } finally {
       expect(await d.stop('SIGTERM')).toBe(0);
@@ -162,13 +145,13 @@ describe('engine.operationTimeout bounds every CLI call, not only up', () => {
     const hung = await slowCli(sandbox, { commands: ['config'], seconds: 600, name: 'slow-config' });
     const d = await startDaemonProcess(sandbox.root, configYaml(dir, { cliDir: hung, engine: 'operationTimeout: 2s, cancelGrace: 1s' }), sandbox.env);
     try {
-      await until(async () => ((await state(d)).error?.code === 'PS_PULUMI_TIMEOUT' ? true : undefined), 'the start-up read to time out', 60_000);
+      await until(async () => ((await targetState(d)).error?.code === 'PS_PULUMI_TIMEOUT' ? true : undefined), 'the start-up read to time out', 60_000);
       expect((await d.request('POST', '/api/v1/targets/web/scale', { to: 7 })).status).toBe(202);
-      const failed = await until(async () => (await events(d)).find((e) => e.kind === 'failed'), 'the operation to time out', 60_000);
+      const failed = await until(async () => (await targetEvents(d)).find((e) => e.kind === 'failed'), 'the operation to time out', 60_000);
       expect(failed).toMatchObject({ errorCode: 'PS_PULUMI_TIMEOUT' });
       // It could not even read the value, so nothing was decided: the command stays queued for a
       // later try, and the state says why.
-      expect(await state(d)).toMatchObject({ running: false, pendingCount: 1, error: { code: 'PS_PULUMI_TIMEOUT' } });
+      expect(await targetState(d)).toMatchObject({ running: false, pendingCount: 1, error: { code: 'PS_PULUMI_TIMEOUT' } });
     } finally {
       expect(await d.stop('SIGTERM')).toBe(0);
     }
@@ -194,7 +177,7 @@ describe('a dry run', () => {
     const next = await startDaemonProcess(sandbox.root, configYaml(dir), sandbox.env);
     try {
       // The preview runs again (it was acknowledged), and still changes nothing.
-      await until(async () => ((await events(next)).some((e) => e.kind === 'previewed') ? true : undefined), 'the preview to run again');
+      await until(async () => ((await targetEvents(next)).some((e) => e.kind === 'previewed') ? true : undefined), 'the preview to run again');
       expect(await settledAt(next, 4)).toMatchObject({ current: 4 });
       expect(await configGet(sandbox, dir, path.basename(dir), 'web:replicas')).toBe('4');
       expect((await stackOutputs(sandbox, path.basename(dir), dir)).replicas).toBe(4);
@@ -210,10 +193,10 @@ describe('a stack that does not exist', () => {
     const yaml = configYaml(dir, { stack: 'prdo' });
     const d = await startDaemonProcess(sandbox.root, yaml, sandbox.env);
     try {
-      await until(async () => ((await state(d)).error !== null ? true : undefined), 'the start-up read to fail');
-      expect(await state(d)).toMatchObject({ current: null, error: { code: 'PS_STACK_NOT_FOUND' } });
+      await until(async () => ((await targetState(d)).error !== null ? true : undefined), 'the start-up read to fail');
+      expect(await targetState(d)).toMatchObject({ current: null, error: { code: 'PS_STACK_NOT_FOUND' } });
       expect((await d.request('POST', '/api/v1/targets/web/scale', { to: 3 })).status).toBe(202);
-      await until(async () => ((await events(d)).filter((e) => e.errorCode === 'PS_STACK_NOT_FOUND').length >= 2 ? true : undefined), 'the operation to fail');
+      await until(async () => ((await targetEvents(d)).filter((e) => e.errorCode === 'PS_STACK_NOT_FOUND').length >= 2 ? true : undefined), 'the operation to fail');
     } finally {
       expect(await d.stop('SIGTERM')).toBe(0);
     }
@@ -258,7 +241,7 @@ describe('a lock left by our own killed pulumi up', () => {
     try {
       const done = await settledAt(d, 6);
       expect(done.lastEvent).toMatchObject({ kind: 'changed', to: 6 });
-      expect((await events(d)).map((e) => e.kind)).toContain('unlocked');
+      expect((await targetEvents(d)).map((e) => e.kind)).toContain('unlocked');
       expect(locks('stale')).toEqual([]);
       expect((await stackOutputs(sandbox, path.basename(dir), dir)).replicas).toBe(6);
     } finally {
@@ -278,7 +261,7 @@ describe('a lock left by our own killed pulumi up', () => {
     const d = await startDaemonProcess(sandbox.root, configYaml(dir, { engine: 'retry: { maxAttempts: 2, baseDelay: 100ms, maxDelay: 100ms }' }), sandbox.env);
     try {
       expect((await d.request('POST', '/api/v1/targets/web/scale', { to: 6 })).status).toBe(202);
-      const failed = await until(async () => (await events(d)).find((e) => e.kind === 'failed'), 'the operation to give up', 60_000);
+      const failed = await until(async () => (await targetEvents(d)).find((e) => e.kind === 'failed'), 'the operation to give up', 60_000);
       expect(failed).toMatchObject({ errorCode: 'PS_PULUMI_CONFLICT' });
       expect(existsSync(lock)).toBe(true);
       expect(await configGet(sandbox, dir, path.basename(dir), 'web:replicas')).toBe('5');

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { ScalingEvent, TargetState } from '../../src/types.js';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = path.join(REPO, 'dist', 'cli.js');
@@ -135,4 +136,32 @@ export function killAll(pids: readonly number[]): void {
       // It ended on its own between the listing and now.
     }
   }
+}
+
+/** A target's state as the API serves it (`GET /api/v1/targets/:name`). */
+export async function targetState(d: DaemonProcess, name = 'web'): Promise<TargetState> {
+  return (await d.request<TargetState>('GET', `/api/v1/targets/${name}`)).body;
+}
+
+/** A target's events, newest first, up to 1,000 (`GET /api/v1/events`). */
+export async function targetEvents(d: DaemonProcess, name = 'web'): Promise<ScalingEvent[]> {
+  return (await d.request<ScalingEvent[]>('GET', `/api/v1/events?target=${name}&limit=1000`)).body;
+}
+
+/** Waits until the target's state satisfies `check`, and returns it; a timeout says the last state seen. */
+export async function stateWhere(d: DaemonProcess, check: (s: TargetState) => boolean, what: string, name = 'web'): Promise<TargetState> {
+  let last: TargetState | undefined;
+  try {
+    return await until(async () => {
+      last = await targetState(d, name);
+      return check(last) ? last : undefined;
+    }, what);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last state: ${JSON.stringify(last)}`, { cause: err });
+  }
+}
+
+/** Waits until the target is at `value` with nothing running or queued. */
+export function settledAt(d: DaemonProcess, value: number, name = 'web'): Promise<TargetState> {
+  return stateWhere(d, (s) => s.current === value && !s.running && s.pendingCount === 0, `${name} to settle at ${value}`, name);
 }
