@@ -18,6 +18,10 @@ const duration = z.string().transform((text, ctx) => {
   return ms;
 });
 
+/** A duration of at least `min` ms, where less makes no sense (a timer re-armed back to back). */
+const durationAtLeast = (min: number, unit: string) =>
+  duration.refine((ms) => ms >= min, { message: `must be at least ${unit}` });
+
 /** A byte size: a number of bytes or a string such as "1mb", "512kb". */
 const byteSize = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v;
@@ -280,14 +284,14 @@ export const configSchema = z
          * SIGKILL after `cancelGrace`), the previous config restored, and a `failed` event
          * recorded with PS_PULUMI_TIMEOUT.
          */
-        operationTimeout: duration.default(1_800_000),
+        operationTimeout: durationAtLeast(1_000, '1s').default(1_800_000),
         /** How long a cancelled Pulumi CLI gets to stop cleanly after SIGINT before SIGKILL. */
         cancelGrace: duration.default(10_000),
         /**
          * How often every target with active signals is evaluated again, besides the moments its
          * inputs change or a cooldown or pause ends (and when Alertmanager signals expire).
          */
-        evaluationInterval: duration.default(15_000),
+        evaluationInterval: durationAtLeast(100, '100ms').default(15_000),
         retry: z
           .strictObject({
             maxAttempts: z.number().int().positive().default(5),

@@ -62,6 +62,12 @@ describe('config', () => {
     ['a duration without a unit', BASE.replace('max: 40', 'max: 40\n    cooldown: { up: "60" }'), {}, [
       { path: 'targets.web.cooldown.up', message: 'not a duration: "60" (use a unit, e.g. 500ms, 60s, 5m, 1h)' },
     ]],
+    ['an evaluation interval of 0s (a timer re-armed back to back)', `engine: { evaluationInterval: 0s }\n${BASE}`, {}, [
+      { path: 'engine.evaluationInterval', message: 'must be at least 100ms' },
+    ]],
+    ['an operation timeout under a second', `engine: { operationTimeout: 500ms }\n${BASE}`, {}, [
+      { path: 'engine.operationTimeout', message: 'must be at least 1s' },
+    ]],
     ['both workDir and inline', BASE.replace('stack: prod', 'stack: prod\n    inline: { project: p }'), {}, [
       { path: 'targets.web.workDir', message: 'set exactly one of workDir or inline' },
     ]],
