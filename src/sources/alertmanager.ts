@@ -20,6 +20,7 @@ import {
   numeric,
   parseWith,
   refusalTarget,
+  resolvedAt,
   resolveTargetAction,
   type Named,
   type SourceContext,
@@ -197,7 +198,7 @@ export function translateAlerts(alerts: readonly AlertmanagerAlert[], first: num
     const id = boundedId(alertId(alert));
     if (alert.status === 'resolved') {
       // A dry run previews and changes nothing real: its resolutions end no live signal.
-      if (!query.dryRun) result.ended.push({ target: resolved.target, id, ...(alert.endsAt ? { at: alert.endsAt } : {}) });
+      if (!query.dryRun) result.ended.push({ target: resolved.target, id, ...resolvedAt(alert.endsAt, ctx) });
       const outcome = query.dryRun ? ' (dry run): no signal ended' : ': its signal ended';
       result.ignored.push(ignoredEvent(ctx, { ...common, target: resolved.target, reason: `alert ${label} resolved${outcome}` }));
       return;

@@ -17,6 +17,7 @@ import {
   numeric,
   parseJsonText,
   parseWith,
+  resolvedAt,
   resolveTargetAction,
   type Named,
   type SourceContext,
@@ -172,7 +173,7 @@ export function fromCloudWatch(
     return result;
   }
   // A dry run previews and changes nothing real: its OK ends no live signal.
-  if (!query.dryRun) result.ended.push({ target, id, ...(alarm.StateChangeTime ? { at: alarm.StateChangeTime } : {}) });
+  if (!query.dryRun) result.ended.push({ target, id, ...resolvedAt(alarm.StateChangeTime, ctx) });
   const outcome = query.dryRun ? ' (dry run): no signal ended' : ': its signal ended';
   result.ignored.push(ignoredEvent(ctx, { ...common, reason: `alarm ${name} went to ${alarm.NewStateValue}${outcome}` }));
   return result;

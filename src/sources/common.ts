@@ -259,3 +259,20 @@ export function numeric(text: string | undefined): number | undefined {
   const n = Number(text.trim());
   return Number.isFinite(n) ? n : undefined;
 }
+
+/** How far ahead of this daemon's clock a sender's clock may be before its times are not believed. */
+export const MAX_CLOCK_SKEW_MS = 3_600_000;
+
+/**
+ * When an alert resolved, as its sender says, for the ended signal's `at`: the engine drops a
+ * later delivery of the alert that started no later than this. A time further in the future
+ * than clocks drift apart (say `9999-12-31`) would make every new firing of that alert look
+ * stale, so it counts as now; one that is not a date is left out (unknown).
+ */
+export function resolvedAt(sent: string | undefined, ctx: Pick<SourceContext, 'now'>): { at?: string } {
+  if (sent === undefined) return {};
+  const at = Date.parse(sent);
+  if (Number.isNaN(at)) return {};
+  const now = ctx.now();
+  return { at: at > now + MAX_CLOCK_SKEW_MS ? new Date(now).toISOString() : sent };
+}

@@ -21,6 +21,7 @@ interface AlertSpec {
   /** Defaults to `fp<index>`; null sends none (as Grafana and hand-written senders may). */
   fingerprint?: string | null;
   startsAt?: string;
+  endsAt?: string;
 }
 
 function payload(alerts: AlertSpec[]): AlertmanagerPayload {
@@ -33,7 +34,7 @@ function payload(alerts: AlertSpec[]): AlertmanagerPayload {
       labels: { alertname: `Alert${i}`, ...a.labels },
       annotations: a.annotations ?? {},
       startsAt: a.startsAt ?? '2026-11-27T09:55:00Z',
-      endsAt: '0001-01-01T00:00:00Z',
+      endsAt: a.endsAt ?? '0001-01-01T00:00:00Z',
       generatorURL: 'http://prometheus.example:9090/graph',
       ...(a.fingerprint === null ? {} : { fingerprint: a.fingerprint ?? `fp${i}` }),
     })),
@@ -89,6 +90,19 @@ describe('fromAlertmanager on the fixtures', () => {
     expect(result.commands).toEqual([]);
     expect(result.ended).toMatchObject([{ target: 'worker', id: started?.id }]);
     expect(result.ignored.map((e) => [e.target, e.reason])).toEqual([['worker', 'alert QueueBacklog resolved: its signal ended']]);
+  });
+});
+
+describe('the resolution time an ended signal carries (what stale deliveries are judged by)', () => {
+  const up = { pulumiscale_target: 'web' };
+  it.each([
+    { rule: 'endsAt as the sender says', endsAt: '2026-11-27T09:59:00Z', at: '2026-11-27T09:59:00Z' },
+    { rule: 'an endsAt a little ahead (another clock) as the sender says', endsAt: '2026-11-27T10:30:00Z', at: '2026-11-27T10:30:00Z' },
+    { rule: 'an endsAt far in the future counts as now: it would make every later firing look stale', endsAt: '9999-12-31T00:00:00Z', at: new Date(NOW).toISOString() },
+    { rule: 'an endsAt that is not a date is left out', endsAt: 'soon', at: undefined },
+  ])('$rule', ({ endsAt, at }) => {
+    const result = fromAlertmanager(payload([{ status: 'resolved', labels: up, endsAt }]), noQuery, ctx());
+    expect(result.ended).toEqual([{ target: 'web', id: 'fp0', ...(at === undefined ? {} : { at }) }]);
   });
 });
 
