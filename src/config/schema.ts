@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { cronProblem, sameCron } from '../schedule/cron.js';
+import type { Schedule } from '../schedule/schedule.js';
 import { timeZoneProblem } from '../schedule/zone.js';
 import { parseDuration } from './duration.js';
 
@@ -383,3 +384,11 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 /** One target's parsed config, with its name and its stack's key (config/stack-key.ts). */
 export type TargetConfig = Config['targets'][string] & { name: string; stackKey: string };
+
+type Fits<T extends U, U> = T;
+/**
+ * A parsed target's schedule, declared through `Fits` as a build-time proof that the schema's
+ * output is what src/schedule computes with: if they drift apart, the build stops here. The
+ * proof lives here so that src/schedule needs nothing of the config (the arrow runs one way).
+ */
+export type ConfiguredSchedule = Fits<TargetConfig['schedules'][number], Schedule>;

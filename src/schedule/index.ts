@@ -15,7 +15,6 @@ export {
   windowEnd,
   type Bounds,
   type BoundsTarget,
-  type ConfiguredSchedule,
   type FireOutcome,
   type PointSchedule,
   type Schedule,

@@ -11,7 +11,6 @@
  * Pure: every function takes its instants as epoch milliseconds and reads no clock. Cron and
  * daylight-saving rules are in cron.ts.
  */
-import type { TargetConfig } from '../config/schema.js';
 import { cronBetween, cronLatest, cronNext } from './cron.js';
 
 /**
@@ -58,12 +57,6 @@ export interface PointSchedule {
 /** One scheduled change of a target. */
 export type Schedule = WindowSchedule | PointSchedule;
 
-type Fits<T extends U, U> = T;
-/**
- * A parsed config's schedule (config/schema.ts). Declared through `Fits` as a build-time proof
- * that the schema's output is a {@link Schedule}: if they drift apart, the build stops here.
- */
-export type ConfiguredSchedule = Fits<TargetConfig['schedules'][number], Schedule>;
 
 /** A window's state at one instant, as {@link windowAt} reads it from the clock. */
 export interface WindowState {
