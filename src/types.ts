@@ -288,3 +288,14 @@ export interface TargetState extends Omit<TargetRecord, 'retry'> {
    */
   error: { code: string; message: string; at: string } | null;
 }
+
+/** Stands for "no target named" in the history, where a target name is required. */
+export const NO_TARGET = '(none)';
+
+/**
+ * Stands for "a target name that is not configured" in the history and in metrics. A refused
+ * alert is recorded under this one name, never under the name it asked for: senders choose
+ * those, so each made-up name would otherwise be a new history partition and a new metric
+ * series. The name asked for stays in the event's reason (clipped) and labels.
+ */
+export const UNKNOWN_TARGET = '(unknown)';

@@ -8,7 +8,7 @@
  * request would let any sender grow the scrape, and the memory, without bound.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { NO_TARGET, UNKNOWN_TARGET } from '../sources/common.js';
+import { NO_TARGET, UNKNOWN_TARGET } from '../types.js';
 import type { EventBus } from './bus.js';
 
 /** How the metrics are set up. */

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { PulumiScaleError, type ErrorCode } from '../errors.js';
-import type { Direction, Evidence, Intent, IntentSource, ScalingEvent, Signal, SignalKey } from '../types.js';
+import { NO_TARGET, UNKNOWN_TARGET, type Direction, type Evidence, type Intent, type IntentSource, type ScalingEvent, type Signal, type SignalKey } from '../types.js';
 import { EVIDENCE_LIMITS, clip } from './evidence.js';
 
 /** What a source needs to know of the world: the configured targets, ids and the time. */
@@ -60,16 +60,8 @@ export interface SourceResult {
   rejected: Rejection[];
 }
 
-/** Stands for "no target named" in the history, where a target name is required. */
-export const NO_TARGET = '(none)';
-
-/**
- * Stands for "a target name that is not configured" in the history and in metrics. A refused
- * alert is recorded under this one name, never under the name it asked for: senders choose
- * those, so each made-up name would otherwise be a new history partition and a new metric
- * series. The name asked for stays in the event's reason (clipped) and labels.
- */
-export const UNKNOWN_TARGET = '(unknown)';
+/** The history's stand-in names for refused alerts; see types.ts. */
+export { NO_TARGET, UNKNOWN_TARGET };
 
 /**
  * The target a refused alert is recorded under: the name it asked for when that is configured
