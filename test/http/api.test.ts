@@ -85,6 +85,30 @@ describe('POST /api/v1/targets/:name/scale', () => {
     expect(t.engine.untouched()).toBe(true);
   });
 
+  it('refuses a "to" outside the bounds of a schedule window in effect, though inside the target\'s own', async () => {
+    // At 12:00 UTC the daily window from 08:00 for 10h (min 10, max 20) is in effect.
+    t = await makeTestApp({
+      now: () => Date.parse('2026-03-28T12:00:00.000Z'),
+      config: {
+        targets: {
+          web: {
+            workDir: './infra/web',
+            stack: 'prod',
+            configKey: 'web:replicas',
+            min: 2,
+            max: 40,
+            schedules: [{ name: 'day', cron: '0 8 * * *', duration: '10h', min: 10, max: 20 }],
+          },
+        },
+      },
+    });
+    const res = await scale('web', { to: 30 });
+    expect(res.statusCode).toBe(422);
+    expect(res.json()).toMatchObject({ error: { code: 'PS_OUT_OF_BOUNDS', details: { min: 10, max: 20, source: 'schedule:day' } } });
+    expect(t.engine.untouched()).toBe(true);
+    expect((await scale('web', { to: 15 })).statusCode).toBe(202);
+  });
+
   it('accepts the bounds themselves', async () => {
     t = await makeTestApp();
     expect((await scale('web', { to: 2 })).statusCode).toBe(202);
