@@ -20,7 +20,7 @@ export const ERROR_CODES = {
   PS_TARGET_UNKNOWN: { status: 404, description: 'a target name that is not configured' },
   PS_TARGET_MISSING: { status: 422, description: 'a webhook alert that names no target (query, label or description)' },
   PS_ACTION_INVALID: { status: 400, description: 'an action other than up or down' },
-  PS_OUT_OF_BOUNDS: { status: 422, description: 'a manual "to" outside the target\'s [min, max]' },
+  PS_OUT_OF_BOUNDS: { status: 422, description: 'a manual "to" outside the bounds in effect (the target\'s [min, max], or an active schedule window\'s)' },
   PS_NOT_FOUND: { status: 404, description: 'no such route' },
   PS_DRAINING: { status: 503, description: 'the daemon is shutting down and takes no new work' },
   PS_STORE_UNAVAILABLE: { status: 503, description: 'the store could not record the request; retry' },
