@@ -13,7 +13,7 @@
 export type Direction = 'up' | 'down';
 
 /** Where an intent came from; `engine` marks what the engine records on its own (a failed read). */
-export type IntentSource = 'alertmanager' | 'cloudwatch' | 'api' | 'schedule' | 'engine';
+export type IntentSource = 'alertmanager' | 'cloudwatch' | 'api' | 'chat' | 'schedule' | 'engine';
 
 /**
  * What an intent asks for.
@@ -51,6 +51,21 @@ export interface Evidence {
   labels?: Record<string, string>;
   /** The schedule behind a change: its name, and for a point the fire time (ISO-8601 UTC). */
   schedule?: { name: string; fireAt?: string };
+  /**
+   * Who asked, when a person did through a chat: the platform and the user's id and name
+   * (`{ via: 'slack', id: 'U0123ABCD', name: 'alice' }`).
+   */
+  actor?: Actor;
+}
+
+/** A person acting through a chat platform (a slash command, a button). */
+export interface Actor {
+  /** Where they acted: a chat platform, or the API (whose tokens name no one: id and name say `api`). */
+  via: 'slack' | 'discord' | 'api';
+  /** The platform's user id. */
+  id: string;
+  /** The user's name, as the platform gave it. */
+  name: string;
 }
 
 /** A request to change one target, from any source. Immutable once created. */
@@ -175,7 +190,11 @@ export type SkipReason =
   | 'no-change'
   | 'paused'
   | 'out-of-bounds'
-  | 'stabilization';
+  | 'stabilization'
+  /** A change waiting for approval was rejected by a person. */
+  | 'rejected'
+  /** A change waiting for approval was neither approved nor rejected in time. */
+  | 'approval-expired';
 
 /** What `policy.decide()` returns: data, never an action. */
 export type Decision =
@@ -194,8 +213,41 @@ export type Decision =
  * What happened, as recorded in the history. `unlocked`: a stack lock left by our own dead
  * Pulumi process was cleared before the operation went on. `missed`: a point schedule's fire
  * found later than its `startingDeadline` (the daemon was down), recorded instead of acted on.
+ * `awaiting-approval`: a change of a target with `approval` was previewed and waits for a
+ * person (the event's `approval` says which).
  */
-export type EventKind = 'changed' | 'previewed' | 'skipped' | 'ignored' | 'failed' | 'unlocked' | 'missed';
+export type EventKind = 'changed' | 'previewed' | 'skipped' | 'ignored' | 'failed' | 'unlocked' | 'missed' | 'awaiting-approval';
+
+/** Where an approval stands. `applied`/`superseded`: approved, then applied, or found moved on. */
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'applied' | 'superseded';
+
+/**
+ * A change waiting for a person (a target with `approval`): previewed, then applied exactly as
+ * previewed once approved, provided the stack's value has not moved since.
+ */
+export interface Approval {
+  /** Unique id (UUID); in `/api/v1/approvals/:id` and in the chat buttons. */
+  id: string;
+  target: string;
+  status: ApprovalStatus;
+  /** The value the preview started from, and the value it would set. */
+  from: number | null;
+  to: number;
+  /** The decision's reason. */
+  reason: string;
+  /** The preview's resource changes by operation (e.g. { update: 1, replace: 0, same: 3 }). */
+  changes: Record<string, number>;
+  /** The notification destination the request went to (`approval.via`). */
+  via: string;
+  /** ISO-8601 UTC. */
+  requestedAt: string;
+  /** When it expires unless decided, ISO-8601 UTC. */
+  expiresAt: string;
+  /** Who decided it, once decided. */
+  decidedBy: Actor | null;
+  /** When, ISO-8601 UTC, once decided. */
+  decidedAt: string | null;
+}
 
 /** One entry of the scaling history (`GET /api/v1/events`). */
 export interface ScalingEvent {
@@ -234,6 +286,8 @@ export interface ScalingEvent {
   signals?: { id: string; source: Signal['source']; direction: Direction; value: number | null; threshold: number | null }[];
   /** For an alert-driven decision: the step rule that sized it. */
   rule?: string;
+  /** For a change that waits for (or was decided by) a person: the approval. */
+  approval?: Pick<Approval, 'id' | 'status' | 'expiresAt' | 'changes' | 'via' | 'decidedBy'>;
 }
 
 /** When each direction's cooldown ends, ISO-8601 UTC or null when not cooling down. */

@@ -7,20 +7,31 @@
 import type { Config } from '../config/schema.js';
 import { PulumiScaleError } from '../errors.js';
 import { SqliteStore } from './sqlite.js';
-import type { Store } from './store.js';
+import type { OutboxRouter, Store } from './store.js';
 
-export type { EventQuery, OperationEnd, ScheduleFire, SignalChange, Store } from './store.js';
+export type { ApprovalQuery, EventQuery, OperationEnd, OutboxMessage, OutboxRouter, ScheduleFire, SignalChange, Store } from './store.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 
 /** The parsed `store` section of the config. */
 export type StoreConfig = Config['store'];
 
+/** What a store is given besides its config section. */
+export interface StoreWiring {
+  /** Which notification destinations each event goes to (the outbox). */
+  route?: OutboxRouter;
+}
+
 /** Builds an uninitialised store from its config section; the caller runs `init()`. */
-type StoreFactory = (config: StoreConfig) => Store;
+type StoreFactory = (config: StoreConfig, wiring: StoreWiring) => Store;
 
 const FACTORIES: Record<StoreConfig['driver'], StoreFactory> = {
-  sqlite: (config) =>
-    new SqliteStore({ path: config.path, historyLimit: config.historyLimit, historyTotalLimit: config.historyTotalLimit }),
+  sqlite: (config, wiring) =>
+    new SqliteStore({
+      path: config.path,
+      historyLimit: config.historyLimit,
+      historyTotalLimit: config.historyTotalLimit,
+      ...(wiring.route ? { route: wiring.route } : {}),
+    }),
 };
 
 /** The drivers `createStore` knows, in registry order. */
@@ -36,8 +47,8 @@ export class UnknownStoreDriverError extends PulumiScaleError {
 }
 
 /** Returns the store for `config.driver`, not yet initialised. Throws UnknownStoreDriverError. */
-export function createStore(config: StoreConfig): Store {
+export function createStore(config: StoreConfig, wiring: StoreWiring = {}): Store {
   const driver: string = config.driver;
   if (!Object.hasOwn(FACTORIES, driver)) throw new UnknownStoreDriverError(driver);
-  return FACTORIES[driver as StoreConfig['driver']](config);
+  return FACTORIES[driver as StoreConfig['driver']](config, wiring);
 }

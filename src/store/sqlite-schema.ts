@@ -34,6 +34,8 @@ import { DatabaseSync } from 'node:sqlite';
  *   instead of counting rows.
  * - `deliveries`: delivery ids seen (replay protection), with their expiry in epoch ms so
  *   comparisons do not depend on how an ISO string was spelled.
+ * - `outbox`: notification messages waiting for delivery, one per destination (version 5).
+ * - `approvals`: changes waiting for a person, and the recent decided ones (version 5).
  *
  * Why the statements are plain SQL: the PostgreSQL store (roadmap #16) carries this schema
  * unchanged. The exceptions are confined to migration 2's one-off conversion of version-1 rows,
@@ -159,6 +161,29 @@ export const MIGRATIONS: readonly string[] = [
     SELECT row_number() OVER (ORDER BY target, id), target, id, json FROM signals;
   DROP TABLE signals;
   ALTER TABLE signals_v4 RENAME TO signals;
+  `,
+  // 5: notifications and approvals (issue 10). `outbox` holds one row per message and
+  // destination, written with the event it tells; `seq` orders a destination's messages and
+  // `not_before` (epoch ms) paces retries. `approvals` holds changes waiting for a person and,
+  // trimmed by `seq`, the recent decided ones.
+  `
+  CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    destination TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    not_before INTEGER,
+    json TEXT NOT NULL
+  );
+  CREATE INDEX outbox_destination_seq ON outbox (destination, seq);
+  CREATE TABLE approvals (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    json TEXT NOT NULL
+  );
+  CREATE INDEX approvals_status_seq ON approvals (status, seq);
   `,
 ];
 

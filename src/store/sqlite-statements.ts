@@ -7,6 +7,7 @@
  * `INSERT OR REPLACE`, no JSON functions.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { prepareOutboxStatements } from './sqlite-outbox.js';
 
 /** The four shapes of a history page: with or without a target, with or without a cursor. */
 export type ListVariant = ':' | 'target:' | ':before' | 'target:before';
@@ -99,6 +100,9 @@ export function prepareStatements(db: DatabaseSync) {
     ),
     forgetDelivery: db.prepare('DELETE FROM deliveries WHERE key = :key'),
     purgeDeliveries: db.prepare('DELETE FROM deliveries WHERE expires_at <= :now'),
+
+    /** Notifications and approvals: sqlite-outbox.ts. */
+    outbox: prepareOutboxStatements(db),
   };
 }
 

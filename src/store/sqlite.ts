@@ -27,11 +27,12 @@
  */
 import type { DatabaseSync, SQLOutputValue } from 'node:sqlite';
 import { StoreUnavailableError } from '../errors.js';
-import type { Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
+import type { Approval, Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
 import { GroupCommit, message, SLICE_ROWS } from './sqlite-commit.js';
 import { migrate, openDatabase, walForSync } from './sqlite-schema.js';
+import * as outbox from './sqlite-outbox.js';
 import { type ListVariant, prepareStatements, type Statements } from './sqlite-statements.js';
-import type { EventQuery, OperationEnd, ScheduleFire, SignalChange, Store } from './store.js';
+import type { ApprovalQuery, EventQuery, OperationEnd, OutboxMessage, OutboxRouter, ScheduleFire, SignalChange, Store } from './store.js';
 
 /** How far back before a schedule's newest handled fire its older fires are kept. */
 export const FIRES_KEPT_MS = 86_400_000;
@@ -56,6 +57,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** The clock that decides whether a delivery id has expired. Default: the system clock. */
   now?: () => Date;
+  /** Which notification destinations each appended event goes to (none without it). */
+  route?: OutboxRouter;
 }
 
 /** The SQLite implementation of {@link Store}. */
@@ -66,6 +69,7 @@ export class SqliteStore implements Store {
   readonly #intentLimit: number;
   readonly #busyTimeoutMs: number;
   readonly #now: () => Date;
+  readonly #route: OutboxRouter | null;
   #db: DatabaseSync | null = null;
   #sql: Statements | null = null;
   #closed = false;
@@ -84,6 +88,7 @@ export class SqliteStore implements Store {
     this.#intentLimit = positiveInt('intentLimit', opts.intentLimit ?? 100_000);
     this.#busyTimeoutMs = opts.busyTimeoutMs ?? 5_000;
     this.#now = opts.now ?? (() => new Date());
+    this.#route = opts.route ?? null;
   }
 
   /** Opens the file, migrates the schema, prepares every statement once. A second call does nothing. */
@@ -267,6 +272,7 @@ export class SqliteStore implements Store {
       // An id no longer queued is no error: the operation ends either way.
       for (const id of end.consumed) sql.deleteCommand.run({ target, id });
       sql.upsertTarget.run({ name: end.record.name, json: JSON.stringify(end.record) });
+      if (end.approval !== undefined) outbox.saveApproval(sql.outbox, end.approval);
     });
   }
 
@@ -340,6 +346,44 @@ export class SqliteStore implements Store {
     });
   }
 
+  async nextMessage(destination: string): Promise<OutboxMessage | null> {
+    return this.#read('nextMessage', (sql) => outbox.nextMessage(sql.outbox, destination));
+  }
+
+  async removeMessage(seq: number): Promise<void> {
+    await this.#write('removeMessage', (sql) => {
+      sql.outbox.deleteMessage.run({ seq });
+    });
+  }
+
+  async deferMessage(seq: number, attempts: number, notBefore: string): Promise<void> {
+    const at = Date.parse(notBefore);
+    if (Number.isNaN(at)) throw new StoreUnavailableError(`deferMessage: notBefore is not a date: "${notBefore}"`);
+    await this.#write('deferMessage', (sql) => {
+      sql.outbox.deferMessage.run({ seq, attempts, notBefore: at });
+    });
+  }
+
+  async countMessages(): Promise<Map<string, number>> {
+    return this.#read('countMessages', (sql) => outbox.countMessages(sql.outbox));
+  }
+
+  async saveApproval(approval: Approval, also: { event?: ScalingEvent; record?: TargetRecord } = {}): Promise<void> {
+    await this.#write('saveApproval', (sql) => {
+      outbox.saveApproval(sql.outbox, approval);
+      if (also.event !== undefined) this.#insertEvent(sql, also.event);
+      if (also.record !== undefined) sql.upsertTarget.run({ name: also.record.name, json: JSON.stringify(also.record) });
+    });
+  }
+
+  async getApproval(id: string): Promise<Approval | null> {
+    return this.#read('getApproval', (sql) => outbox.getApproval(sql.outbox, id));
+  }
+
+  async listApprovals(query: ApprovalQuery): Promise<Approval[]> {
+    return this.#read('listApprovals', (sql) => outbox.listApprovals(sql.outbox, query));
+  }
+
   /**
    * An accepted command by id, while the audit table still holds it, consumed or not (not part
    * of the Store contract: only this store's tests read the audit table).
@@ -370,6 +414,7 @@ export class SqliteStore implements Store {
     });
     sql.trimEvents.run({ target: event.target, upto: Number(row?.n ?? 0) - this.#historyLimit });
     sql.trimHistory.run({ upto: Number(row?.seq ?? 0) - this.#historyTotalLimit });
+    outbox.queueMessages(sql.outbox, this.#route, event, this.#now().toISOString());
   }
 
   /** Queues `fn` for the next group commit; resolves with its result once committed and synced. */

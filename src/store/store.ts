@@ -24,7 +24,37 @@
  *   twice is harmless.
  * - Plain SQL only: every statement must carry to PostgreSQL unchanged in meaning.
  */
-import type { Command, RunningOperation, ScalingEvent, Signal, SignalKey, TargetRecord } from '../types.js';
+import type { Approval, ApprovalStatus, Command, RunningOperation, ScalingEvent, Signal, SignalKey, TargetRecord } from '../types.js';
+
+/**
+ * Names the notification destinations an event goes to (the `notifications` config). The store
+ * is given it so that an event and its outbox messages are written in one transaction: a crash
+ * can lose neither without the other. It must be pure and fast (it runs inside the write).
+ */
+export type OutboxRouter = (event: ScalingEvent) => readonly string[];
+
+/** A message waiting in the outbox for one destination. */
+export interface OutboxMessage {
+  /** Its place in the outbox: increasing in the order messages were added. */
+  seq: number;
+  destination: string;
+  /** What it tells. */
+  event: ScalingEvent;
+  /** When it was added, ISO-8601 UTC. */
+  createdAt: string;
+  /** Failed attempts so far. */
+  attempts: number;
+  /** Not to be sent before this instant (ISO-8601 UTC), or null: at once. */
+  notBefore: string | null;
+}
+
+/** A page of approvals. */
+export interface ApprovalQuery {
+  /** Only approvals in this status. */
+  status?: ApprovalStatus;
+  /** At most this many, newest first. */
+  limit: number;
+}
 
 /** A page of history. */
 export interface EventQuery {
@@ -65,6 +95,8 @@ export interface OperationEnd {
   record: TargetRecord;
   /** The commands it consumed (removed from the queue). */
   consumed: string[];
+  /** An approval it requested or used up, saved (inserted or replaced by id) with the rest. */
+  approval?: Approval;
 }
 
 export interface Store {
@@ -129,4 +161,28 @@ export interface Store {
   rememberDelivery(key: string, expiresAt: string): Promise<boolean>;
   /** Forgets a delivery id, when the request it came with was not accepted after all. */
   forgetDelivery(key: string): Promise<void>;
+
+  // The outbox: every event is offered to the store's OutboxRouter as it is appended (by any
+  // method), and gets one message per destination named, in the same transaction. Messages of
+  // one destination come back in the order they were added; the notifier removes each once
+  // delivered or dropped. Decided approvals beyond the newest 1,000 may be forgotten.
+
+  /** The oldest message of `destination`, or null when none waits. */
+  nextMessage(destination: string): Promise<OutboxMessage | null>;
+  /** Removes a message (delivered, or dropped); an absent one is no error. */
+  removeMessage(seq: number): Promise<void>;
+  /** Records a failed attempt: the attempts so far and when to try next (ISO-8601 UTC). */
+  deferMessage(seq: number, attempts: number, notBefore: string): Promise<void>;
+  /** How many messages wait, per destination (destinations with none are absent). */
+  countMessages(): Promise<Map<string, number>>;
+
+  /**
+   * Saves an approval (inserted or replaced by id) with, atomically, the event that records its
+   * decision and the target's record afterwards (a rejection starts a cooldown).
+   */
+  saveApproval(approval: Approval, also?: { event?: ScalingEvent; record?: TargetRecord }): Promise<void>;
+  /** One approval by id, or null. */
+  getApproval(id: string): Promise<Approval | null>;
+  /** Approvals, newest request first; limit capped at 1000. */
+  listApprovals(query: ApprovalQuery): Promise<Approval[]>;
 }

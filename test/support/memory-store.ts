@@ -8,8 +8,8 @@
  * no signal or no running operation has no entry in that map (never an empty list).
  */
 import { StoreUnavailableError } from '../../src/errors.js';
-import type { EventQuery, OperationEnd, ScheduleFire, SignalChange, Store } from '../../src/store/store.js';
-import type { Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../../src/types.js';
+import type { ApprovalQuery, EventQuery, OperationEnd, OutboxMessage, OutboxRouter, ScheduleFire, SignalChange, Store } from '../../src/store/store.js';
+import type { Approval, Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../../src/types.js';
 
 /** A Store method name. */
 export type StoreMethod = Exclude<keyof Store, 'init' | 'close'>;
@@ -23,6 +23,8 @@ export interface MemoryStoreOptions {
   historyLimit?: number;
   /** Events kept in all, across targets. Default 100,000. */
   historyTotalLimit?: number;
+  /** The outbox's router; none: no messages. */
+  route?: OutboxRouter;
 }
 
 /** The fake. Its maps are public so tests can seed and inspect them. */
@@ -44,6 +46,11 @@ export class MemoryStore implements Store {
   readonly events: ScalingEvent[] = [];
   /** Delivery ids and when they expire (ISO). */
   readonly deliveries = new Map<string, string>();
+  /** The outbox, in the order messages were added. */
+  readonly outbox: OutboxMessage[] = [];
+  #lastMessage = 0;
+  /** Approvals by id, in the order they were first saved. */
+  readonly approvals = new Map<string, Approval>();
   /** Every method call, by name, in order. */
   readonly calls: StoreMethod[] = [];
   /** "now" for delivery expiry; tests may replace it. */
@@ -53,6 +60,7 @@ export class MemoryStore implements Store {
   readonly #failures = new Map<StoreMethod, number>();
   readonly #historyLimit: number;
   readonly #historyTotalLimit: number;
+  readonly #route: OutboxRouter | null;
   /** The insertion number of each stored event, as the real stores' `seq` (seeded ones count as 0). */
   readonly #seq = new WeakMap<ScalingEvent, number>();
   #lastSeq = 0;
@@ -63,6 +71,7 @@ export class MemoryStore implements Store {
   constructor(opts: MemoryStoreOptions = {}) {
     this.#historyLimit = opts.historyLimit ?? 10_000;
     this.#historyTotalLimit = opts.historyTotalLimit ?? 100_000;
+    this.#route = opts.route ?? null;
   }
 
   /** The next `times` calls of `method` reject with StoreUnavailableError. */
@@ -179,6 +188,7 @@ export class MemoryStore implements Store {
     if (left.length > 0) this.commands.set(target, left);
     else this.commands.delete(target);
     this.targets.set(end.record.name, copy(end.record));
+    if (end.approval !== undefined) this.#saveApproval(end.approval);
   }
 
   async loadRunning(): Promise<Map<string, RunningOperation>> {
@@ -235,11 +245,69 @@ export class MemoryStore implements Store {
     this.deliveries.delete(key);
   }
 
+  async nextMessage(destination: string): Promise<OutboxMessage | null> {
+    this.#call('nextMessage');
+    const head = this.outbox.find((m) => m.destination === destination);
+    return head === undefined ? null : copy(head);
+  }
+
+  async removeMessage(seq: number): Promise<void> {
+    this.#call('removeMessage');
+    const i = this.outbox.findIndex((m) => m.seq === seq);
+    if (i !== -1) this.outbox.splice(i, 1);
+  }
+
+  async deferMessage(seq: number, attempts: number, notBefore: string): Promise<void> {
+    this.#call('deferMessage');
+    const message = this.outbox.find((m) => m.seq === seq);
+    if (message !== undefined) Object.assign(message, { attempts, notBefore: new Date(Date.parse(notBefore)).toISOString() });
+  }
+
+  async countMessages(): Promise<Map<string, number>> {
+    this.#call('countMessages');
+    const counts = new Map<string, number>();
+    for (const m of this.outbox) counts.set(m.destination, (counts.get(m.destination) ?? 0) + 1);
+    return counts;
+  }
+
+  async saveApproval(approval: Approval, also: { event?: ScalingEvent; record?: TargetRecord } = {}): Promise<void> {
+    this.#call('saveApproval');
+    if (also.event !== undefined) this.#refuseDuplicates([also.event]);
+    this.#saveApproval(approval);
+    if (also.event !== undefined) this.#append(also.event);
+    if (also.record !== undefined) this.targets.set(also.record.name, copy(also.record));
+  }
+
+  async getApproval(id: string): Promise<Approval | null> {
+    this.#call('getApproval');
+    const found = this.approvals.get(id);
+    return found === undefined ? null : copy(found);
+  }
+
+  async listApprovals(query: ApprovalQuery): Promise<Approval[]> {
+    this.#call('listApprovals');
+    const all = [...this.approvals.values()].reverse().filter((a) => query.status === undefined || a.status === query.status);
+    return all.slice(0, Math.min(query.limit, MAX_PAGE)).map(copy);
+  }
+
+  /** Saves in place (an update keeps its order), forgetting decided ones beyond the newest 1,000. */
+  #saveApproval(approval: Approval): void {
+    this.approvals.set(approval.id, copy(approval));
+    const order = [...this.approvals.values()];
+    const cut = order.length - 1000;
+    order.forEach((a, i) => {
+      if (i < cut && a.status !== 'pending' && a.status !== 'approved') this.approvals.delete(a.id);
+    });
+  }
+
   /** Appends, then trims the target's oldest events beyond its limit and everyone's beyond the total. */
   #append(event: ScalingEvent): void {
     const stored = copy(event);
     this.#seq.set(stored, ++this.#lastSeq);
     this.events.push(stored);
+    for (const destination of this.#route?.(event) ?? []) {
+      this.outbox.push({ seq: ++this.#lastMessage, destination, event: copy(event), createdAt: new Date(this.now()).toISOString(), attempts: 0, notBefore: null });
+    }
     // The limit never changes and every insert trims, so at most one event of the target is over.
     const own = this.events.filter((e) => e.target === event.target).length;
     if (own > this.#historyLimit) this.events.splice(this.events.findIndex((e) => e.target === event.target), 1);

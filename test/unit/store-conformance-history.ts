@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
-import type { Store } from '../../src/store/store.js';
+import type { OutboxRouter, Store } from '../../src/store/store.js';
 import type { ScalingEvent } from '../../src/types.js';
 import { at, makeCommand, makeEvent, makeRecord, makeRunning, makeSignal } from './store-fixtures.js';
 
@@ -15,6 +15,8 @@ export interface HistoryLimits {
   historyLimit?: number;
   /** Events kept in all, across targets. */
   historyTotalLimit?: number;
+  /** The outbox's router (the notifications config); none: no messages. */
+  route?: OutboxRouter;
 }
 
 /** What the suite's halves share: the running test's store, and a way to rebuild it. */

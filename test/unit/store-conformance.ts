@@ -13,6 +13,7 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import type { Store } from '../../src/store/store.js';
 import type { Adjustment, Command, Signal, TargetRecord } from '../../src/types.js';
 import { describeHistoryConformance, type HistoryLimits, type SuiteContext } from './store-conformance-history.js';
+import { describeOutboxConformance } from './store-conformance-outbox.js';
 import { at, makeCommand, makeEvent, makeRecord, makeRunning, makeSignal } from './store-fixtures.js';
 
 export type { HistoryLimits } from './store-conformance-history.js';
@@ -394,5 +395,6 @@ export function describeStoreConformance(name: string, make: (limits?: HistoryLi
     });
 
     describeHistoryConformance(ctx);
+    describeOutboxConformance(ctx);
   });
 }

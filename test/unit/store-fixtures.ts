@@ -3,7 +3,7 @@
  * field set (so a store that drops one fails a round-trip), times come from a fixed origin (so
  * tests never read the clock), and ids are fresh (so no test trips over another's duplicate).
  */
-import type { Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../../src/types.js';
+import type { Approval, Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../../src/types.js';
 
 /** An ISO-8601 UTC instant `s` seconds after a fixed origin. */
 export function at(s: number): string {
@@ -107,6 +107,25 @@ export function makeRecord(overrides: Partial<TargetRecord> = {}): TargetRecord 
     cooldownUntil: { up: at(70), down: null },
     pause: null,
     retry: null,
+    ...overrides,
+  };
+}
+
+/** An approval request with every field set, `overrides` winning. */
+export function makeApproval(overrides: Partial<Approval> = {}): Approval {
+  return {
+    id: nextId('approval'),
+    target: 'web',
+    status: 'pending',
+    from: 3,
+    to: 5,
+    reason: 'alert HighCPU firing: step +2 ✓',
+    changes: { update: 1, replace: 0, same: 4 },
+    via: 'ops-slack',
+    requestedAt: at(10),
+    expiresAt: at(1810),
+    decidedBy: null,
+    decidedAt: null,
     ...overrides,
   };
 }
