@@ -247,6 +247,8 @@ export interface Approval {
   decidedBy: Actor | null;
   /** When, ISO-8601 UTC, once decided. */
   decidedAt: string | null;
+  /** The queued commands (a schedule's) the change covers: consumed when it is applied, rejected or expires. */
+  commands: string[];
 }
 
 /** One entry of the scaling history (`GET /api/v1/events`). */

@@ -29,7 +29,8 @@ import { boundsAt, nextChange } from '../schedule/index.js';
 import { pruneRecommendations } from '../policy/stabilization.js';
 import type { Executor } from '../pulumi/executor.js';
 import type { SignalChange, Store } from '../store/store.js';
-import type { Command, Pause, ScalingEvent, TargetState } from '../types.js';
+import type { Actor, Approval, Command, Pause, ScalingEvent, TargetState } from '../types.js';
+import { closeApproval } from './approvals.js';
 import type { Clock } from './clock.js';
 import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
 import { Scheduler } from './scheduler.js';
@@ -279,6 +280,71 @@ export class Engine {
     this.#published(event);
   }
 
+  /**
+   * A person's verdict on a pending approval. Approving stores it and lets the next operation
+   * apply exactly the previewed change (or ask again when the stack moved since); rejecting
+   * records a skip and starts the direction's cooldown. Rejects with PS_APPROVAL_UNKNOWN or
+   * PS_APPROVAL_CLOSED (already decided or expired), PS_DRAINING, or the store's error.
+   */
+  async decideApproval(id: string, verdict: 'approve' | 'reject', actor: Actor): Promise<Approval> {
+    if (this.#draining) throw draining();
+    await this.#ready();
+    const t = [...this.#targets.values()].find((r) => r.approval?.id === id);
+    if (t === undefined) {
+      const stored = await this.#store.getApproval(id);
+      if (stored === null) throw new PulumiScaleError('PS_APPROVAL_UNKNOWN', `no approval with id "${id.slice(0, 80)}"`);
+      throw approvalClosed(stored);
+    }
+    this.#submitting += 1;
+    try {
+      const decided = await serial(t, async () => {
+        const open = t.approval;
+        if (open === null || open.id !== id || open.status !== 'pending') throw approvalClosed(open ?? (await this.#store.getApproval(id)));
+        if (Date.parse(open.expiresAt) <= this.#clock.now()) {
+          await this.#closeWhileHeld(t, open, null);
+          throw approvalClosed({ ...open, status: 'expired' });
+        }
+        if (verdict === 'reject') return this.#closeWhileHeld(t, open, actor);
+        const approved: Approval = { ...open, status: 'approved', decidedBy: actor, decidedAt: new Date(this.#clock.now()).toISOString() };
+        await this.#store.saveApproval(approved);
+        t.approval = approved;
+        return approved;
+      });
+      this.#offer(t);
+      return decided;
+    } finally {
+      this.#submitting -= 1;
+      this.#notify();
+    }
+  }
+
+  /** Closes a target's pending approval: rejected by `actor`, or expired (null). */
+  async #closeApproval(t: TargetRuntime, id: string, actor: Actor | null): Promise<void> {
+    this.#submitting += 1;
+    try {
+      await serial(t, async () => {
+        if (t.approval?.id === id && t.approval.status === 'pending') await this.#closeWhileHeld(t, t.approval, actor);
+      });
+      this.#offer(t);
+    } finally {
+      this.#submitting -= 1;
+      this.#notify();
+    }
+  }
+
+  /** The write and memory change of a close, inside the target's serial queue. */
+  async #closeWhileHeld(t: TargetRuntime, open: Approval, actor: Actor | null): Promise<Approval> {
+    const closed = closeApproval({ approval: open, actor, target: t.config, record: t.record, id: this.#deps.newId(), now: this.#clock.now(), dryRun: this.#deps.dryRun });
+    await this.#store.saveApproval(closed.approval, { event: closed.event, record: closed.record, consumed: open.commands });
+    t.record = closed.record;
+    t.commands = t.commands.filter((c) => !open.commands.includes(c.id));
+    t.approval = null;
+    t.reported = t.changes;
+    this.#published(closed.event);
+    this.#publishTarget(t);
+    return closed.approval;
+  }
+
   /** One target's state, or null for a name that is not configured. */
   async state(name: string): Promise<TargetState | null> {
     const t = this.#targets.get(name);
@@ -332,14 +398,21 @@ export class Engine {
   }
 
   async #load(): Promise<void> {
-    const [records, commands, signals, running, lastEvents, fires] = await Promise.all([
+    const [records, commands, signals, running, lastEvents, fires, pending, approved] = await Promise.all([
       this.#store.loadTargets(),
       this.#store.loadCommands(),
       this.#store.loadSignals(),
       this.#store.loadRunning(),
       this.#store.lastEvents(),
       this.#store.lastFires(),
+      this.#store.listApprovals({ status: 'pending', limit: 1000 }),
+      this.#store.listApprovals({ status: 'approved', limit: 1000 }),
     ]);
+    // Newest first: each target keeps its newest open approval (the store holds one at a time).
+    for (const a of [...approved, ...pending].reverse()) {
+      const t = this.#targets.get(a.target);
+      if (t !== undefined && t.config.approval !== undefined) t.approval = a;
+    }
     // Points catch up from their last handled fire (a missed one is recorded as such).
     for (const fire of fires) this.#pointsHandled.set(`${fire.target}\0${fire.schedule}`, Date.parse(fire.at));
     for (const t of this.#targets.values()) {
@@ -435,8 +508,19 @@ export class Engine {
     // A hold-off after an alert-driven failure does not hold an operator's command.
     const commandsAt = retry?.signalsOnly ? t.holdUntil : retryAt;
     if (t.running?.applying) return retryAt;
-    if (t.commands.length > 0) return commandsAt;
     const now = this.#clock.now();
+    const waiting = t.approval?.status === 'pending' ? t.approval : null;
+    if (waiting !== null) {
+      // Held for a person: only an operator's command runs meanwhile; at the deadline it expires.
+      const expiresAt = Date.parse(waiting.expiresAt);
+      if (expiresAt <= now) {
+        if (!opts.quiet) void this.#closeApproval(t, waiting.id, null).catch((err: unknown) => this.#logger.warn({ target: t.config.name, err }, 'could not record an expired approval; will try again'));
+        return null;
+      }
+      const head = t.commands[0];
+      return head !== undefined && head.source !== 'schedule' ? commandsAt : expiresAt;
+    }
+    if (t.commands.length > 0) return commandsAt;
     const bounds = boundsAt(t.config, now);
     const current = t.record.current;
     // Outside the bounds in effect (a schedule window began or ended): moved in at once.
@@ -562,6 +646,7 @@ export class Engine {
           resume: t.running,
           report: t.changes !== t.reported,
           bounds: boundsAt(t.config, now),
+          approval: t.approval,
         },
         (running) =>
           serial(t, async () => {
@@ -620,8 +705,12 @@ export class Engine {
             }
             await this.#store.saveTarget(record);
           } else {
-            await this.#store.finishOperation(name, { events: outcome.events, record, consumed: outcome.consumed });
+            await this.#store.finishOperation(name, { events: outcome.events, record, consumed: outcome.consumed, approvals: outcome.approvals });
             t.running = null;
+            for (const a of outcome.approvals) {
+              if (a.status === 'pending' || a.status === 'approved') t.approval = a;
+              else if (t.approval?.id === a.id) t.approval = null;
+            }
           }
           t.record = record;
           t.commands = t.commands.filter((c) => !outcome.consumed.includes(c.id));
@@ -858,6 +947,12 @@ function sameFolder(a: TargetRuntime, b: TargetRuntime): boolean {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+function approvalClosed(a: Approval | null): PulumiScaleError {
+  return new PulumiScaleError('PS_APPROVAL_CLOSED', `approval ${a?.id ?? ''} is ${a?.status ?? 'closed'}${a?.decidedBy ? ` (by ${a.decidedBy.name})` : ''}: nothing to decide`, {
+    details: a === null ? {} : { status: a.status, decidedBy: a.decidedBy },
+  });
 }
 
 function draining(): PulumiScaleError {

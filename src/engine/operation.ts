@@ -18,7 +18,8 @@ import { planBounds, type BoundsInEffect } from '../policy/bounds.js';
 import type { SignalSummary } from '../policy/signal-set.js';
 import { planSignals, type SignalPlan } from '../policy/signals.js';
 import type { Recommendation } from '../policy/stabilization.js';
-import type { Command, Decision, EventKind, IntentSource, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
+import type { Approval, Command, Decision, EventKind, IntentSource, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
+import { approvalNote, needsApproval, requestApproval } from './approvals.js';
 import type { Clock } from './clock.js';
 
 /** Retry policy for retryable failures (a locked stack), from `engine.retry`. */
@@ -58,6 +59,8 @@ export interface OperationInput {
   bounds: BoundsInEffect;
   /** Record a skip even when it changes nothing (a signal started or changed). */
   report: boolean;
+  /** The target's open approval: pending (only operator commands run meanwhile) or approved and not yet used. */
+  approval: Approval | null;
 }
 
 /** What an operation ended with; the engine stores and publishes it. */
@@ -83,6 +86,8 @@ export interface OperationOutcome {
   storeRefused: boolean;
   /** After a retryable failure: the try that failed and the backoff before the next. */
   retried: { attempt: number; delayMs: number } | null;
+  /** Approvals to save with the end: one it requested, or one it used or found moved on. */
+  approvals: Approval[];
   /** How the operation ended, for metrics. */
   kind: EventKind | 'none';
   durationMs: number;
@@ -94,7 +99,7 @@ export function backoffDelay(attempts: number, retry: RetryPolicy): number {
 }
 
 /** The plan of an operation: commands, signals, or a cut-off operation to finish. */
-type Plan =
+export type Plan =
   | { kind: 'commands'; batch: Command[]; decision: Decision }
   | { kind: 'bounds'; decision: Decision }
   | { kind: 'signals'; plan: SignalPlan; decision: Decision }
@@ -141,6 +146,8 @@ export async function runOperation(
     keepRunning: false,
     storeRefused: false,
     retried: null,
+    // An approved change that the present no longer calls for is used up (see below).
+    approvals: input.approval?.status === 'approved' ? [{ ...input.approval, status: 'superseded' }] : [],
     kind: 'none',
     durationMs: clock.now() - started,
     ...fields,
@@ -189,6 +196,18 @@ export async function runOperation(
     }
 
     const dryRun = isDryRun(plan, deps);
+    // A change the daemon decided by itself, on a target with `approval`: applied only as a
+    // person approved it (the same value from the same value), else previewed and asked for.
+    const open = input.approval;
+    const granted = open?.status === 'approved' && open.from === current && open.to === decision.to ? open : null;
+    if (!dryRun && target.approval !== undefined && needsApproval(plan) && granted === null) {
+      const preview = await deps.executor.apply(target, decision.to, { dryRun: true, onLockCleared, readJustBefore: true, ...(signal ? { signal } : {}) });
+      const approval = requestApproval({ id: deps.newId(), target, from: current, decision, changes: preview.changes, now: clock.now(), commands: consumed() });
+      const waiting = event('awaiting-approval', decision.to, `waiting for approval: ${decision.reason}`, { approval: approvalNote(approval) });
+      // An approved one that no longer matches is used up, and the new request replaces it.
+      const used = open?.status === 'approved' ? [{ ...open, status: 'superseded' as const }] : [];
+      return outcome({ events: [...notices, waiting], record: { ...record, current, retry: null }, approvals: [...used, approval], kind: 'awaiting-approval' });
+    }
     const running: RunningOperation = {
       kind: plan.kind === 'resume' && input.resume !== null ? input.resume.kind : plan.kind === 'commands' ? 'commands' : 'signals',
       commandIds: consumed(),
@@ -202,7 +221,7 @@ export async function runOperation(
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
       logger.error({ target: target.name, err }, 'could not record the start of an operation: the store refused; nothing ran');
-      return outcome({ record: { ...record, current }, storeRefused: true });
+      return outcome({ record: { ...record, current }, storeRefused: true, approvals: [] });
     }
     const result = await deps.executor.apply(target, decision.to, {
       dryRun,
@@ -218,17 +237,22 @@ export async function runOperation(
       return outcome({ events: [...notices, previewed], record: { ...record, current: result.current, retry: null }, consumed: consumed(), kind: 'previewed' });
     }
     const cooldownUntil = cooldownAfter(record.cooldownUntil, decision.direction, clock.now(), target.cooldown);
-    const changed = event('changed', result.current, decision.reason);
+    const applied = granted === null ? null : { ...granted, status: 'applied' as const };
+    const changed =
+      applied === null
+        ? event('changed', result.current, decision.reason)
+        : event('changed', result.current, `${decision.reason} (approved by ${applied.decidedBy?.name ?? 'unknown'})`, { approval: approvalNote(applied) });
     return outcome({
       events: [...notices, changed],
       record: { ...record, current: result.current, cooldownUntil, retry: null },
       consumed: consumed(),
+      approvals: applied === null ? [] : [applied],
       kind: 'changed',
     });
   } catch (err) {
     if (err instanceof OperationInterruptedError) {
       logger.warn({ target: target.name }, 'operation interrupted by the shutdown; it resumes at the next start');
-      return outcome({ record, interrupted: true });
+      return outcome({ record, interrupted: true, approvals: [] });
     }
     const to = plan !== null && plan.decision.kind === 'change' ? plan.decision.to : null;
     const attempts = (record.retry?.attempts ?? 0) + 1;
@@ -243,6 +267,8 @@ export async function runOperation(
         record: { ...record, current, retry },
         retried: { attempt: attempts, delayMs },
         keepRunning: plan?.kind === 'resume',
+        // An approved change stays approved for the next try.
+        approvals: [],
         kind: 'failed',
       });
     }

@@ -9,7 +9,7 @@ import { activeCooldowns, activePause } from '../policy/decide.js';
 import { SignalSet } from '../policy/signal-set.js';
 import type { Recommendation } from '../policy/stabilization.js';
 import { boundsAt, scheduleStates } from '../schedule/index.js';
-import type { Command, RunningOperation, ScalingEvent, Signal, TargetRecord, TargetState } from '../types.js';
+import type { Approval, Command, RunningOperation, ScalingEvent, Signal, TargetRecord, TargetState } from '../types.js';
 import type { StackLock } from './scheduler.js';
 
 /** One target's live state. Only the engine reads or writes it. */
@@ -48,6 +48,8 @@ export interface TargetRuntime {
   previewed: number | null;
   /** Do not start before this instant (ms): set after the store refused to start an operation. */
   holdUntil: number;
+  /** The open approval (`approval` targets): pending, or approved and not yet used; as stored. */
+  approval: Approval | null;
   /** Serialises this target's store writes, so memory sees them in the order the store did. */
   tail: Promise<unknown>;
 }
@@ -69,6 +71,7 @@ export function newRuntime(config: TargetConfig): TargetRuntime {
     reported: 0,
     previewed: null,
     holdUntil: 0,
+    approval: null,
     tail: Promise.resolve(),
   };
 }

@@ -32,7 +32,7 @@ import { GroupCommit, message, SLICE_ROWS } from './sqlite-commit.js';
 import { migrate, openDatabase, walForSync } from './sqlite-schema.js';
 import * as outbox from './sqlite-outbox.js';
 import { type ListVariant, prepareStatements, type Statements } from './sqlite-statements.js';
-import type { ApprovalQuery, EventQuery, OperationEnd, OutboxMessage, OutboxRouter, ScheduleFire, SignalChange, Store } from './store.js';
+import type { ApprovalDecision, ApprovalQuery, EventQuery, OperationEnd, OutboxMessage, OutboxRouter, ScheduleFire, SignalChange, Store } from './store.js';
 
 /** How far back before a schedule's newest handled fire its older fires are kept. */
 export const FIRES_KEPT_MS = 86_400_000;
@@ -272,7 +272,7 @@ export class SqliteStore implements Store {
       // An id no longer queued is no error: the operation ends either way.
       for (const id of end.consumed) sql.deleteCommand.run({ target, id });
       sql.upsertTarget.run({ name: end.record.name, json: JSON.stringify(end.record) });
-      if (end.approval !== undefined) outbox.saveApproval(sql.outbox, end.approval);
+      for (const approval of end.approvals ?? []) outbox.saveApproval(sql.outbox, approval);
     });
   }
 
@@ -368,11 +368,12 @@ export class SqliteStore implements Store {
     return this.#read('countMessages', (sql) => outbox.countMessages(sql.outbox));
   }
 
-  async saveApproval(approval: Approval, also: { event?: ScalingEvent; record?: TargetRecord } = {}): Promise<void> {
+  async saveApproval(approval: Approval, also: ApprovalDecision = {}): Promise<void> {
     await this.#write('saveApproval', (sql) => {
       outbox.saveApproval(sql.outbox, approval);
       if (also.event !== undefined) this.#insertEvent(sql, also.event);
       if (also.record !== undefined) sql.upsertTarget.run({ name: also.record.name, json: JSON.stringify(also.record) });
+      for (const id of also.consumed ?? []) sql.deleteCommand.run({ target: approval.target, id });
     });
   }
 

@@ -48,6 +48,13 @@ export interface OutboxMessage {
   notBefore: string | null;
 }
 
+/** What is written with an approval's decision. */
+export interface ApprovalDecision {
+  event?: ScalingEvent;
+  record?: TargetRecord;
+  consumed?: string[];
+}
+
 /** A page of approvals. */
 export interface ApprovalQuery {
   /** Only approvals in this status. */
@@ -95,8 +102,8 @@ export interface OperationEnd {
   record: TargetRecord;
   /** The commands it consumed (removed from the queue). */
   consumed: string[];
-  /** An approval it requested or used up, saved (inserted or replaced by id) with the rest. */
-  approval?: Approval;
+  /** Approvals it requested or used up, saved (inserted or replaced by id) with the rest. */
+  approvals?: Approval[];
 }
 
 export interface Store {
@@ -178,9 +185,10 @@ export interface Store {
 
   /**
    * Saves an approval (inserted or replaced by id) with, atomically, the event that records its
-   * decision and the target's record afterwards (a rejection starts a cooldown).
+   * decision, the target's record afterwards (a rejection starts a cooldown) and the commands
+   * it consumed (of the approval's target; an id no longer queued is no error).
    */
-  saveApproval(approval: Approval, also?: { event?: ScalingEvent; record?: TargetRecord }): Promise<void>;
+  saveApproval(approval: Approval, also?: ApprovalDecision): Promise<void>;
   /** One approval by id, or null. */
   getApproval(id: string): Promise<Approval | null>;
   /** Approvals, newest request first; limit capped at 1000. */

@@ -8,7 +8,7 @@
  * no signal or no running operation has no entry in that map (never an empty list).
  */
 import { StoreUnavailableError } from '../../src/errors.js';
-import type { ApprovalQuery, EventQuery, OperationEnd, OutboxMessage, OutboxRouter, ScheduleFire, SignalChange, Store } from '../../src/store/store.js';
+import type { ApprovalDecision, ApprovalQuery, EventQuery, OperationEnd, OutboxMessage, OutboxRouter, ScheduleFire, SignalChange, Store } from '../../src/store/store.js';
 import type { Approval, Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../../src/types.js';
 
 /** A Store method name. */
@@ -188,7 +188,7 @@ export class MemoryStore implements Store {
     if (left.length > 0) this.commands.set(target, left);
     else this.commands.delete(target);
     this.targets.set(end.record.name, copy(end.record));
-    if (end.approval !== undefined) this.#saveApproval(end.approval);
+    for (const approval of end.approvals ?? []) this.#saveApproval(approval);
   }
 
   async loadRunning(): Promise<Map<string, RunningOperation>> {
@@ -270,12 +270,15 @@ export class MemoryStore implements Store {
     return counts;
   }
 
-  async saveApproval(approval: Approval, also: { event?: ScalingEvent; record?: TargetRecord } = {}): Promise<void> {
+  async saveApproval(approval: Approval, also: ApprovalDecision = {}): Promise<void> {
     this.#call('saveApproval');
     if (also.event !== undefined) this.#refuseDuplicates([also.event]);
     this.#saveApproval(approval);
     if (also.event !== undefined) this.#append(also.event);
     if (also.record !== undefined) this.targets.set(also.record.name, copy(also.record));
+    const left = (this.commands.get(approval.target) ?? []).filter((c) => !(also.consumed ?? []).includes(c.id));
+    if (left.length > 0) this.commands.set(approval.target, left);
+    else this.commands.delete(approval.target);
   }
 
   async getApproval(id: string): Promise<Approval | null> {

@@ -89,13 +89,18 @@ export function describeOutboxConformance(ctx: SuiteContext): void {
       expect(await ctx.store.getApproval('nope')).toBeNull();
     });
 
-    it('a decision is saved with its event and the target record, atomically', async () => {
+    it('a decision is saved with its event, the target record and the commands it consumed, atomically', async () => {
       await ctx.remake({ route });
-      const a = makeApproval();
+      const fire = makeCommand({ source: 'schedule' });
+      const later = makeCommand();
+      await ctx.store.addCommand(fire);
+      await ctx.store.addCommand(later);
+      const a = makeApproval({ commands: [fire.id] });
       await ctx.store.saveApproval(a);
       const event = makeEvent({ kind: 'skipped', skipReason: 'rejected' });
       const record = makeRecord({ cooldownUntil: { up: at(600), down: null } });
-      await ctx.store.saveApproval({ ...a, status: 'rejected' }, { event, record });
+      await ctx.store.saveApproval({ ...a, status: 'rejected' }, { event, record, consumed: [fire.id] });
+      expect((await ctx.store.loadCommands()).get('web')?.map((c) => c.id)).toStrictEqual([later.id]);
       expect((await ctx.store.getApproval(a.id))?.status).toBe('rejected');
       expect(await ctx.store.listEvents({ limit: 5 })).toStrictEqual([event]);
       expect(await ctx.store.loadTargets()).toStrictEqual(new Map([['web', record]]));
@@ -111,7 +116,7 @@ export function describeOutboxConformance(ctx: SuiteContext): void {
       await ctx.store.addCommand(command);
       await ctx.store.startOperation('web', makeRunning({ commandIds: [command.id] }));
       const event = makeEvent({ kind: 'awaiting-approval', approval: { id: a.id, status: 'pending', expiresAt: a.expiresAt, changes: a.changes, via: a.via, decidedBy: null } });
-      await ctx.store.finishOperation('web', { events: [event], record: makeRecord(), consumed: [], approval: a });
+      await ctx.store.finishOperation('web', { events: [event], record: makeRecord(), consumed: [], approvals: [a] });
       expect(await ctx.store.getApproval(a.id)).toStrictEqual(a);
       expect(await ctx.store.listEvents({ limit: 1 })).toStrictEqual([event]);
       // Nothing consumed: the command waits with the approval.

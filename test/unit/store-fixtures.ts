@@ -126,6 +126,7 @@ export function makeApproval(overrides: Partial<Approval> = {}): Approval {
     expiresAt: at(1810),
     decidedBy: null,
     decidedAt: null,
+    commands: [],
     ...overrides,
   };
 }
