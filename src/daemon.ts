@@ -16,6 +16,9 @@ import { isLoopback, openRoutes } from './http/auth.js';
 import { EventBus } from './observe/bus.js';
 import { createLogger, logEvents } from './observe/logger.js';
 import { Metrics } from './observe/metrics.js';
+import { Followups } from './notify/chat/followups.js';
+import { fetchPoster, Notifier, type Poster } from './notify/notifier.js';
+import { outboxRouter } from './notify/route.js';
 import { AutomationExecutor } from './pulumi/automation.js';
 import type { Executor } from './pulumi/executor.js';
 import { createStore } from './store/index.js';
@@ -30,6 +33,8 @@ export interface DaemonOptions {
   sns?: AppDeps['sns'];
   /** Listen on this port instead of the config's (0 picks a free one). */
   port?: number;
+  /** Posts notifications and chat follow-ups (`fetch` by default). */
+  post?: Poster;
 }
 
 /** A running daemon. */
@@ -68,8 +73,34 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
   const backend = config.pulumi.backendUrl;
   if (backend?.startsWith('file://')) mkdirSync(backend.slice('file://'.length), { recursive: true });
 
-  const store = opts.store ?? createStore(config.store);
+  const store = opts.store ?? createStore(config.store, { route: outboxRouter(config) });
   await store.init();
+  const clock = opts.clock ?? systemClock;
+  const post = opts.post ?? fetchPoster;
+  const notifier = new Notifier({
+    store,
+    destinations: config.notifications,
+    publicUrl: config.server.publicUrl ?? null,
+    clock,
+    bus,
+    logger: logger.child({ stage: 'notify' }),
+    post,
+  });
+  metrics.countQueued = { destinations: config.notifications.map((d) => d.name), count: () => store.countMessages() };
+  // A response URL is a Slack address for one command's replies; it carries no secret of ours.
+  const respond = async (url: string, body: unknown): Promise<void> => {
+    const result = await post(url, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, AbortSignal.timeout(10_000));
+    if (result.status >= 300) throw new Error(`the response URL answered ${result.status}`);
+  };
+  const followups = new Followups(respond, logger.child({ stage: 'chat' }), () => clock.now());
+  bus.subscribe((msg) => {
+    if (msg.type !== 'event') return;
+    notifier.poke();
+    followups.onEvent(msg.event);
+  });
+  for (const d of config.notifications) {
+    if (d.type === 'webhook' && d.secret === undefined) logger.warn({ destination: d.name }, `notification ${d.name} posts unsigned: set its secret so the receiver can verify what it gets`);
+  }
   const executor =
     opts.executor ??
     new AutomationExecutor({ pulumi: config.pulumi, logger: logger.child({ stage: 'pulumi' }), cancelGraceMs: config.engine.cancelGrace });
@@ -77,7 +108,7 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
     store,
     executor,
     targets: targetsOf(config),
-    clock: opts.clock ?? systemClock,
+    clock,
     bus,
     logger: logger.child({ stage: 'engine' }),
     dryRun: config.engine.dryRun,
@@ -91,10 +122,12 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
   let app: FastifyInstance | undefined;
   try {
     await engine.start();
-    app = buildApp({ config, engine, store, logger, metrics, ...(opts.sns ? { sns: opts.sns } : {}) });
+    app = buildApp({ config, engine, store, logger, metrics, chat: { followups, respond }, ...(opts.sns ? { sns: opts.sns } : {}) });
     await app.listen({ host: config.server.host, port: opts.port ?? config.server.port });
+    notifier.start();
   } catch (err) {
     await app?.close().catch(() => {});
+    await notifier.close().catch(() => {});
     await executor.close().catch(() => {});
     await store.close().catch(() => {});
     throw err;
@@ -126,6 +159,8 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
         logger.error({ running, drainTimeout: config.engine.drainTimeout, stopped: result.stopped }, 'drain timeout passed: running operations were cancelled');
       }
       await started.close();
+      // What is not delivered by now stays in the outbox for the next start.
+      await notifier.close();
       // A CLI that would not stop even when killed still holds its workspace: leave it be.
       if (result.stopped) await executor.close();
       await store.close();

@@ -9,6 +9,9 @@ import type { Schedule } from '../schedule/schedule.js';
 import { timeZoneProblem } from '../schedule/zone.js';
 import { parseDuration } from './duration.js';
 
+/** The event kinds a notification destination may ask for (types.ts `EventKind`). */
+export const EVENT_KINDS = ['changed', 'previewed', 'skipped', 'ignored', 'failed', 'unlocked', 'missed', 'awaiting-approval'] as const;
+
 /** A duration string ("60s", "5m") parsed to milliseconds. */
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
@@ -250,6 +253,19 @@ const targetSchema = z
      * become a new empty stack that the first alert deploys the whole project into.
      */
     createStack: z.boolean().default(false),
+    /**
+     * Changes the daemon decides by itself (alerts, schedules) wait for a person: previewed,
+     * posted to the `via` notification destination, applied once approved. Operator commands
+     * (the API, chat) are a person's decision already and do not wait.
+     */
+    approval: z
+      .strictObject({
+        /** The name of a `notifications` entry (a Slack one gets Approve and Reject buttons). */
+        via: z.string().min(1),
+        /** How long a request waits before it expires (recorded as skipped, approval-expired). */
+        timeout: durationAtLeast(1_000, '1s').default(1_800_000),
+      })
+      .optional(),
   })
   .superRefine((t, ctx) => {
     // `when` makes these cross-field rules run even when another field failed, so that
@@ -261,6 +277,65 @@ const targetSchema = z
     }
   }, { when: () => true });
 
+/** An http(s) URL (a webhook to post to, the daemon's public address). */
+const httpUrl = z.string().superRefine((text, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    // The text may be a secret (a webhook URL): it is never repeated in the message.
+    ctx.addIssue({ code: 'custom', message: 'not a URL (is its environment variable set?)' });
+    return;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') ctx.addIssue({ code: 'custom', message: `must be an http(s) URL, not ${url.protocol}` });
+});
+
+/**
+ * Where scaling events are posted (notify/): each destination gets the events of the kinds and
+ * targets it asks for, through a durable outbox, in order, at the platform's pace.
+ */
+const notification = z.strictObject({
+  /** Unique; in metric labels, logs and `approval.via`. */
+  name: z.string().regex(TARGET_NAME, 'names are letters, digits, _ . - (max 63)'),
+  type: z.enum(['slack', 'teams', 'discord', 'webhook']),
+  /** The webhook URL: a secret (it is never logged). */
+  url: httpUrl,
+  /** For `webhook`: the HMAC key of `X-PulumiScale-Signature`. */
+  secret: token.optional(),
+  /** The event kinds sent (an approval request always goes to its `via`). */
+  events: z.array(z.enum(EVENT_KINDS)).min(1).default(['changed', 'failed']),
+  /** Only these targets' events; empty: every target. */
+  targets: z.array(z.string().min(1)).default([]),
+  /** A message not delivered within this long is dropped (logged and counted). */
+  maxAge: durationAtLeast(1_000, '1s').default(3_600_000),
+  /** At most this many messages per second (default: the platform's pace, about 1/s for Slack). */
+  ratePerSecond: z.number().positive().max(100).optional(),
+  /** How long one delivery attempt may take. */
+  timeout: durationAtLeast(100, '100ms').default(10_000),
+});
+
+/** Commands and buttons from chat (notify/chat/): each platform verifies its own signature. */
+const chatops = z
+  .strictObject({
+    slack: z
+      .strictObject({
+        /** The Slack app's signing secret (Basic Information, App Credentials). */
+        signingSecret: token,
+        /** Slack user ids allowed to act; empty: everyone in the workspace that can run the command. */
+        users: z.array(z.string().min(1)).default([]),
+      })
+      .optional(),
+    discord: z
+      .strictObject({
+        /** The Discord application's public key, hex (General Information). */
+        publicKey: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (the application\'s public key)'),
+        /** Discord user ids allowed to act; empty: everyone who can run the command. */
+        users: z.array(z.string().min(1)).default([]),
+      })
+      .optional(),
+  })
+  .default({});
+
 export const configSchema = z
   .strictObject({
     server: z
@@ -270,6 +345,8 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(8080),
         /** The largest request body accepted; larger ones get 413. */
         bodyLimit: byteSize.default(1024 * 1024),
+        /** The address people reach the daemon at, for links in notifications (none without it). */
+        publicUrl: httpUrl.optional(),
       })
       .default({ host: '127.0.0.1', port: 8080, bodyLimit: 1024 * 1024 }),
     engine: z
@@ -378,7 +455,39 @@ export const configSchema = z
     // Who owns which stack and key is checked in load.ts, once paths are resolved and projects
     // read: two spellings of one folder, or two folders of one project, name the same stack.
     targets: z.record(z.string().regex(TARGET_NAME, 'target names are letters, digits, _ . - (max 63)'), targetSchema),
-  });
+    notifications: z.array(notification).default([]),
+    chatops,
+  })
+  .superRefine((c, ctx) => {
+    // Runs even when a field failed (`when`), so every problem is reported at once.
+    if (typeof c !== 'object' || c === null) return;
+    const issue = (path: (string | number)[], message: string): void => ctx.addIssue({ code: 'custom', path, message });
+    const targets = typeof c.targets === 'object' && c.targets !== null ? c.targets : {};
+    const destinations = Array.isArray(c.notifications) ? c.notifications : [];
+    const names = new Map<string, number>();
+    destinations.forEach((d: unknown, at) => {
+      if (typeof d !== 'object' || d === null) return;
+      const { name, targets: only, type, secret } = d as { name?: unknown; targets?: unknown; type?: unknown; secret?: unknown };
+      if (secret !== undefined && type !== 'webhook') issue(['notifications', at, 'secret'], 'applies to type webhook only (the chat platforms sign nothing we send)');
+      if (typeof name === 'string') {
+        const first = names.get(name);
+        if (first === undefined) names.set(name, at);
+        else issue(['notifications', at, 'name'], `duplicate name "${name}" (also notification ${first})`);
+      }
+      if (Array.isArray(only)) {
+        only.forEach((t: unknown, k) => {
+          if (typeof t === 'string' && !Object.hasOwn(targets, t)) issue(['notifications', at, 'targets', k], `no target named "${t}"`);
+        });
+      }
+    });
+    for (const [name, t] of Object.entries(targets)) {
+      const via = typeof t === 'object' && t !== null ? (t as { approval?: { via?: unknown } }).approval?.via : undefined;
+      if (typeof via === 'string' && !names.has(via)) {
+        const known = [...names.keys()];
+        issue(['targets', name, 'approval', 'via'], `no notification named "${via}" (${known.length === 0 ? 'none is configured' : `known: ${known.join(', ')}`})`);
+      }
+    }
+  }, { when: () => true });
 
 /** The parsed, validated config (durations in ms, sizes in bytes). */
 export type Config = z.output<typeof configSchema>;

@@ -3,15 +3,13 @@
  * target's bounds are refused (422) rather than clamped: an operator asked for that exact
  * number, as AWS refuses a desired capacity outside the group's bounds.
  */
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { parseDuration } from '../config/duration.js';
 import { boundsAt, timeline } from '../schedule/index.js';
 import { PulumiScaleError } from '../errors.js';
-import type { Adjustment, Intent } from '../types.js';
 import { requireCredentials } from './auth.js';
 import type { AppDeps } from './deps.js';
+import { known, pause, refuseWhileDraining, resume, scale } from './operator.js';
 
 const scaleBody = z
   .strictObject({
@@ -31,18 +29,15 @@ const pauseBody = z.strictObject({
   reason: z.string().max(500).optional(),
 });
 
-/** Refuses a change while the daemon drains (the pause would be lost with the process's work). */
-function refuseWhileDraining(deps: AppDeps): void {
-  if (deps.engine.isDraining()) throw new PulumiScaleError('PS_DRAINING', 'the daemon is draining; retry on another replica or later');
-}
-
-/** The name of a configured target, or PS_TARGET_UNKNOWN. */
-function known(deps: AppDeps, name: string): string {
-  if (!Object.hasOwn(deps.config.targets, name)) throw new PulumiScaleError('PS_TARGET_UNKNOWN', `no target named "${name}"`);
-  return name;
-}
-
 const timelineQuery = z.strictObject({ hours: z.coerce.number().int().min(1).max(24 * 31).default(48) });
+
+const approvalsQuery = z.strictObject({
+  status: z.enum(['pending', 'approved', 'rejected', 'expired', 'applied', 'superseded']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+/** The API's tokens name no one: a verdict through the API is recorded as the API's. */
+const API_ACTOR = { via: 'api', id: 'api', name: 'api' } as const;
 
 const eventsQuery = z.strictObject({
   target: z.string().min(1).optional(),
@@ -66,7 +61,6 @@ export function registerApiRoutes(app: FastifyInstance, deps: AppDeps): void {
 }
 
 function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
-  const newId = deps.newId ?? randomUUID;
   const now = deps.now ?? Date.now;
 
   app.get('/api/v1/targets', async () => deps.engine.states());
@@ -79,36 +73,9 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
 
   app.post<{ Params: { name: string } }>('/api/v1/targets/:name/scale', async (req, reply) => {
     refuseWhileDraining(deps);
-    const target = deps.config.targets[known(deps, req.params.name)] as (typeof deps.config.targets)[string];
+    known(deps, req.params.name);
     const body = scaleBody.parse(req.body ?? {});
-    // The bounds in effect now: a schedule window's replace the target's own while it lasts.
-    const bounds = boundsAt(target, now());
-    if (body.to !== undefined && (body.to < bounds.min || body.to > bounds.max)) {
-      const why = bounds.source === 'config' ? '' : ` (the bounds of ${bounds.source})`;
-      throw new PulumiScaleError(
-        'PS_OUT_OF_BOUNDS',
-        `"to": ${body.to} is outside [${bounds.min}, ${bounds.max}] of target ${req.params.name}${why}`,
-        { details: { min: bounds.min, max: bounds.max, source: bounds.source } },
-      );
-    }
-    const adjustment: Adjustment =
-      body.to !== undefined
-        ? { type: 'to', to: body.to }
-        : body.by !== undefined
-          ? { type: 'by', by: body.by }
-          : { type: 'step', direction: body.action ?? 'up' };
-    const intent: Intent = {
-      id: newId(),
-      target: req.params.name,
-      adjustment,
-      dryRun: body.dryRun ?? false,
-      source: 'api',
-      reason: body.reason ?? 'manual',
-      receivedAt: new Date(now()).toISOString(),
-      bounds: 'reject',
-      evidence: {},
-    };
-    const { queued } = await deps.engine.command(intent);
+    const { intent, queued } = await scale(deps, req.params.name, body, { source: 'api' });
     // `pending` says where the command stands: the next to run, and how many are queued.
     const state = await deps.engine.state(req.params.name);
     return reply.status(202).send({ accepted: true, intent, pending: { intent: state?.pending ?? intent, count: queued } });
@@ -116,19 +83,9 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
 
   app.post<{ Params: { name: string } }>('/api/v1/targets/:name/pause', async (req, reply) => {
     refuseWhileDraining(deps);
-    const target = known(deps, req.params.name);
+    known(deps, req.params.name);
     const body = pauseBody.parse(req.body ?? {});
-    const ms = parseDuration(body.for) ?? 0;
-    const until = new Date(now() + ms);
-    // A huge "for" (99999999999d) ends past the last date a Date holds: a 400, not a 500.
-    if (ms <= 0 || Number.isNaN(until.getTime())) {
-      const problem = ms <= 0 ? 'not a positive duration' : 'a duration that ends past any date';
-      throw new PulumiScaleError('PS_PAYLOAD_INVALID', `"for": "${body.for.slice(0, 40)}" is ${problem} (use a unit: 30m, 2h, 1h30m)`, {
-        details: [{ path: 'for', message: problem, code: 'custom' }],
-      });
-    }
-    const pause = { until: until.toISOString(), direction: body.direction, reason: body.reason ?? 'paused through the API' };
-    return reply.status(200).send(await deps.engine.pause(target, pause));
+    return reply.status(200).send(await pause(deps, req.params.name, { for: body.for, direction: body.direction, reason: body.reason ?? 'paused through the API' }));
   });
 
   app.get<{ Params: { name: string } }>('/api/v1/targets/:name/timeline', async (req) => {
@@ -143,10 +100,26 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
   });
 
   app.post<{ Params: { name: string } }>('/api/v1/targets/:name/resume', async (req, reply) => {
-    refuseWhileDraining(deps);
-    const target = known(deps, req.params.name);
-    return reply.status(200).send(await deps.engine.pause(target, null));
+    return reply.status(200).send(await resume(deps, req.params.name));
   });
+
+  app.get('/api/v1/approvals', async (req) => {
+    const q = approvalsQuery.parse(req.query);
+    return deps.store.listApprovals({ limit: q.limit, ...(q.status ? { status: q.status } : {}) });
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/approvals/:id', async (req) => {
+    const found = await deps.store.getApproval(req.params.id);
+    if (found === null) throw new PulumiScaleError('PS_APPROVAL_UNKNOWN', `no approval with id "${req.params.id.slice(0, 80)}"`);
+    return found;
+  });
+
+  for (const verdict of ['approve', 'reject'] as const) {
+    app.post<{ Params: { id: string } }>(`/api/v1/approvals/:id/${verdict}`, async (req) => {
+      refuseWhileDraining(deps);
+      return deps.engine.decideApproval(req.params.id, verdict, API_ACTOR);
+    });
+  }
 
   app.get('/api/v1/events', async (req) => {
     const q = eventsQuery.parse(req.query);

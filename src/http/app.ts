@@ -1,10 +1,12 @@
 /**
- * Builds the Fastify app: probes, metrics, the API and the webhooks, with one error handler.
+ * Builds the Fastify app: probes, metrics, the API, the webhooks and the chat routes, with one
+ * error handler.
  * The app holds no state of its own; everything lives in the engine and the store.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { PulumiScaleError } from '../errors.js';
 import { registerApiRoutes } from './api.js';
+import { registerChatRoutes } from './chatops.js';
 import type { AppDeps } from './deps.js';
 import { installErrorHandling } from './error-handler.js';
 import { registerWebhookRoutes } from './webhooks.js';
@@ -49,5 +51,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   registerApiRoutes(app, deps);
   registerWebhookRoutes(app, deps);
+  registerChatRoutes(app, deps);
   return app;
 }

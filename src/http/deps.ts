@@ -4,10 +4,11 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { Followups } from '../notify/chat/followups.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { CertFetcher } from '../sources/sns.js';
 import type { SignalChange, Store } from '../store/store.js';
-import type { Command, Pause, ScalingEvent, TargetState } from '../types.js';
+import type { Actor, Approval, Command, Pause, ScalingEvent, TargetState } from '../types.js';
 
 /** The engine as the HTTP layer sees it. */
 export interface EngineApi {
@@ -25,19 +26,29 @@ export interface EngineApi {
   states(): Promise<TargetState[]>;
   /** True once a drain has begun: POSTs are refused with 503. */
   isDraining(): boolean;
+  /**
+   * A person's verdict on a pending approval; resolves with the approval once stored. Rejects
+   * with PS_APPROVAL_UNKNOWN, PS_APPROVAL_CLOSED (already decided or expired) or PS_DRAINING.
+   */
+  decideApproval(id: string, verdict: 'approve' | 'reject', actor: Actor): Promise<Approval>;
 }
 
 /** Everything `buildApp` is given. */
 export interface AppDeps {
   config: Readonly<Config>;
   engine: EngineApi;
-  store: Pick<Store, 'listEvents' | 'rememberDelivery' | 'forgetDelivery'>;
+  store: Pick<Store, 'listEvents' | 'rememberDelivery' | 'forgetDelivery' | 'listApprovals' | 'getApproval'>;
   logger: Logger;
   metrics: Metrics;
   /** New ids (UUIDs by default). */
   newId?: () => string;
   /** The clock (Date.now by default). */
   now?: () => number;
+  /** Chat plumbing: where slash commands' outcomes are reported, how Slack response URLs are posted to. */
+  chat?: {
+    followups?: Followups;
+    respond?: (url: string, body: unknown) => Promise<void>;
+  };
   /** SNS plumbing; defaults fetch over HTTPS (sns-client.ts). */
   sns?: {
     /**

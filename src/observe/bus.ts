@@ -15,6 +15,8 @@ export type BusMessage =
   | { type: 'operation-end'; target: string; kind: ScalingEvent['kind'] | 'retried' | 'none'; durationMs: number }
   | { type: 'retry'; target: string; attempt: number; delayMs: number }
   | { type: 'schedule-fire'; target: string; schedule: string; outcome: 'fired' | 'missed' }
+  /** One notification attempt's outcome (notify/notifier.ts); `destination` is a configured name. */
+  | { type: 'notification'; destination: string; outcome: 'sent' | 'retried' | 'rate-limited' | 'rejected' | 'expired' }
   | {
       type: 'target';
       target: string;

@@ -110,6 +110,27 @@ export class Metrics {
     labelNames: ['target', 'schedule', 'outcome'] as const,
     registers: [this.registry],
   });
+  /** Notification attempts, by destination (a configured name) and outcome. */
+  readonly notifications = new Counter({
+    name: 'pulumiscale_notifications_total',
+    help: 'Notification attempts by destination and outcome (sent, retried, rate-limited, rejected by the platform, expired past maxAge).',
+    labelNames: ['destination', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  /** Messages waiting in the outbox, read from the store at each scrape (see `countQueued`). */
+  readonly notificationsQueued = new Gauge({
+    name: 'pulumiscale_notifications_queued',
+    help: 'Notification messages waiting in the outbox, by destination.',
+    labelNames: ['destination'] as const,
+    registers: [this.registry],
+    // prom-client calls this on each scrape; `this` is the gauge, hence the captured metrics.
+    collect: async () => this.#collectQueued(),
+  });
+  /**
+   * Counts the outbox per destination for the queued gauge (the daemon sets it to the store's
+   * `countMessages`), and the destinations to report (0 for those with none waiting).
+   */
+  countQueued: { destinations: readonly string[]; count: () => Promise<Map<string, number>> } | null = null;
 
   /** The target label values allowed, or null to take the names as they come. */
   readonly #targets: ReadonlySet<string> | null;
@@ -124,6 +145,15 @@ export class Metrics {
         this.registry.removeSingleMetric(name);
       }
     }
+  }
+
+  async #collectQueued(): Promise<void> {
+    const source = this.countQueued;
+    if (source === null) return;
+    // A store that cannot answer leaves the last values: a scrape must not fail for it.
+    const counts = await source.count().catch(() => null);
+    if (counts === null) return;
+    for (const destination of source.destinations) this.notificationsQueued.set({ destination }, counts.get(destination) ?? 0);
   }
 
   /** The label value for a target name: the name when it is allowed, else the `(unknown)` bucket. */
@@ -159,6 +189,9 @@ export class Metrics {
         case 'schedule-fire':
           // Schedule names come from the config, never from a request: bounded label values.
           this.scheduleFires.inc({ target: this.targetLabel(msg.target), schedule: msg.schedule, outcome: msg.outcome });
+          break;
+        case 'notification':
+          this.notifications.inc({ destination: msg.destination, outcome: msg.outcome });
           break;
         case 'target': {
           const target = this.targetLabel(msg.target);

@@ -52,6 +52,10 @@ const PROTECTED: { method: string; path: string; body?: string }[] = [
   { method: 'POST', path: '/api/v1/targets/web/resume' },
   { method: 'GET', path: '/api/v1/targets/web/timeline' },
   { method: 'GET', path: '/api/v1/events' },
+  { method: 'GET', path: '/api/v1/approvals' },
+  { method: 'GET', path: '/api/v1/approvals/a1' },
+  { method: 'POST', path: '/api/v1/approvals/a1/approve' },
+  { method: 'POST', path: '/api/v1/approvals/a1/reject' },
 ];
 
 /** Ways to spell the same path that a router may decode or fold into the canonical one. */
@@ -82,8 +86,8 @@ function spellings(path: string): string[] {
 
 const CASES = PROTECTED.flatMap((route) => spellings(route.path).map((raw) => ({ ...route, raw })));
 
-/** How much has reached the engine so far: commands, pauses, signal changes, events. */
-const reached = () => t.engine.commands.length + t.engine.pauses.length + t.engine.signalChanges.length + t.engine.events.length;
+/** How much has reached the engine so far: commands, pauses, signal changes, events, verdicts. */
+const reached = () => t.engine.commands.length + t.engine.pauses.length + t.engine.signalChanges.length + t.engine.events.length + t.engine.verdicts.length;
 
 describe('the API over a real socket', () => {
   it.each(CASES)('$method $raw without credentials never reaches a handler', async ({ method, raw, body }) => {
@@ -124,7 +128,7 @@ describe('the API over a real socket', () => {
       .map((line) => /(\/api\S*) \(([A-Z, ]+)\)/.exec(line))
       .filter((m): m is RegExpExecArray => m !== null)
       .flatMap((m) => (m[2] ?? '').split(', ').filter((verb) => verb !== 'HEAD').map((verb) => `${verb} ${m[1] ?? ''}`));
-    const probed = PROTECTED.map((r) => `${r.method} ${r.path.replace('/web', '/:name')}`);
+    const probed = PROTECTED.map((r) => `${r.method} ${r.path.replace('/web', '/:name').replace('/a1', '/:id')}`);
     expect(served.length).toBeGreaterThan(0);
     for (const route of served) expect(probed).toContain(route);
   });

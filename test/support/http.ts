@@ -8,13 +8,13 @@ import { pino, type Level } from 'pino';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { StoreUnavailableError } from '../../src/errors.js';
+import { PulumiScaleError, StoreUnavailableError } from '../../src/errors.js';
 import { buildApp } from '../../src/http/app.js';
 import type { AppDeps, EngineApi } from '../../src/http/deps.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { TEST_TOPIC_ARN } from './sns.js';
-import type { EventQuery, SignalChange } from '../../src/store/store.js';
-import type { Command, Pause, ScalingEvent, Signal, SignalKey, TargetState } from '../../src/types.js';
+import type { ApprovalQuery, EventQuery, SignalChange } from '../../src/store/store.js';
+import type { Actor, Approval, Command, Pause, ScalingEvent, Signal, SignalKey, TargetState } from '../../src/types.js';
 
 /** Credentials and names the base config uses. */
 export const TEST_AUTH = {
@@ -125,6 +125,20 @@ export class FakeEngine implements EngineApi {
     return state;
   }
 
+  /** Verdicts given (`decideApproval`), in order. */
+  readonly verdicts: { id: string; verdict: 'approve' | 'reject'; actor: Actor }[] = [];
+
+  /** Decides an approval the FakeStore holds, as the engine would (pending only). */
+  async decideApproval(id: string, verdict: 'approve' | 'reject', actor: Actor): Promise<Approval> {
+    const open = this.store.approvals.get(id);
+    if (open === undefined) throw new PulumiScaleError('PS_APPROVAL_UNKNOWN', `no approval with id "${id}"`);
+    if (open.status !== 'pending') throw new PulumiScaleError('PS_APPROVAL_CLOSED', `approval ${id} is ${open.status}`);
+    this.verdicts.push({ id, verdict, actor });
+    const decided: Approval = { ...open, status: verdict === 'approve' ? 'approved' : 'rejected', decidedBy: actor, decidedAt: new Date().toISOString() };
+    this.store.approvals.set(id, decided);
+    return decided;
+  }
+
   async record(event: ScalingEvent): Promise<void> {
     this.#fail('record');
     this.recorded.push(event);
@@ -196,9 +210,14 @@ export class FakeEngine implements EngineApi {
 }
 
 /** The store as the HTTP layer sees it: events and delivery ids, in memory. */
-export class FakeStore implements Pick<AppDeps['store'], 'listEvents' | 'rememberDelivery' | 'forgetDelivery'> {
+type HttpStore = AppDeps['store'];
+
+/** The store as the HTTP layer sees it, in memory. */
+export class FakeStore implements HttpStore {
   /** History, oldest first. */
   readonly events: ScalingEvent[] = [];
+  /** Approvals by id, in the order they were seeded. */
+  readonly approvals = new Map<string, Approval>();
   /** Delivery ids and when they expire (ISO). */
   readonly deliveries = new Map<string, string>();
   readonly #failures = new Map<string, number>();
@@ -232,6 +251,14 @@ export class FakeStore implements Pick<AppDeps['store'], 'listEvents' | 'remembe
   async forgetDelivery(key: string): Promise<void> {
     this.#fail('forgetDelivery');
     this.deliveries.delete(key);
+  }
+
+  async listApprovals(query: ApprovalQuery): Promise<Approval[]> {
+    return [...this.approvals.values()].reverse().filter((a) => query.status === undefined || a.status === query.status).slice(0, query.limit);
+  }
+
+  async getApproval(id: string): Promise<Approval | null> {
+    return this.approvals.get(id) ?? null;
   }
 
   #fail(method: string): void {
