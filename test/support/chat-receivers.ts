@@ -22,6 +22,8 @@ export interface ReceivedRequest {
   /** The parsed JSON body, undefined when it was not JSON. */
   body: unknown;
   raw: string;
+  /** The status the receiver answered with. */
+  status: number;
 }
 
 /** What {@link startReceiver} takes. */
@@ -313,10 +315,11 @@ export async function startReceiver(opts: ReceiverOptions): Promise<Receiver> {
       } catch {
         body = undefined;
       }
-      received.push({ at: Date.now(), headers: req.headers, body, raw });
       const found = check(opts, req.headers, raw, body);
       problems.push(...found);
       const next = found.length > 0 ? undefined : script.shift();
+      const status = found.length > 0 ? 400 : (next?.status ?? (opts.type === 'discord' ? 204 : opts.type === 'teams' ? 202 : 200));
+      received.push({ at: Date.now(), headers: req.headers, body, raw, status });
       if (found.length > 0) refuse(res, opts.type, found);
       else if (next) res.writeHead(next.status, next.retryAfter === undefined ? {} : { 'retry-after': String(next.retryAfter) }).end(`scripted ${next.status}`);
       else accept(res, opts.type);
