@@ -19,15 +19,7 @@ notifications:
 chatops:
   slack: { signingSecret: "\${SLACK_SIGNING_SECRET}", users: [U0123ABCD] }
   discord: { publicKey: "\${DISCORD_PUBLIC_KEY}" }
-targets:
-  web:
-    workDir: ./infra/web
-    stack: prod
-    configKey: web:replicas
-    min: 2
-    max: 40
-    approval: { via: ops-slack, timeout: 30m }
-`;
+${webTargetConfig('    approval: { via: ops-slack, timeout: 30m }')}`;
 
 const ENV = {
   SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T000/B000/XXXX',
