@@ -288,6 +288,8 @@ const httpUrl = z.string().superRefine((text, ctx) => {
     return;
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') ctx.addIssue({ code: 'custom', message: `must be an http(s) URL, not ${url.protocol}` });
+  // fetch refuses such URLs, and its refusal would quote the credentials.
+  if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', message: 'must not carry credentials (user:password@)' });
 });
 
 /**

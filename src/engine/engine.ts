@@ -339,6 +339,7 @@ export class Engine {
     t.record = closed.record;
     t.commands = t.commands.filter((c) => !open.commands.includes(c.id));
     t.approval = null;
+    t.declined = { from: open.from, to: open.to };
     t.reported = t.changes;
     this.#published(closed.event);
     this.#publishTarget(t);
@@ -412,6 +413,11 @@ export class Engine {
     for (const a of [...approved, ...pending].reverse()) {
       const t = this.#targets.get(a.target);
       if (t !== undefined && t.config.approval !== undefined) t.approval = a;
+      else {
+        // Its target no longer asks for approval (or is gone): nothing will apply or expire it.
+        this.#logger.warn({ target: a.target, approval: a.id }, 'an open approval of a target without approval is closed as superseded');
+        await this.#store.saveApproval({ ...a, status: 'superseded' });
+      }
     }
     // Points catch up from their last handled fire (a missed one is recorded as such).
     for (const fire of fires) this.#pointsHandled.set(`${fire.target}\0${fire.schedule}`, Date.parse(fire.at));
@@ -515,19 +521,22 @@ export class Engine {
       const expiresAt = Date.parse(waiting.expiresAt);
       if (expiresAt <= now) {
         if (!opts.quiet) void this.#closeApproval(t, waiting.id, null).catch((err: unknown) => this.#logger.warn({ target: t.config.name, err }, 'could not record an expired approval; will try again'));
-        return null;
+        // Looked at again soon, in case that write fails.
+        return now + this.#retry.baseDelay;
       }
-      const head = t.commands[0];
-      return head !== undefined && head.source !== 'schedule' ? commandsAt : expiresAt;
+      return t.commands.some((c) => c.source !== 'schedule') ? commandsAt : expiresAt;
     }
+    // Approved: the next operation applies it, or finds the present moved on and lets it go.
+    if (t.approval?.status === 'approved') return retryAt;
     if (t.commands.length > 0) return commandsAt;
     const bounds = boundsAt(t.config, now);
     const current = t.record.current;
     // Outside the bounds in effect (a schedule window began or ended): moved in at once.
     const into = planBounds({ current, bounds, target: t.config, pause: t.record.pause, now });
     if (into?.kind === 'change') {
-      // A dry-run daemon shows it once, until something changes.
-      if (!(this.#deps.dryRun && t.previewed === into.to)) return retryAt;
+      // A dry-run daemon shows it once, until something changes; a person's no holds it too.
+      const declined = t.config.approval !== undefined && t.declined !== null && t.declined.from === current && t.declined.to === into.to;
+      if (!(this.#deps.dryRun && t.previewed === into.to) && !declined) return retryAt;
     }
     // Signals past their expiry leave the decision now; the store ends them right after.
     const signals = t.signals.summary(now);
@@ -640,13 +649,15 @@ export class Engine {
         {
           target: t.config,
           record: t.record,
-          commands: t.commands,
+          // While a request waits, a person's commands run ahead of the schedule's, which wait with it.
+          commands: t.approval?.status === 'pending' ? t.commands.filter((c) => c.source !== 'schedule') : t.commands,
           signals: t.signals.summary(now),
           recommendations: t.recommendations,
           resume: t.running,
           report: t.changes !== t.reported,
           bounds: boundsAt(t.config, now),
           approval: t.approval,
+          declined: t.declined,
         },
         (running) =>
           serial(t, async () => {

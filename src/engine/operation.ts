@@ -61,6 +61,11 @@ export interface OperationInput {
   report: boolean;
   /** The target's open approval: pending (only operator commands run meanwhile) or approved and not yet used. */
   approval: Approval | null;
+  /**
+   * The last change a person rejected (or let expire), from and to: a move into the bounds in
+   * effect that is that same change is not asked for again (bounds have no cooldown to wait out).
+   */
+  declined: { from: number | null; to: number } | null;
 }
 
 /** What an operation ended with; the engine stores and publishes it. */
@@ -146,8 +151,9 @@ export async function runOperation(
     keepRunning: false,
     storeRefused: false,
     retried: null,
-    // An approved change that the present no longer calls for is used up (see below).
-    approvals: input.approval?.status === 'approved' ? [{ ...input.approval, status: 'superseded' }] : [],
+    // An approved change that the present no longer calls for is used up (see below); an
+    // operator's command that changes nothing leaves it for the operation after.
+    approvals: input.approval?.status === 'approved' && (plan === null || needsApproval(plan)) ? [{ ...input.approval, status: 'superseded' }] : [],
     kind: 'none',
     durationMs: clock.now() - started,
     ...fields,
@@ -179,6 +185,12 @@ export async function runOperation(
     }
     plan = planFor(input, current, clock.now());
     if (plan === null) return outcome({ record: { ...record, current } });
+    // One request at a time: while one waits, only a person's commands run.
+    if (input.approval?.status === 'pending' && needsApproval(plan)) return outcome({ record: { ...record, current } });
+    const declined = input.declined;
+    if (plan.kind === 'bounds' && target.approval !== undefined && declined !== null && declined.from === current && plan.decision.kind === 'change' && declined.to === plan.decision.to) {
+      return outcome({ record: { ...record, current } });
+    }
     // A resumed operation's config may hold the half-applied value: report where it started.
     if (plan.kind === 'resume') current = cutOff?.from ?? current;
     const decision = plan.decision;
@@ -307,7 +319,10 @@ function planFor(input: OperationInput, current: number | null, now: number): Pl
   }
   // Inside a schedule window its bounds replace the target's own.
   const bounded = { ...target, min: input.bounds.min, max: input.bounds.max };
-  const commands = planCommands({ queue: input.commands, current, target: bounded, pause: record.pause, now });
+  // With approvals, a schedule's commands and a person's never share an operation: the first
+  // wait for approval, the others do not.
+  const queue = target.approval === undefined ? input.commands : sameKindRun(input.commands);
+  const commands = planCommands({ queue, current, target: bounded, pause: record.pause, now });
   if (commands !== null) return { kind: 'commands', batch: commands.batch, decision: commands.decision };
   const bounds = planBounds({ current, bounds: input.bounds, target, pause: record.pause, now });
   if (bounds !== null) return { kind: 'bounds', decision: bounds };
@@ -321,6 +336,15 @@ function planFor(input: OperationInput, current: number | null, now: number): Pl
     now,
   });
   return signals === null ? null : { kind: 'signals', plan: signals, decision: signals.decision };
+}
+
+/** The commands at the head of the queue that are all a schedule's, or all a person's. */
+function sameKindRun(queue: readonly Command[]): readonly Command[] {
+  const first = queue[0];
+  if (first === undefined) return queue;
+  const scheduled = first.source === 'schedule';
+  const end = queue.findIndex((c) => (c.source === 'schedule') !== scheduled);
+  return end === -1 ? queue : queue.slice(0, end);
 }
 
 function isDryRun(plan: Plan | null, deps: OperationDeps): boolean {

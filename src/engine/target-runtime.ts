@@ -50,6 +50,8 @@ export interface TargetRuntime {
   holdUntil: number;
   /** The open approval (`approval` targets): pending, or approved and not yet used; as stored. */
   approval: Approval | null;
+  /** The last change a person rejected or let expire (memory only), see OperationInput.declined. */
+  declined: { from: number | null; to: number } | null;
   /** Serialises this target's store writes, so memory sees them in the order the store did. */
   tail: Promise<unknown>;
 }
@@ -72,6 +74,7 @@ export function newRuntime(config: TargetConfig): TargetRuntime {
     previewed: null,
     holdUntil: 0,
     approval: null,
+    declined: null,
     tail: Promise.resolve(),
   };
 }

@@ -21,7 +21,6 @@ import { mrkdwnWithin, SLACK_ACTIONS } from '../notify/formats/slack.js';
 import type { Actor } from '../types.js';
 import { runChatCommand } from './chat-commands.js';
 import type { AppDeps } from './deps.js';
-import { refuseWhileDraining } from './operator.js';
 
 /** Discord's interaction types and response types (its API's numbers). */
 const DISCORD = { pong: 1, message: 4, ephemeral: 64 } as const;
@@ -36,27 +35,34 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
 
     routes.post('/chatops/slack', async (req, reply) => {
       const slack = slackConfig(deps);
-      const raw = await verifiedSlack(deps, req, slack.signingSecret);
+      const { raw, key } = verifiedSlack(deps, req, slack.signingSecret);
       const payload = parseSlackSlashCommand(raw);
       const actor = actorOfSlack(payload);
       if (!allowed(slack.users, actor)) return reply.send(slackReply(`${actor.name} is not allowed to run PulumiScale commands here (chatops.slack.users).`, false));
-      refuseWhileDraining(deps);
-      const answer = await runChatCommand(deps, parseChatCommand(payload.text), actor);
+      const answer = await once(deps, key, () => runChatCommand(deps, parseChatCommand(payload.text), actor));
       if (answer.commandId !== undefined) chat.followups?.watch(answer.commandId, payload.responseUrl);
       return reply.send(slackReply(answer.text, answer.public));
     });
 
     routes.post('/chatops/slack/interactions', async (req, reply) => {
       const slack = slackConfig(deps);
-      const raw = await verifiedSlack(deps, req, slack.signingSecret);
+      const { raw, key } = verifiedSlack(deps, req, slack.signingSecret);
       const payload = parseSlackInteraction(raw);
       const actor = actorOfSlack(payload);
       const action = payload.actions.find((a) => a.actionId === SLACK_ACTIONS.approve || a.actionId === SLACK_ACTIONS.reject);
       if (action === undefined || action.value === null) throw new PulumiScaleError('PS_PAYLOAD_INVALID', 'no PulumiScale button in this interaction');
-      const text = await verdict(deps, slack.users, actor, action.value, action.actionId === SLACK_ACTIONS.approve ? 'approve' : 'reject');
-      // Slack wants a quick empty 200; the verdict replaces the message with its buttons.
-      void chat.respond?.(payload.responseUrl, { replace_original: true, text: mrkdwnWithin(text, 3000) }).catch((err: unknown) => {
-        req.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not update the approval message in Slack');
+      const id = action.value;
+      const kind = action.actionId === SLACK_ACTIONS.approve ? 'approve' : 'reject';
+      const answer = allowed(slack.users, actor)
+        ? await once(deps, key, () => runChatCommand(deps, { kind, id }, actor))
+        : { text: `${actor.name} is not allowed to decide approvals here (chatops.slack.users).`, public: false };
+      // Slack wants a quick empty 200. A verdict replaces the message and its buttons for
+      // everyone; a refusal (not allowed, already decided) is said to the presser alone.
+      const update = answer.public
+        ? { replace_original: true, text: mrkdwnWithin(answer.text, 3000) }
+        : { replace_original: false, response_type: 'ephemeral', text: mrkdwnWithin(answer.text, 3000) };
+      void chat.respond?.(payload.responseUrl, update).catch((err: unknown) => {
+        req.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not answer a button press in Slack');
       });
       return reply.status(200).send('');
     });
@@ -64,7 +70,7 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
     routes.post('/chatops/discord', async (req, reply) => {
       const discord = deps.config.chatops.discord;
       if (discord === undefined) throw new PulumiScaleError('PS_NOT_FOUND', 'chatops.discord is not configured');
-      const raw = await verifiedDiscord(deps, req, discord.publicKey);
+      const { raw, key } = verifiedDiscord(deps, req, discord.publicKey);
       const interaction = parseDiscordInteraction(raw);
       if (interaction.kind === 'ping') return reply.send({ type: DISCORD.pong });
       const actor = actorOfDiscord(interaction);
@@ -72,8 +78,7 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
         return discordReply(reply, 'PulumiScale posts no buttons to Discord: use /pulumiscale approve <id> or reject <id>.', false);
       }
       if (!allowed(discord.users, actor)) return discordReply(reply, `${actor.name} is not allowed to run PulumiScale commands here (chatops.discord.users).`, false);
-      refuseWhileDraining(deps);
-      const answer = await runChatCommand(deps, parseChatCommand(interaction.text), actor);
+      const answer = await once(deps, key, () => runChatCommand(deps, parseChatCommand(interaction.text), actor));
       return discordReply(reply, answer.text, answer.public);
     });
   });
@@ -85,19 +90,18 @@ function slackConfig(deps: AppDeps): NonNullable<AppDeps['config']['chatops']['s
   return slack;
 }
 
-/** The raw body of a Slack request whose signature verifies and that was not seen before. */
-async function verifiedSlack(deps: AppDeps, req: FastifyRequest, secret: string): Promise<string> {
+/** The raw body of a Slack request whose signature verifies, and its once-only key. */
+function verifiedSlack(deps: AppDeps, req: FastifyRequest, secret: string): Verified {
   const raw = typeof req.body === 'string' ? req.body : '';
   const signature = header(req, 'x-slack-signature');
   const now = (deps.now ?? Date.now)();
   const check = verifySlackSignature({ signingSecret: secret, timestamp: header(req, 'x-slack-request-timestamp'), signature, rawBody: raw, now });
   if (!check.ok) throw new PulumiScaleError('PS_CHAT_SIGNATURE', `Slack request refused: ${check.reason}`);
-  await onlyOnce(deps, `slack:${signature ?? ''}`, now);
-  return raw;
+  return { raw, key: `slack:${(signature ?? '').toLowerCase()}` };
 }
 
-/** The raw body of a Discord request whose signature verifies, recent, and not seen before. */
-async function verifiedDiscord(deps: AppDeps, req: FastifyRequest, publicKeyHex: string): Promise<string> {
+/** The raw body of a recent Discord request whose signature verifies, and its once-only key. */
+function verifiedDiscord(deps: AppDeps, req: FastifyRequest, publicKeyHex: string): Verified {
   const raw = typeof req.body === 'string' ? req.body : '';
   const signature = header(req, 'x-signature-ed25519');
   const timestamp = header(req, 'x-signature-timestamp');
@@ -109,21 +113,30 @@ async function verifiedDiscord(deps: AppDeps, req: FastifyRequest, publicKeyHex:
   if (!/^\d{1,12}$/.test(timestamp ?? '') || Math.abs(now - Number(timestamp) * 1000) > SLACK_MAX_SKEW_MS) {
     throw new PulumiScaleError('PS_CHAT_SIGNATURE', 'Discord request refused: its timestamp is more than 5 minutes from now');
   }
-  await onlyOnce(deps, `discord:${signature ?? ''}`, now);
-  return raw;
+  return { raw, key: `discord:${(signature ?? '').toLowerCase()}` };
 }
 
-/** Accepts a signed request once within the window its timestamp allows. */
-async function onlyOnce(deps: AppDeps, key: string, now: number): Promise<void> {
+/** A verified request: its raw body, and the key that makes it count once (any case of its signature's hex). */
+interface Verified {
+  raw: string;
+  key: string;
+}
+
+/**
+ * Handles a signed request once within the window its timestamp allows. When handling fails
+ * on our side (a store outage, a drain: 5xx), the request is forgotten, so that its retry is
+ * not taken for a replay.
+ */
+async function once<T>(deps: AppDeps, key: string, handle: () => Promise<T>): Promise<T> {
+  const now = (deps.now ?? Date.now)();
   const fresh = await deps.store.rememberDelivery(key, new Date(now + 2 * SLACK_MAX_SKEW_MS).toISOString());
   if (!fresh) throw new PulumiScaleError('PS_REPLAYED', 'this signed chat request was already handled');
-}
-
-/** A verdict from a button, answered in words (a refusal is words too). */
-async function verdict(deps: AppDeps, users: readonly string[], actor: Actor, id: string, kind: 'approve' | 'reject'): Promise<string> {
-  if (!allowed(users, actor)) return `${actor.name} is not allowed to decide approvals here.`;
-  const answer = await runChatCommand(deps, { kind, id }, actor);
-  return answer.text;
+  try {
+    return await handle();
+  } catch (err) {
+    if (!(err instanceof PulumiScaleError) || err.status >= 500) await deps.store.forgetDelivery(key).catch(() => undefined);
+    throw err;
+  }
 }
 
 function allowed(users: readonly string[], actor: Actor): boolean {

@@ -62,6 +62,9 @@ export interface NotifierOptions {
 /** The longest wait between two tries of one message. */
 export const MAX_BACKOFF_MS = 300_000;
 
+/** How long `close` lets a post in flight finish before aborting it. */
+export const CLOSE_GRACE_MS = 1_000;
+
 /** How often an idle loop looks at its queue even when nothing woke it (a safety net). */
 const IDLE_RECHECK_MS = 10_000;
 
@@ -90,7 +93,7 @@ export class Notifier {
     this.#post = opts.post ?? fetchPoster;
     this.#baseBackoffMs = opts.baseBackoffMs ?? 1_000;
     this.#random = opts.random ?? Math.random;
-    this.#loops = opts.destinations.map((d) => ({ destination: d, end: null, pokable: false, poked: false, running: null, lastSent: Number.NEGATIVE_INFINITY, inFlight: null }));
+    this.#loops = opts.destinations.map((d) => ({ destination: d, end: null, pokable: false, poked: false, running: null, lastSent: Number.NEGATIVE_INFINITY, abort: null }));
   }
 
   /** Starts every destination's loop; what the outbox already holds is sent first. */
@@ -110,13 +113,18 @@ export class Notifier {
   }
 
   /**
-   * Stops: no new attempt starts; a post in flight gets until its timeout to finish (and is
-   * removed if it succeeded). What is left stays in the outbox for the next start.
+   * Stops: no new attempt starts; a post in flight gets {@link CLOSE_GRACE_MS} to finish (and is
+   * removed if it succeeded), then is aborted, so a drain is not held up by a slow platform.
+   * What is left stays in the outbox for the next start (an aborted post may then arrive twice).
    */
   async close(): Promise<void> {
     this.#closed = true;
     for (const loop of this.#loops) loop.end?.();
+    const grace = this.#opts.clock.setTimer(() => {
+      for (const loop of this.#loops) loop.abort?.abort(new Error('the notifier is closing'));
+    }, CLOSE_GRACE_MS);
     await Promise.all(this.#loops.map((l) => l.running ?? Promise.resolve()));
+    this.#opts.clock.clearTimer(grace);
   }
 
   async #run(loop: Loop): Promise<void> {
@@ -176,14 +184,16 @@ export class Notifier {
     const controller = new AbortController();
     const timer = clock.setTimer(() => controller.abort(new Error(`no answer within ${d.timeout} ms`)), d.timeout);
     try {
-      loop.inFlight = this.#post(d.url, outgoing, controller.signal);
-      result = await loop.inFlight;
+      loop.abort = controller;
+      result = await this.#post(d.url, outgoing, controller.signal);
     } catch (err) {
       result = err instanceof Error ? err : new Error(String(err));
     } finally {
-      loop.inFlight = null;
+      loop.abort = null;
       clock.clearTimer(timer);
     }
+    // Cut off by close: it stays queued as it was, for the next start.
+    if (this.#closed && controller.signal.aborted) return;
 
     const where = { destination: d.name, eventId: message.event.id, target: message.event.target, kind: message.event.kind };
     if (!(result instanceof Error) && result.status >= 200 && result.status < 300) {
@@ -208,9 +218,9 @@ export class Notifier {
     const attempts = message.attempts + 1;
     const waitMs = this.#backoff(attempts);
     await this.#opts.store.deferMessage(message.seq, attempts, new Date(clock.now() + waitMs).toISOString());
-    // An error's message is our own text or the runtime's (e.g. "fetch failed"), never the URL;
-    // its cause's code (ECONNREFUSED) says the rest.
-    const failure = result instanceof Error ? { error: result.message, code: causeCode(result) } : { status: result.status };
+    // An error's message is our own text or the runtime's (e.g. "fetch failed"); any URL in it
+    // is cut out all the same, since a webhook URL is a secret. Its cause's code says the rest.
+    const failure = result instanceof Error ? { error: withoutUrls(result.message), code: causeCode(result) } : { status: result.status };
     logger.warn({ ...where, ...failure, attempts, waitMs }, 'notification not delivered; will try again');
     this.#report(d.name, 'retried');
   }
@@ -254,7 +264,8 @@ interface Loop {
   running: Promise<void> | null;
   /** When the last attempt started (ms), for the pace. */
   lastSent: number;
-  inFlight: Promise<PostResult> | null;
+  /** Aborts the post in flight, if one is. */
+  abort: AbortController | null;
 }
 
 /** `Retry-After` in ms: delay-seconds or an HTTP date; null when absent or unreadable. */
@@ -264,6 +275,11 @@ export function retryAfterMs(header: string | null, now: number): number | null 
   if (/^\d+(\.\d+)?$/.test(text)) return Math.min(MAX_BACKOFF_MS, Math.ceil(Number(text) * 1000));
   const date = Date.parse(text);
   return Number.isNaN(date) ? null : Math.min(MAX_BACKOFF_MS, Math.max(0, date - now));
+}
+
+/** A message with every URL in it replaced, so that none reaches a log line. */
+export function withoutUrls(text: string): string {
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<url>');
 }
 
 function causeCode(err: Error): string | undefined {

@@ -136,3 +136,60 @@ describe('engine: approvals', () => {
     expect(store.approvals.size).toBe(0);
   });
 });
+
+describe('engine: approvals, what the review found', () => {
+  it('an approval given after the alert resolved is used up at once, not kept for a later alert', async () => {
+    const { engine, exec, store, events } = await started({ targets: [guarded()], values: { web: 3 } });
+    await engine.signals({ upsert: [signal('web', 'cpu')], end: [], events: [] });
+    await engine.idle();
+    const id = events()[0]?.approval?.id ?? '';
+    await engine.signals({ upsert: [], end: [{ target: 'web', id: 'cpu' }], events: [] });
+    await engine.decideApproval(id, 'approve', alice);
+    await engine.idle();
+    expect(store.approvals.get(id)?.status).toBe('superseded');
+    // A new alert later asks again rather than riding on the old approval.
+    await engine.signals({ upsert: [signal('web', 'cpu2')], end: [], events: [] });
+    await engine.idle();
+    expect(exec.applies.filter((a) => !a.dryRun)).toEqual([]);
+    expect(events().at(-1)).toMatchObject({ kind: 'awaiting-approval', to: 4 });
+  });
+
+  it("a person's command behind a schedule's waiting command runs at once, and rejecting the request does not drop it", async () => {
+    const { engine, exec, store, events } = await started({ targets: [guarded()], values: { web: 3 } });
+    await engine.command(intent('web', to(9), { source: 'schedule', bounds: 'clamp', evidence: { schedule: { name: 'morning' } } }));
+    await engine.idle();
+    const waiting = events().at(-1);
+    const mine = intent('web', to(12), { source: 'api', bounds: 'reject' });
+    await engine.command(mine);
+    await engine.idle();
+    expect(exec.applies.at(-1)).toEqual({ op: 'apply', target: 'web', to: 12, dryRun: false });
+    expect(events().at(-1)).toMatchObject({ kind: 'changed', from: 3, to: 12, commands: [mine.id] });
+    await engine.decideApproval(waiting?.approval?.id ?? '', 'reject', alice);
+    await engine.idle();
+    expect(store.commands.get('web')).toBeUndefined();
+    expect(exec.values.get('web')).toBe(12);
+  });
+
+  it('a rejected move into the bounds is not asked for again until the value or the bounds change', async () => {
+    const { engine, exec, events } = await started({ targets: [guarded({ min: 5 })], values: { web: 3 } });
+    await engine.idle();
+    const request = events().at(-1);
+    expect(request).toMatchObject({ kind: 'awaiting-approval', from: 3, to: 5 });
+    await engine.decideApproval(request?.approval?.id ?? '', 'reject', alice);
+    await engine.idle();
+    expect(events().at(-1)).toMatchObject({ kind: 'skipped', skipReason: 'rejected' });
+    expect(exec.applies).toHaveLength(1);
+  });
+
+  it('open approvals of a target that no longer asks for approval are closed at start', async () => {
+    const store = new MemoryStore();
+    const first = await started({ targets: [guarded()], values: { web: 3 }, store });
+    await first.engine.signals({ upsert: [signal('web', 'cpu')], end: [], events: [] });
+    await first.engine.idle();
+    const id = first.events()[0]?.approval?.id ?? '';
+    await first.engine.drain(0);
+    const second = setup({ targets: [target('web')], values: { web: 3 }, store });
+    await second.engine.start();
+    expect(store.approvals.get(id)?.status).toBe('superseded');
+  });
+});
