@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { cronProblem, sameCron } from '../schedule/cron.js';
 import type { Schedule } from '../schedule/schedule.js';
 import { timeZoneProblem } from '../schedule/zone.js';
+import { publicKeyProblem } from '../notify/chat/discord-signature.js';
 import { parseDuration } from './duration.js';
 
 /** The event kinds a notification destination may ask for (types.ts `EventKind`). */
@@ -330,7 +331,10 @@ const chatops = z
     discord: z
       .strictObject({
         /** The Discord application's public key, hex (General Information). */
-        publicKey: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (the application\'s public key)'),
+        publicKey: z.string().superRefine((hex, ctx) => {
+          const problem = publicKeyProblem(hex);
+          if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+        }),
         /** Discord user ids allowed to act; empty: everyone who can run the command. */
         users: z.array(z.string().min(1)).default([]),
       })

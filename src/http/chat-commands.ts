@@ -7,6 +7,7 @@
 import { PulumiScaleError } from '../errors.js';
 import type { ChatCommand } from '../notify/chat/commands.js';
 import { helpReply } from '../notify/chat/commands.js';
+import { cut } from '../notify/formats/describe.js';
 import type { Actor, ScalingEvent, TargetState } from '../types.js';
 import type { AppDeps } from './deps.js';
 import { pause, resume, scale } from './operator.js';
@@ -95,7 +96,7 @@ export function statusLine(s: TargetState): string {
 /** One event in a line. */
 export function historyLine(e: ScalingEvent): string {
   const change = e.to === null ? `${e.from ?? '?'}` : `${e.from ?? '?'} → ${e.to}`;
-  const reason = e.reason.length > 120 ? `${e.reason.slice(0, 119)}…` : e.reason;
+  const reason = cut(e.reason, 120);
   return `${e.at} ${e.kind} ${change}: ${reason}`;
 }
 

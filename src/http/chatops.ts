@@ -17,6 +17,7 @@ import { parseChatCommand } from '../notify/chat/commands.js';
 import { verifyDiscordSignature } from '../notify/chat/discord-signature.js';
 import { actorOfDiscord, actorOfSlack, parseDiscordInteraction, parseSlackInteraction, parseSlackSlashCommand } from '../notify/chat/payloads.js';
 import { SLACK_MAX_SKEW_MS, verifySlackSignature } from '../notify/chat/slack-signature.js';
+import { cut } from '../notify/formats/describe.js';
 import { mrkdwnWithin, SLACK_ACTIONS } from '../notify/formats/slack.js';
 import type { Actor } from '../types.js';
 import { runChatCommand } from './chat-commands.js';
@@ -153,6 +154,6 @@ function slackReply(text: string, visible: boolean): { response_type: 'in_channe
 }
 
 function discordReply(reply: FastifyReply, text: string, visible: boolean): FastifyReply {
-  const content = text.length > 2000 ? `${text.slice(0, 1999)}…` : text;
+  const content = cut(text, 2000);
   return reply.send({ type: DISCORD.message, data: { content, allowed_mentions: { parse: [] }, ...(visible ? {} : { flags: DISCORD.ephemeral }) } });
 }

@@ -203,8 +203,11 @@ export class Notifier {
       return;
     }
     if (!(result instanceof Error) && result.status === 429) {
-      const waitMs = retryAfterMs(result.retryAfter, clock.now()) ?? this.#backoff(message.attempts + 1);
-      await this.#opts.store.deferMessage(message.seq, message.attempts, new Date(clock.now() + waitMs).toISOString());
+      // As asked; without a Retry-After it counts as a failed attempt, so the backoff grows.
+      const asked = retryAfterMs(result.retryAfter, clock.now());
+      const attempts = asked === null ? message.attempts + 1 : message.attempts;
+      const waitMs = asked ?? this.#backoff(attempts);
+      await this.#opts.store.deferMessage(message.seq, attempts, new Date(clock.now() + waitMs).toISOString());
       logger.warn({ ...where, waitMs }, 'notification rate-limited by the platform; waiting as it asked');
       this.#report(d.name, 'rate-limited');
       return;
@@ -273,6 +276,9 @@ export function retryAfterMs(header: string | null, now: number): number | null 
   if (header === null || header.trim() === '') return null;
   const text = header.trim();
   if (/^\d+(\.\d+)?$/.test(text)) return Math.min(MAX_BACKOFF_MS, Math.ceil(Number(text) * 1000));
+  // Only an HTTP date (it starts with a day name): Date.parse alone would read "-1" or "in 3"
+  // as dates in 2001, which would mean "at once".
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /i.test(text)) return null;
   const date = Date.parse(text);
   return Number.isNaN(date) ? null : Math.min(MAX_BACKOFF_MS, Math.max(0, date - now));
 }

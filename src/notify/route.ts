@@ -7,8 +7,9 @@ import type { OutboxRouter } from '../store/store.js';
 
 /**
  * The router of a config: a destination takes an event when it lists the event's kind and, if
- * it names targets, the event's target. An approval request also goes to its target's
- * `approval.via`, whatever that destination's filters say: it is the one place a person can act.
+ * it names targets, the event's target. An approval request, and how it ended (applied,
+ * rejected, expired), also go to the target's `approval.via`, whatever that destination's
+ * filters say: the request was posted there, and that is where people wait for its outcome.
  */
 export function outboxRouter(config: Readonly<Pick<Config, 'notifications' | 'targets'>>): OutboxRouter {
   const destinations = config.notifications.map((d) => ({ name: d.name, kinds: new Set<string>(d.events), targets: d.targets.length === 0 ? null : new Set(d.targets) }));
@@ -18,7 +19,7 @@ export function outboxRouter(config: Readonly<Pick<Config, 'notifications' | 'ta
     for (const d of destinations) {
       if (d.kinds.has(event.kind) && (d.targets === null || d.targets.has(event.target))) names.push(d.name);
     }
-    const approver = event.kind === 'awaiting-approval' ? via.get(event.target) : undefined;
+    const approver = event.approval !== undefined ? via.get(event.target) : undefined;
     if (approver !== undefined && !names.includes(approver)) names.push(approver);
     return names;
   };

@@ -55,6 +55,7 @@ describe('config: notifications, chatops and approval', () => {
     ['an unknown type', ['{ name: a, type: email, url: "https://x.example" }'], '', 'notifications.0.type'],
     ['a URL that is not one', ['{ name: a, type: slack, url: "hooks.slack.com/x" }'], '', 'notifications.0.url'],
     ['a URL of another scheme', ['{ name: a, type: slack, url: "ftp://x.example/" }'], '', 'notifications.0.url'],
+    ['a URL with credentials (fetch refuses it, quoting them)', ['{ name: a, type: webhook, url: "https://user:pw@x.example/" }'], '', 'notifications.0.url'],
     ['an unknown event kind', ['{ name: a, type: slack, url: "https://x.example", events: [scaled] }'], '', 'notifications.0.events.0'],
     ['no event kinds at all', ['{ name: a, type: slack, url: "https://x.example", events: [] }'], '', 'notifications.0.events'],
     ['a target that is not configured', ['{ name: a, type: slack, url: "https://x.example", targets: [api] }'], '', 'notifications.0.targets.0'],
@@ -75,6 +76,7 @@ describe('config: notifications, chatops and approval', () => {
 
   it.each([
     ['a Discord key of the wrong length', 'chatops: { discord: { publicKey: abc } }', 'chatops.discord.publicKey'],
+    ['a Discord key of 64 hex characters that is no Ed25519 key', `chatops: { discord: { publicKey: "02${'00'.repeat(31)}" } }`, 'chatops.discord.publicKey'],
     ['an empty Slack signing secret', 'chatops: { slack: { signingSecret: "" } }', 'chatops.slack.signingSecret'],
     ['an unknown platform', 'chatops: { teams: {} }', 'chatops'],
   ])('refuses %s', (_name, yaml, path) => {
