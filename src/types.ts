@@ -24,7 +24,12 @@ export type IntentSource = 'alertmanager' | 'cloudwatch' | 'api' | 'chat' | 'sch
 export type Adjustment =
   | { type: 'step'; direction: Direction }
   | { type: 'by'; by: number }
-  | { type: 'to'; to: number };
+  | {
+      type: 'to';
+      to: number;
+      /** A composite target's derived keys set with it, by key (an operator's multi-key command); the rest follow their rules. */
+      values?: Record<string, number>;
+    };
 
 /**
  * The raw facts a source saw, kept with the intent for the history and for rules that size a
@@ -288,6 +293,8 @@ export interface ScalingEvent {
   signals?: { id: string; source: Signal['source']; direction: Direction; value: number | null; threshold: number | null }[];
   /** For an alert-driven decision: the step rule that sized it. */
   rule?: string;
+  /** For a composite target: each key set (or previewed), the driving key first, with its value before. */
+  keys?: { key: string; from: number | null; to: number }[];
   /** For a change that waits for (or was decided by) a person: the approval. */
   approval?: Pick<Approval, 'id' | 'status' | 'expiresAt' | 'changes' | 'via' | 'decidedBy'>;
 }
@@ -318,7 +325,13 @@ export type SignalState = Pick<Signal, 'id' | 'source' | 'direction' | 'value' |
 /** A target's state as served by `GET /api/v1/targets[/:name]`. */
 export interface TargetState extends Omit<TargetRecord, 'retry'> {
   stack: string;
+  /** Every key the target owns: the driving key, then its derived keys. */
   configKeys: string[];
+  /**
+   * Each owned key's value: the driving key's is `current`; a derived key's is what the last
+   * operation set, or, before one, what its rule gives for `current`.
+   */
+  values: Record<string, number | null>;
   min: number;
   max: number;
   /** The first queued operator command, if any (the next to run). */

@@ -80,9 +80,14 @@ function ownershipProblems(c: Config, env: NodeJS.ProcessEnv): ConfigProblem[] {
   const inlineOwners = new Map<string, string>();
   for (const [name, t] of Object.entries(c.targets)) {
     const stack = stackKeyOf(t, c.pulumi, env);
-    const other = keyOwners.get(`${stack}#${t.configKey}`);
-    if (other !== undefined) problems.push({ path: `targets.${name}.configKey`, message: `already owned by target ${other}` });
-    keyOwners.set(`${stack}#${t.configKey}`, name);
+    // The driving key and every derived key: one owner each per stack.
+    const owned: [string, string][] = [[`targets.${name}.configKey`, t.configKey], ...t.derived.map((d, i): [string, string] => [`targets.${name}.derived.${i}.key`, d.key])];
+    for (const [at, key] of owned) {
+      const other = keyOwners.get(`${stack}#${key}`);
+      // Twice within one target is the schema's to say; here, another target's.
+      if (other !== undefined && other !== name) problems.push({ path: at, message: `already owned by target ${other}` });
+      keyOwners.set(`${stack}#${key}`, name);
+    }
     if (t.inline !== undefined) {
       const owner = inlineOwners.get(stack);
       if (owner !== undefined) problems.push({ path: `targets.${name}.inline`, message: `project and stack already used by inline target ${owner}` });

@@ -203,6 +203,20 @@ const schedules = z.array(scheduleEntry).superRefine((list, ctx) => {
   });
 }, { when: () => true });
 
+/**
+ * A key derived from the driving value x: round(per * x + plus), clamped to [min, max]
+ * (policy/derived.ts). Set with the driving key in the same `up`, and put back with it.
+ */
+const derivedKey = z.strictObject({
+  key: z.string().regex(CONFIG_KEY, 'must be namespace:key, e.g. db:maxConnections'),
+  per: z.number().default(1),
+  plus: z.number().default(0),
+  min: z.number().int().optional(),
+  max: z.number().int().optional(),
+  /** How per * x + plus becomes a whole number. */
+  round: z.enum(['nearest', 'up', 'down']).default('nearest'),
+});
+
 const targetSchema = z
   .strictObject({
     /** A Pulumi project on disk; relative paths resolve against the config file's folder. */
@@ -214,8 +228,10 @@ const targetSchema = z
      */
     inline: z.strictObject({ project: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only') }).optional(),
     stack: z.string().min(1),
-    /** The numeric config key the target owns, `namespace:key`. */
+    /** The numeric config key the target owns, `namespace:key`: the driving value. */
     configKey: z.string().regex(CONFIG_KEY, 'must be namespace:key, e.g. web:replicas'),
+    /** Keys derived from the driving value, set together with it in one `up` (composite targets). */
+    derived: z.array(derivedKey).default([]),
     min: z.number().int().nonnegative(),
     max: z.number().int().nonnegative(),
     /** The adjustment of a bare up/down. */
@@ -276,6 +292,21 @@ const targetSchema = z
     if ((t.workDir === undefined) === (t.inline === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['workDir'], message: 'set exactly one of workDir or inline' });
     }
+    const derived: unknown[] = Array.isArray(t.derived) ? t.derived : [];
+    const seen = new Map<string, number>();
+    derived.forEach((d, at) => {
+      if (typeof d !== 'object' || d === null) return;
+      const { key, min, max } = d as { key?: unknown; min?: unknown; max?: unknown };
+      if (typeof key === 'string') {
+        if (key === t.configKey) ctx.addIssue({ code: 'custom', path: ['derived', at, 'key'], message: `is the driving key (configKey) itself` });
+        const first = seen.get(key);
+        if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['derived', at, 'key'], message: `derived twice (also derived ${first})` });
+        seen.set(key, at);
+      }
+      if (typeof min === 'number' && typeof max === 'number' && min > max) {
+        ctx.addIssue({ code: 'custom', path: ['derived', at, 'max'], message: `must be >= min (${min}): no value could hold` });
+      }
+    });
   }, { when: () => true });
 
 /** An http(s) URL (a webhook to post to, the daemon's public address). */

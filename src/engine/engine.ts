@@ -683,6 +683,8 @@ export class Engine {
     if (outcome.events.some((e) => e.kind !== 'unlocked')) t.reported = Math.max(t.reported, changesSeen);
     if (outcome.kind === 'previewed' && t.running === null) t.previewed = outcome.events.at(-1)?.to ?? null;
     t.error = errorOf(outcome.events);
+    const set = outcome.events.find((e) => e.kind === 'changed' && e.keys !== undefined);
+    if (set?.keys !== undefined) t.keyValues = Object.fromEntries(set.keys.map((k) => [k.key, k.to]));
     for (const event of outcome.events) this.#published(event);
     if (outcome.retried !== null) this.#bus.publish({ type: 'retry', target: name, attempt: outcome.retried.attempt, delayMs: outcome.retried.delayMs });
     this.#publishTarget(t);

@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/schema.js';
 import { isRetryable, OperationInterruptedError, PulumiScaleError, StoreUnavailableError } from '../errors.js';
-import type { ClearedLock, Executor } from '../pulumi/executor.js';
+import type { ApplyResult, ClearedLock, Executor } from '../pulumi/executor.js';
 import { planCommands } from '../policy/commands.js';
 import { cooldownAfter, pauses, resumeDecision } from '../policy/decide.js';
 import { planBounds, type BoundsInEffect } from '../policy/bounds.js';
@@ -20,6 +20,7 @@ import { planSignals, type SignalPlan } from '../policy/signals.js';
 import type { Recommendation } from '../policy/stabilization.js';
 import type { Approval, Command, Decision, EventKind, IntentSource, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
 import { approvalNote, needsApproval, requestApproval } from './approvals.js';
+import { keyValues } from '../policy/derived.js';
 import type { Clock } from './clock.js';
 
 /** Retry policy for retryable failures (a locked stack), from `engine.retry`. */
@@ -178,7 +179,7 @@ export async function runOperation(
         const finished = event('changed', cutOff.to, `${plan.decision.reason}; its up had succeeded before the stop (target is paused now)`);
         return outcome({ events: [finished], record: { ...record, current: cutOff.to, cooldownUntil, retry: null }, consumed: consumed(), kind: 'changed' });
       }
-      await deps.executor.revert(target, cutOff.from);
+      await deps.executor.revert(target, cutOff.from, valuesAt(target, cutOff.from));
       current = cutOff.from;
       const detail = `an operation cut off by a stop (${cutOff.from ?? 'unset'} -> ${cutOff.to}) is not resumed: target is paused; the config is back at ${cutOff.from ?? 'unset'}`;
       return outcome({ events: [event('skipped', null, detail, { skipReason: 'paused' })], record: { ...record, current }, consumed: consumed(), kind: 'skipped' });
@@ -208,14 +209,18 @@ export async function runOperation(
     }
 
     const dryRun = isDryRun(plan, deps);
+    // A composite target sets every key in the one operation: derived ones by their rules, or
+    // as an operator's multi-key command says.
+    const values = target.derived.length === 0 ? undefined : keyValues(target, decision.to, overridesOf(plan));
+    const keyed = (result: ApplyResult): Partial<ScalingEvent> => (values === undefined ? {} : { keys: result.keys });
     // A change the daemon decided by itself, on a target with `approval`: applied only as a
     // person approved it (the same value from the same value), else previewed and asked for.
     const open = input.approval;
     const granted = open?.status === 'approved' && open.from === current && open.to === decision.to ? open : null;
     if (!dryRun && target.approval !== undefined && needsApproval(plan) && granted === null) {
-      const preview = await deps.executor.apply(target, decision.to, { dryRun: true, onLockCleared, readJustBefore: true, ...(signal ? { signal } : {}) });
+      const preview = await deps.executor.apply(target, decision.to, { dryRun: true, onLockCleared, readJustBefore: true, ...(values ? { values } : {}), ...(signal ? { signal } : {}) });
       const approval = requestApproval({ id: deps.newId(), target, from: current, decision, changes: preview.changes, now: clock.now(), commands: consumed() });
-      const waiting = event('awaiting-approval', decision.to, `waiting for approval: ${decision.reason}`, { approval: approvalNote(approval) });
+      const waiting = event('awaiting-approval', decision.to, `waiting for approval: ${decision.reason}`, { approval: approvalNote(approval), ...keyed(preview) });
       // An approved one that no longer matches is used up, and the new request replaces it.
       const used = open?.status === 'approved' ? [{ ...open, status: 'superseded' as const }] : [];
       return outcome({ events: [...notices, waiting], record: { ...record, current, retry: null }, approvals: [...used, approval], kind: 'awaiting-approval' });
@@ -242,18 +247,19 @@ export async function runOperation(
       ...(plan.kind === 'resume' ? { ownLocksSince: running.startedAt } : {}),
       // Nothing but the read above touched the stack in this operation (a resume may revert).
       readJustBefore: cutOff === null,
+      ...(values ? { values } : {}),
     });
     if (result.kind === 'previewed') {
       // A preview changes nothing, so it starts no cooldown.
-      const previewed = event('previewed', decision.to, `preview: ${decision.reason}`);
+      const previewed = event('previewed', decision.to, `preview: ${decision.reason}`, keyed(result));
       return outcome({ events: [...notices, previewed], record: { ...record, current: result.current, retry: null }, consumed: consumed(), kind: 'previewed' });
     }
     const cooldownUntil = cooldownAfter(record.cooldownUntil, decision.direction, clock.now(), target.cooldown);
     const applied = granted === null ? null : { ...granted, status: 'applied' as const };
     const changed =
       applied === null
-        ? event('changed', result.current, decision.reason)
-        : event('changed', result.current, `${decision.reason} (approved by ${applied.decidedBy?.name ?? 'unknown'})`, { approval: approvalNote(applied) });
+        ? event('changed', result.current, decision.reason, keyed(result))
+        : event('changed', result.current, `${decision.reason} (approved by ${applied.decidedBy?.name ?? 'unknown'})`, { approval: approvalNote(applied), ...keyed(result) });
     return outcome({
       events: [...notices, changed],
       record: { ...record, current: result.current, cooldownUntil, retry: null },
@@ -287,7 +293,7 @@ export async function runOperation(
     if (plan?.kind === 'resume' && input.resume?.applying) {
       // Given up on: the config goes back to where the cut-off operation started, as after any
       // failed `up` (the executor restored the half-applied value it had read).
-      await deps.executor.revert(target, input.resume.applying.from).catch((e: unknown) => logger.error({ target: target.name, err: e }, 'could not revert a resumed operation'));
+      await deps.executor.revert(target, input.resume.applying.from, valuesAt(target, input.resume.applying.from)).catch((e: unknown) => logger.error({ target: target.name, err: e }, 'could not revert a resumed operation'));
     }
     const errorCode = err instanceof PulumiScaleError ? err.code : 'PS_INTERNAL';
     const reason = isRetryable(err) ? `${message} (gave up after ${attempts} attempts)` : message;
@@ -336,6 +342,17 @@ function planFor(input: OperationInput, current: number | null, now: number): Pl
     now,
   });
   return signals === null ? null : { kind: 'signals', plan: signals, decision: signals.decision };
+}
+
+/** An operator's multi-key command's values for the derived keys, when the plan is one. */
+function overridesOf(plan: Plan): Record<string, number> {
+  const first = plan.kind === 'commands' ? plan.batch[0]?.adjustment : undefined;
+  return first?.type === 'to' ? (first.values ?? {}) : {};
+}
+
+/** A composite target's values for a driving value put back (derived keys by their rules). */
+function valuesAt(target: TargetConfig, value: number | null): Record<string, number> | undefined {
+  return value === null || target.derived.length === 0 ? undefined : keyValues(target, value);
 }
 
 /** The commands at the head of the queue that are all a schedule's, or all a person's. */

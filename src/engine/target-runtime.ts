@@ -6,6 +6,7 @@
  */
 import type { TargetConfig } from '../config/schema.js';
 import { activeCooldowns, activePause } from '../policy/decide.js';
+import { keyValues, ownedKeys } from '../policy/derived.js';
 import { SignalSet } from '../policy/signal-set.js';
 import type { Recommendation } from '../policy/stabilization.js';
 import { boundsAt, scheduleStates } from '../schedule/index.js';
@@ -50,6 +51,8 @@ export interface TargetRuntime {
   holdUntil: number;
   /** The open approval (`approval` targets): pending, or approved and not yet used; as stored. */
   approval: Approval | null;
+  /** A composite target's key values as its last operation set them (memory only; null before one). */
+  keyValues: Record<string, number> | null;
   /** The last change a person rejected or let expire (memory only), see OperationInput.declined. */
   declined: { from: number | null; to: number } | null;
   /** Serialises this target's store writes, so memory sees them in the order the store did. */
@@ -74,6 +77,7 @@ export function newRuntime(config: TargetConfig): TargetRuntime {
     previewed: null,
     holdUntil: 0,
     approval: null,
+    keyValues: null,
     declined: null,
     tail: Promise.resolve(),
   };
@@ -84,6 +88,15 @@ export function serial<T>(t: TargetRuntime, fn: () => Promise<T>): Promise<T> {
   const run = t.tail.then(fn);
   t.tail = run.catch(() => undefined);
   return run;
+}
+
+/** Each owned key's value: the driving key's the current value, the others as last set or by rule. */
+function valuesOf(t: TargetRuntime): Record<string, number | null> {
+  const current = t.record.current;
+  if (t.config.derived.length === 0) return { [t.config.configKey]: current };
+  const set = t.keyValues;
+  const byRule = current === null ? null : keyValues(t.config, current);
+  return Object.fromEntries(ownedKeys(t.config).map((key) => [key, key === t.config.configKey ? current : (set?.[key] ?? byRule?.[key] ?? null)]));
 }
 
 /** The signals of a target that are active at `now` (not past their expiry). */
@@ -106,7 +119,8 @@ export function stateOf(t: TargetRuntime, lock: StackLock | undefined, now: numb
     pause: activePause(t.record.pause, now),
     paused: t.config.paused || activePause(t.record.pause, now) !== null,
     stack: t.config.stack,
-    configKeys: [t.config.configKey],
+    configKeys: ownedKeys(t.config),
+    values: valuesOf(t),
     min: t.config.min,
     max: t.config.max,
     pending: queued[0] ?? null,

@@ -16,11 +16,13 @@ const scaleBody = z
     to: z.number().int().nonnegative().optional(),
     by: z.number().int().refine((n) => n !== 0, 'must not be 0').optional(),
     action: z.enum(['up', 'down']).optional(),
+    /** Several keys of a composite target at once (the driving key required), one `up`. */
+    values: z.record(z.string().min(1).max(200), z.number().int().nonnegative()).optional(),
     dryRun: z.boolean().optional(),
     reason: z.string().max(500).optional(),
   })
-  .refine((b) => [b.to, b.by, b.action].filter((v) => v !== undefined).length === 1, {
-    message: 'give exactly one of "to", "by" or "action"',
+  .refine((b) => [b.to, b.by, b.action, b.values].filter((v) => v !== undefined).length === 1, {
+    message: 'give exactly one of "to", "by", "action" or "values"',
   });
 
 const pauseBody = z.strictObject({

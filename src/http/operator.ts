@@ -10,11 +10,13 @@ import { boundsAt } from '../schedule/index.js';
 import type { Actor, Adjustment, Intent, IntentSource, TargetState } from '../types.js';
 import type { AppDeps } from './deps.js';
 
-/** A scale request: exactly one of `to`, `by`, `action`. */
+/** A scale request: exactly one of `to`, `by`, `action`, `values`. */
 export interface ScaleRequest {
   to?: number;
   by?: number;
   action?: 'up' | 'down';
+  /** Several keys of a composite target at once, by key; the driving key is required. */
+  values?: Record<string, number>;
   dryRun?: boolean;
   reason?: string;
 }
@@ -45,16 +47,24 @@ export async function scale(deps: AppDeps, name: string, body: ScaleRequest, who
   refuseWhileDraining(deps);
   const target = deps.config.targets[known(deps, name)] as (typeof deps.config.targets)[string];
   const now = deps.now ?? Date.now;
+  const multi = body.values === undefined ? undefined : splitValues(target, name, body.values);
+  const to = multi?.to ?? body.to;
   // The bounds in effect now: a schedule window's replace the target's own while it lasts.
   const bounds = boundsAt(target, now());
-  if (body.to !== undefined && (body.to < bounds.min || body.to > bounds.max)) {
+  if (to !== undefined && (to < bounds.min || to > bounds.max)) {
     const why = bounds.source === 'config' ? '' : ` (the bounds of ${bounds.source})`;
-    throw new PulumiScaleError('PS_OUT_OF_BOUNDS', `"to": ${body.to} is outside [${bounds.min}, ${bounds.max}] of target ${name}${why}`, {
+    throw new PulumiScaleError('PS_OUT_OF_BOUNDS', `"${multi ? target.configKey : 'to'}": ${to} is outside [${bounds.min}, ${bounds.max}] of target ${name}${why}`, {
       details: { min: bounds.min, max: bounds.max, source: bounds.source },
     });
   }
   const adjustment: Adjustment =
-    body.to !== undefined ? { type: 'to', to: body.to } : body.by !== undefined ? { type: 'by', by: body.by } : { type: 'step', direction: body.action ?? 'up' };
+    multi !== undefined
+      ? { type: 'to', to: multi.to, values: multi.derived }
+      : body.to !== undefined
+        ? { type: 'to', to: body.to }
+        : body.by !== undefined
+          ? { type: 'by', by: body.by }
+          : { type: 'step', direction: body.action ?? 'up' };
   const intent: Intent = {
     id: (deps.newId ?? randomUUID)(),
     target: name,
@@ -68,6 +78,34 @@ export async function scale(deps: AppDeps, name: string, body: ScaleRequest, who
   };
   const { queued } = await deps.engine.command(intent);
   return { intent, queued };
+}
+
+/**
+ * A multi-key command's values split into the driving value and the derived keys' values, each
+ * an owned key within its bounds: PS_PAYLOAD_INVALID for a key the target does not own or a
+ * missing driving key, PS_OUT_OF_BOUNDS for a derived value outside its rule's [min, max].
+ */
+function splitValues(target: AppDeps['config']['targets'][string], name: string, values: Record<string, number>): { to: number; derived: Record<string, number> } {
+  const invalid = (message: string, path: string): PulumiScaleError =>
+    new PulumiScaleError('PS_PAYLOAD_INVALID', message, { details: [{ path: `values.${path}`, message, code: 'custom' }] });
+  const to = values[target.configKey];
+  if (to === undefined) throw invalid(`"values" must set the driving key ${target.configKey} of target ${name}`, target.configKey);
+  const derived: Record<string, number> = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (key === target.configKey) continue;
+    const rule = target.derived.find((d) => d.key === key);
+    if (rule === undefined) {
+      const owned = [target.configKey, ...target.derived.map((d) => d.key)].join(', ');
+      throw invalid(`target ${name} does not own ${key.slice(0, 80)} (it owns ${owned})`, key);
+    }
+    if ((rule.min !== undefined && value < rule.min) || (rule.max !== undefined && value > rule.max)) {
+      throw new PulumiScaleError('PS_OUT_OF_BOUNDS', `"${key}": ${value} is outside [${rule.min ?? '-∞'}, ${rule.max ?? '∞'}] of target ${name}`, {
+        details: { key, min: rule.min ?? null, max: rule.max ?? null },
+      });
+    }
+    derived[key] = value;
+  }
+  return { to, derived };
 }
 
 /**

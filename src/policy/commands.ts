@@ -19,6 +19,10 @@ export interface CommandPlan {
   decision: Decision;
 }
 
+function hasValues(c: Command): boolean {
+  return c.adjustment.type === 'to' && c.adjustment.values !== undefined;
+}
+
 /** Plans the next operation from the queue; null when the queue is empty. Pure. */
 export function planCommands(input: { queue: readonly Command[]; current: number | null; target: PolicyTarget; pause: Pause | null; now: number }): CommandPlan | null {
   const { queue, current, target, pause, now } = input;
@@ -32,6 +36,8 @@ export function planCommands(input: { queue: readonly Command[]; current: number
   let value = firstDecision.to;
   for (const next of queue.slice(1)) {
     if (next.dryRun !== first.dryRun) break;
+    // A command that sets several keys runs alone: its values are its own.
+    if (hasValues(first) || hasValues(next)) break;
     const d = decideCommand({ current: value, command: next, target, pause, now });
     // A command that turns back would start the other direction's cooldown and record a change
     // of its own when run alone: sharing the operation would not equal that.

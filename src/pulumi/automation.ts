@@ -140,7 +140,7 @@ export class AutomationExecutor implements Executor {
   }
 
   /** Puts `value` back in the target's keys (removes them for null); runs no operation. */
-  async revert(target: TargetConfig, value: number | null): Promise<void> {
+  async revert(target: TargetConfig, value: number | null, values?: Readonly<Record<string, number>>): Promise<void> {
     this.#seen.delete(target.name);
     return this.#track(
       (async () => {
@@ -148,7 +148,8 @@ export class AutomationExecutor implements Executor {
         await call(`reverting ${keys.join(', ')} of ${describe(target)}`, async () => {
           if (value === null) return stack.removeAllConfig([...keys]);
           const config = await stack.getAllConfig();
-          return stack.setAllConfig(Object.fromEntries(keys.map((key) => [key, { value: String(value), secret: config[key]?.secret ?? false }])));
+          const valueOf = (key: string): string => String(key === target.configKey ? value : (values?.[key] ?? value));
+          return stack.setAllConfig(Object.fromEntries(keys.map((key) => [key, { value: valueOf(key), secret: config[key]?.secret ?? false }])));
         });
       })(),
     );
@@ -220,7 +221,8 @@ export class AutomationExecutor implements Executor {
       if (entry !== undefined) before[key] = entry;
     }
     const wanted: ConfigMap = {};
-    for (const key of keys) wanted[key] = { value: String(to), secret: before[key]?.secret ?? false };
+    const valueOf = (key: string): number => (key === target.configKey ? to : (opts.values?.[key] ?? to));
+    for (const key of keys) wanted[key] = { value: String(valueOf(key)), secret: before[key]?.secret ?? false };
 
     log.debug({ to, dryRun }, `${dryRun ? 'preview' : 'up'} starting`);
     const started = performance.now();
@@ -237,6 +239,10 @@ export class AutomationExecutor implements Executor {
       current: dryRun ? from : to,
       durationMs,
       changes: countsOf(changes),
+      keys: keys.map((key) => {
+        const was = before[key];
+        return { key, from: was === undefined ? null : toNumber(was.value), to: valueOf(key) };
+      }),
     };
     log.info({ from, to, kind: result.kind, durationMs, changes: result.changes }, `${dryRun ? 'preview' : 'up'} finished`);
     return result;

@@ -31,6 +31,8 @@ export interface ApplyResult {
   durationMs: number;
   /** Resource changes Pulumi reported, by operation (e.g. { update: 1, same: 2 }). */
   changes: Record<string, number>;
+  /** Each key the operation set (the driving key first): its value before, and the value set or previewed. */
+  keys: { key: string; from: number | null; to: number }[];
 }
 
 /** A stale lock that `apply` removed before trying again. */
@@ -62,6 +64,11 @@ export interface ApplyOptions {
    * reading the config again (one CLI process less per operation).
    */
   readJustBefore?: boolean;
+  /**
+   * The value of every key the target owns (a composite target's derived keys), the driving
+   * key's being `to`; without it, the driving key alone is set. All are set in the one `up`.
+   */
+  values?: Readonly<Record<string, number>>;
 }
 
 export interface Executor {
@@ -78,8 +85,11 @@ export interface Executor {
   readMany(targets: readonly TargetConfig[], opts?: { signal?: AbortSignal }): Promise<Map<string, number | null | Error>>;
   /** Sets the target's key to `to` and runs `up`, or `preview` on a copy when `dryRun`. */
   apply(target: TargetConfig, to: number, opts: ApplyOptions): Promise<ApplyResult>;
-  /** Sets the target's key to `value` (removes it for null) without running anything. */
-  revert(target: TargetConfig, value: number | null): Promise<void>;
+  /**
+   * Sets the target's key to `value` (removes its keys for null) without running anything;
+   * `values` gives every owned key's value (a composite target), the driving key's being `value`.
+   */
+  revert(target: TargetConfig, value: number | null, values?: Readonly<Record<string, number>>): Promise<void>;
   /**
    * The target's value in the stack's latest update when that update succeeded, else null
    * (no update, a failed one, or the history could not be read): tells an operation that was

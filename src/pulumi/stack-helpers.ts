@@ -24,7 +24,7 @@ import { toPulumiScaleError } from './error-mapping.js';
 
 /** The keys a target owns (one today; the executor already sets and restores them as a set). */
 export function configKeysOf(target: TargetConfig): readonly string[] {
-  return [target.configKey];
+  return [target.configKey, ...target.derived.map((d) => d.key)];
 }
 
 export function describe(target: TargetConfig): string {

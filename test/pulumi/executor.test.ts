@@ -66,6 +66,7 @@ function target(fields: Pick<TargetConfig, 'stack'> & Partial<TargetConfig>): Ta
     createStack: true,
     stabilization: { up: 0, down: 0 },
     schedules: [],
+    derived: [],
     stackKey: `test#${fields.stack}`,
     ...fields,
   };

@@ -32,6 +32,7 @@ export function target(name: string, over: Partial<TargetConfig> = {}): TargetCo
     createStack: false,
     stabilization: { up: 0, down: 0 },
     schedules: [],
+    derived: [],
     stackKey: `file:///srv/state#${name}/prod`,
     ...over,
   };

@@ -128,10 +128,15 @@ export class FakeExecutor implements Executor {
       const err = this.#applyErrors.get(target.name)?.shift();
       if (err !== undefined) throw err;
       const before = this.values.get(target.name);
-      if (opts.dryRun) return { kind: 'previewed', current: before ?? to, durationMs: 0, changes: { update: 1 } };
+      const wanted = { ...(opts.values ?? {}), [target.configKey]: to };
+      const had = this.keyValues.get(target.name) ?? {};
+      const keys = Object.entries(wanted).map(([key, value]) => ({ key, from: key === target.configKey ? (before ?? null) : (had[key] ?? null), to: value }));
+      const changes = this.changes.get(target.name) ?? { update: 1 };
+      if (opts.dryRun) return { kind: 'previewed', current: before ?? to, durationMs: 0, changes, keys };
       this.values.set(target.name, to);
+      this.keyValues.set(target.name, wanted);
       this.deployed.set(target.name, to);
-      return { kind: 'changed', current: to, durationMs: 0, changes: { update: 1 } };
+      return { kind: 'changed', current: to, durationMs: 0, changes, keys };
     });
   }
 
@@ -142,6 +147,11 @@ export class FakeExecutor implements Executor {
       else this.values.set(target.name, value);
     });
   }
+
+  /** Every key's value after each target's last successful apply (composite targets). */
+  readonly keyValues = new Map<string, Record<string, number>>();
+  /** The resource changes each target's applies and previews report (default { update: 1 }). */
+  readonly changes = new Map<string, Record<string, number>>();
 
   /** The value of the latest successful apply per target, as a stack's history would say. */
   readonly deployed = new Map<string, number>();

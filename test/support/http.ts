@@ -156,6 +156,7 @@ export class FakeEngine implements EngineApi {
       name,
       stack: t.stack,
       configKeys: [t.configKey],
+      values: { [t.configKey]: null },
       min: t.min,
       max: t.max,
       current: null,
