@@ -199,7 +199,9 @@ export type SkipReason =
   /** A change waiting for approval was rejected by a person. */
   | 'rejected'
   /** A change waiting for approval was neither approved nor rejected in time. */
-  | 'approval-expired';
+  | 'approval-expired'
+  /** The preview guard refused a change that would replace or delete too many resources. */
+  | 'guard';
 
 /** What `policy.decide()` returns: data, never an action. */
 export type Decision =
@@ -293,6 +295,8 @@ export interface ScalingEvent {
   signals?: { id: string; source: Signal['source']; direction: Direction; value: number | null; threshold: number | null }[];
   /** For an alert-driven decision: the step rule that sized it. */
   rule?: string;
+  /** The resource changes of the preview a decision was checked against (the guard, an approval request). */
+  preview?: Record<string, number>;
   /** For a composite target: each key set (or previewed), the driving key first, with its value before. */
   keys?: { key: string; from: number | null; to: number }[];
   /** For a change that waits for (or was decided by) a person: the approval. */

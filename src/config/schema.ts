@@ -283,6 +283,16 @@ const targetSchema = z
         timeout: durationAtLeast(1_000, '1s').default(1_800_000),
       })
       .optional(),
+    /**
+     * The preview guard: every change is previewed first, and one that would replace or delete
+     * more resources than allowed is not applied (skipped, reason guard). Unset: no limit.
+     */
+    guard: z
+      .strictObject({
+        maxReplace: z.number().int().nonnegative().optional(),
+        maxDelete: z.number().int().nonnegative().optional(),
+      })
+      .optional(),
   })
   .superRefine((t, ctx) => {
     // `when` makes these cross-field rules run even when another field failed, so that

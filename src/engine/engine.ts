@@ -536,7 +536,7 @@ export class Engine {
     if (into?.kind === 'change') {
       // A dry-run daemon shows it once, until something changes; a person's no holds it too.
       const declined = t.config.approval !== undefined && t.declined !== null && t.declined.from === current && t.declined.to === into.to;
-      if (!(this.#deps.dryRun && t.previewed === into.to) && !declined) return retryAt;
+      if (!(this.#deps.dryRun && t.previewed === into.to) && !declined && !sameChange(t.guarded, current, into.to)) return retryAt;
     }
     // Signals past their expiry leave the decision now; the store ends them right after.
     const signals = t.signals.summary(now);
@@ -572,6 +572,8 @@ export class Engine {
     if (plan.decision.kind === 'change') {
       // A dry-run daemon shows each alert-driven change once, until something changes.
       if (this.#deps.dryRun && t.previewed === plan.decision.to) return null;
+      // The guard refused this very change: it waits for the value or the decision to differ.
+      if (sameChange(t.guarded, current, plan.decision.to)) return null;
       return retryAt;
     }
     if (t.changes !== t.reported && !opts.quiet) {
@@ -658,6 +660,7 @@ export class Engine {
           bounds: boundsAt(t.config, now),
           approval: t.approval,
           declined: t.declined,
+          guarded: t.guarded,
         },
         (running) =>
           serial(t, async () => {
@@ -683,6 +686,8 @@ export class Engine {
     if (outcome.events.some((e) => e.kind !== 'unlocked')) t.reported = Math.max(t.reported, changesSeen);
     if (outcome.kind === 'previewed' && t.running === null) t.previewed = outcome.events.at(-1)?.to ?? null;
     t.error = errorOf(outcome.events);
+    // What the guard refused is held back until the value or the decision differ.
+    t.guarded = outcome.guarded ?? (outcome.kind === 'changed' ? null : t.guarded);
     const set = outcome.events.find((e) => e.kind === 'changed' && e.keys !== undefined);
     if (set?.keys !== undefined) t.keyValues = Object.fromEntries(set.keys.map((k) => [k.key, k.to]));
     for (const event of outcome.events) this.#published(event);
@@ -960,6 +965,11 @@ function sameFolder(a: TargetRuntime, b: TargetRuntime): boolean {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+/** Whether `held` is the change from `from` to `to`. */
+function sameChange(held: { from: number | null; to: number } | null, from: number | null, to: number): boolean {
+  return held !== null && held.from === from && held.to === to;
 }
 
 function approvalClosed(a: Approval | null): PulumiScaleError {

@@ -67,6 +67,12 @@ export interface OperationInput {
    * effect that is that same change is not asked for again (bounds have no cooldown to wait out).
    */
   declined: { from: number | null; to: number } | null;
+  /**
+   * The last automatic change the preview guard refused, from and to: not previewed again
+   * until the value or the decision differ (a firing alert would otherwise preview it at every
+   * evaluation).
+   */
+  guarded: { from: number | null; to: number } | null;
 }
 
 /** What an operation ended with; the engine stores and publishes it. */
@@ -94,6 +100,8 @@ export interface OperationOutcome {
   retried: { attempt: number; delayMs: number } | null;
   /** Approvals to save with the end: one it requested, or one it used or found moved on. */
   approvals: Approval[];
+  /** The change the preview guard refused, for the engine to hold back (see OperationInput.guarded). */
+  guarded?: { from: number | null; to: number };
   /** How the operation ended, for metrics. */
   kind: EventKind | 'none';
   durationMs: number;
@@ -217,10 +225,33 @@ export async function runOperation(
     // person approved it (the same value from the same value), else previewed and asked for.
     const open = input.approval;
     const granted = open?.status === 'approved' && open.from === current && open.to === decision.to ? open : null;
-    if (!dryRun && target.approval !== undefined && needsApproval(plan) && granted === null) {
-      const preview = await deps.executor.apply(target, decision.to, { dryRun: true, onLockCleared, readJustBefore: true, ...(values ? { values } : {}), ...(signal ? { signal } : {}) });
+    const guarded = input.guarded;
+    if (!dryRun && needsApproval(plan) && guarded !== null && guarded.from === current && guarded.to === decision.to) {
+      return outcome({ record: { ...record, current } });
+    }
+    // The preview guard (and an approval request) look at what the change would do first; an
+    // approved change was previewed when it was asked for.
+    const askFirst = !dryRun && target.approval !== undefined && needsApproval(plan) && granted === null;
+    const preview =
+      !dryRun && granted === null && plan.kind !== 'resume' && (target.guard !== undefined || askFirst)
+        ? await deps.executor.apply(target, decision.to, { dryRun: true, onLockCleared, readJustBefore: true, ...(values ? { values } : {}), ...(signal ? { signal } : {}) })
+        : null;
+    const refusal = preview === null ? null : guardRefusal(target, preview.changes);
+    if (preview !== null && refusal !== null) {
+      const skipped = event('skipped', null, `${decision.reason}: not applied, ${refusal}`, { skipReason: 'guard', preview: preview.changes, ...keyed(preview) });
+      logger.warn({ target: target.name, from: current, to: decision.to, changes: preview.changes }, 'the preview guard refused a change');
+      const automatic = needsApproval(plan);
+      return outcome({
+        events: [...notices, skipped],
+        record: { ...record, current, retry: null },
+        consumed: consumed(),
+        kind: 'skipped',
+        ...(automatic ? { guarded: { from: current, to: decision.to } } : {}),
+      });
+    }
+    if (preview !== null && askFirst) {
       const approval = requestApproval({ id: deps.newId(), target, from: current, decision, changes: preview.changes, now: clock.now(), commands: consumed() });
-      const waiting = event('awaiting-approval', decision.to, `waiting for approval: ${decision.reason}`, { approval: approvalNote(approval), ...keyed(preview) });
+      const waiting = event('awaiting-approval', decision.to, `waiting for approval: ${decision.reason}`, { approval: approvalNote(approval), preview: preview.changes, ...keyed(preview) });
       // An approved one that no longer matches is used up, and the new request replaces it.
       const used = open?.status === 'approved' ? [{ ...open, status: 'superseded' as const }] : [];
       return outcome({ events: [...notices, waiting], record: { ...record, current, retry: null }, approvals: [...used, approval], kind: 'awaiting-approval' });
@@ -342,6 +373,18 @@ function planFor(input: OperationInput, current: number | null, now: number): Pl
     now,
   });
   return signals === null ? null : { kind: 'signals', plan: signals, decision: signals.decision };
+}
+
+/** Why the preview guard refuses a preview's changes, or null when they are within its limits. */
+export function guardRefusal(target: TargetConfig, changes: Record<string, number>): string | null {
+  const guard = target.guard;
+  if (guard === undefined) return null;
+  const replace = changes.replace ?? 0;
+  const remove = changes.delete ?? 0;
+  const over: string[] = [];
+  if (guard.maxReplace !== undefined && replace > guard.maxReplace) over.push(`replace ${replace} resource(s) (guard.maxReplace ${guard.maxReplace})`);
+  if (guard.maxDelete !== undefined && remove > guard.maxDelete) over.push(`delete ${remove} resource(s) (guard.maxDelete ${guard.maxDelete})`);
+  return over.length === 0 ? null : `the preview would ${over.join(' and ')}`;
 }
 
 /** An operator's multi-key command's values for the derived keys, when the plan is one. */

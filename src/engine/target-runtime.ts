@@ -53,6 +53,8 @@ export interface TargetRuntime {
   approval: Approval | null;
   /** A composite target's key values as its last operation set them (memory only; null before one). */
   keyValues: Record<string, number> | null;
+  /** The last automatic change the preview guard refused (memory only), see OperationInput.guarded. */
+  guarded: { from: number | null; to: number } | null;
   /** The last change a person rejected or let expire (memory only), see OperationInput.declined. */
   declined: { from: number | null; to: number } | null;
   /** Serialises this target's store writes, so memory sees them in the order the store did. */
@@ -78,6 +80,7 @@ export function newRuntime(config: TargetConfig): TargetRuntime {
     holdUntil: 0,
     approval: null,
     keyValues: null,
+    guarded: null,
     declined: null,
     tail: Promise.resolve(),
   };
