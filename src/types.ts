@@ -221,9 +221,10 @@ export type Decision =
  * Pulumi process was cleared before the operation went on. `missed`: a point schedule's fire
  * found later than its `startingDeadline` (the daemon was down), recorded instead of acted on.
  * `awaiting-approval`: a change of a target with `approval` was previewed and waits for a
- * person (the event's `approval` says which).
+ * person (the event's `approval` says which). `drift`: a drift check found the stack changed
+ * outside the daemon (the event's `drift` says what, and what was done about it).
  */
-export type EventKind = 'changed' | 'previewed' | 'skipped' | 'ignored' | 'failed' | 'unlocked' | 'missed' | 'awaiting-approval';
+export type EventKind = 'changed' | 'previewed' | 'skipped' | 'ignored' | 'failed' | 'unlocked' | 'missed' | 'awaiting-approval' | 'drift';
 
 /** Where an approval stands. `applied`/`superseded`: approved, then applied, or found moved on. */
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'applied' | 'superseded';
@@ -295,12 +296,24 @@ export interface ScalingEvent {
   signals?: { id: string; source: Signal['source']; direction: Direction; value: number | null; threshold: number | null }[];
   /** For an alert-driven decision: the step rule that sized it. */
   rule?: string;
+  /** For a `drift` event: what differs from what the daemon last knew, and what it did. */
+  drift?: DriftFinding;
   /** The resource changes of the preview a decision was checked against (the guard, an approval request). */
   preview?: Record<string, number>;
   /** For a composite target: each key set (or previewed), the driving key first, with its value before. */
   keys?: { key: string; from: number | null; to: number }[];
   /** For a change that waits for (or was decided by) a person: the approval. */
   approval?: Pick<Approval, 'id' | 'status' | 'expiresAt' | 'changes' | 'via' | 'decidedBy'>;
+}
+
+/** What a drift check found. */
+export interface DriftFinding {
+  /** Resources changed outside Pulumi (a preview-only refresh): counts per change type, and which. */
+  resources: { changes: Record<string, number>; items: { urn: string; type: string; name: string; op: string; properties: string[] }[] };
+  /** The driving key's value in the stack when it differs from the daemon's, else null. */
+  key: { key: string; expected: number | null; actual: number | null } | null;
+  /** What was done about an owned key's drift: `reported`, `adopted` (taken as current) or `reverting` (a command queued to put it back). */
+  action: 'reported' | 'adopted' | 'reverting' | null;
 }
 
 /** When each direction's cooldown ends, ISO-8601 UTC or null when not cooling down. */

@@ -11,7 +11,7 @@ import { publicKeyProblem } from '../notify/chat/discord-signature.js';
 import { parseDuration } from './duration.js';
 
 /** The event kinds a notification destination may ask for (types.ts `EventKind`). */
-export const EVENT_KINDS = ['changed', 'previewed', 'skipped', 'ignored', 'failed', 'unlocked', 'missed', 'awaiting-approval'] as const;
+export const EVENT_KINDS = ['changed', 'previewed', 'skipped', 'ignored', 'failed', 'unlocked', 'missed', 'awaiting-approval', 'drift'] as const;
 
 /** A duration string ("60s", "5m") parsed to milliseconds. */
 const duration = z.string().transform((text, ctx) => {
@@ -282,6 +282,29 @@ const targetSchema = z
         /** How long a request waits before it expires (recorded as skipped, approval-expired). */
         timeout: durationAtLeast(1_000, '1s').default(1_800_000),
       })
+      .optional(),
+    /**
+     * Drift (engine/drift.ts): check the stack on a schedule with a preview-only refresh and a
+     * read of the owned keys, and/or refresh for real right before each `up`.
+     */
+    drift: z
+      .strictObject({
+        /**
+         * `before-scale` (a real refresh before each up), `{ every: 1h }` (checks on a schedule),
+         * `both` (the two, checks every hour), or `{ every: 1h, beforeScale: true }`.
+         */
+        refresh: z.union([
+          z.enum(['before-scale', 'both']),
+          z.strictObject({ every: durationAtLeast(1_000, '1s'), beforeScale: z.boolean().default(false) }),
+        ]),
+        /** What a changed owned key does: recorded (`report`), taken as current (`adopt`), or put back with an up (`revert`). */
+        onDrift: z.enum(['report', 'adopt', 'revert']).default('report'),
+      })
+      .transform((d) => ({
+        beforeScale: d.refresh === 'before-scale' || d.refresh === 'both' || (typeof d.refresh === 'object' && d.refresh.beforeScale),
+        every: typeof d.refresh === 'object' ? d.refresh.every : d.refresh === 'both' ? 3_600_000 : null,
+        onDrift: d.onDrift,
+      }))
       .optional(),
     /**
      * The preview guard: every change is previewed first, and one that would replace or delete

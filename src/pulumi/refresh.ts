@@ -15,8 +15,10 @@
  *   workspace's own `PulumiCommand`, as up-command.ts runs `up`. `Stack.refresh` would do the
  *   same, then spend a second CLI process on `stack history` to fill in a summary that the events
  *   already hold (measured: about 0.4 s of its 0.9 s on the filedrift fixture), in the path of
- *   the `up` it precedes. An inline program (the CLI needs the SDK's language server for it) or
- *   a remote workspace still goes through `Stack.refresh`.
+ *   the `up` it precedes. An inline program's stack still goes through `Stack.refresh`: a
+ *   refresh that runs the program (`--run-program`, PULUMI_RUN_PROGRAM in the target's env)
+ *   needs the SDK's in-process language server, which only the SDK starts. So does a remote
+ *   workspace, whose `--remote` arguments only the SDK adds.
  *
  * Errors are left as the SDK raises them (`ConcurrentUpdateError`, `CommandError`): the caller
  * wraps these calls in `CliGuard.unlocking`, which needs the SDK's class, and maps them once with
@@ -30,9 +32,9 @@ import { z } from 'zod';
 import { PulumiProgramError } from '../errors.js';
 import { runsDirectly } from './up-command.js';
 
-/** What a refresh found: counts per change type (e.g. { update: 1, delete: 0 }), without `same`, and the resources that drifted. */
+/** What a refresh found: counts per change type (e.g. { update: 1, delete: 1 }), without `same`, and the resources that drifted. */
 export interface DriftReport {
-  /** Resources per change type, as the engine's summary counts them; unchanged ones are left out. */
+  /** Resources per change type, as the engine's summary counts them; `same` and zero counts are left out, so no drift is `{}`. */
   changes: Record<string, number>;
   /** The drifted resources (not the stack itself, not providers), sorted by URN. */
   resources: { urn: string; type: string; name: string; op: string; properties: string[] }[];
@@ -54,6 +56,8 @@ export async function refreshStack(stack: Stack, signal?: AbortSignal): Promise<
   signal?.throwIfAborted();
   const drift = new DriftCollector();
   if (!oneProcess(stack)) {
+    // An abort before the SDK spawns the CLI is missed and the refresh completes; its report
+    // is then the truth, so it is returned rather than the abort.
     await orReason(signal, () => stack.refresh({ onEvent: (event) => drift.add(event), ...(signal ? { signal } : {}) }));
     return drift.report('refresh');
   }

@@ -116,6 +116,7 @@ const KIND_WORDS: Record<EventKind, string> = {
   unlocked: 'unlocked',
   missed: 'missed',
   'awaiting-approval': 'awaiting approval',
+  drift: 'drift',
 };
 
 const TONES: Record<EventKind, Tone> = {
@@ -127,6 +128,7 @@ const TONES: Record<EventKind, Tone> = {
   unlocked: 'warning',
   missed: 'warning',
   'awaiting-approval': 'warning',
+  drift: 'warning',
 };
 
 /** The values of a title: `3 → 5`, `? → 5` when the start is unknown, `3` when nothing was set. */
@@ -156,6 +158,8 @@ function summary(event: ScalingEvent, t: string): string {
       return `A stale lock on the stack of ${t} was cleared.`;
     case 'ignored':
       return `Nothing was done for ${t}.`;
+    case 'drift':
+      return `The stack of ${t} changed outside PulumiScale${event.drift?.action ? ` (${event.drift.action})` : ''}.`;
   }
 }
 
@@ -212,6 +216,13 @@ function facts(event: ScalingEvent): Fact[] {
   if (event.durationMs > 0) add('Took', formatDuration(event.durationMs));
   add('Error', event.errorCode);
   add('Skip reason', event.skipReason);
+  if (event.preview) add('Preview', formatChanges(event.preview));
+  const drift = event.drift;
+  if (drift) {
+    const changed = drift.resources.items.map((r) => `${r.name} (${r.op}${r.properties.length > 0 ? `: ${r.properties.join(', ')}` : ''})`);
+    add('Drifted resources', changed.length === 0 ? null : joinWithin(changed, DESCRIBE_LIMITS.fact, ', '));
+    if (drift.key) add('Drifted key', `${drift.key.key}: ${drift.key.expected ?? 'unset'} expected, ${drift.key.actual ?? 'unset'} found`);
+  }
   return list;
 }
 
