@@ -31,6 +31,7 @@ import type { Executor } from '../pulumi/executor.js';
 import type { SignalChange, Store } from '../store/store.js';
 import type { Actor, Approval, Command, Pause, ScalingEvent, TargetState } from '../types.js';
 import { closeApproval } from './approvals.js';
+import { checkDrift } from './drift.js';
 import type { Clock } from './clock.js';
 import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
 import { Scheduler } from './scheduler.js';
@@ -105,6 +106,8 @@ export class Engine {
   #ending = false;
   /** Which deliveries of a signal are stale (signal-ledger.ts). */
   readonly #ledger = new SignalLedger();
+  /** Targets whose drift check is due, waiting for their stack to be free. */
+  readonly #driftDue = new Set<string>();
   #scheduleTimer: unknown = null;
   /** When the schedule timer is due (epoch ms); the periodic tick catches up if it is late. */
   #scheduleAt: number | null = null;
@@ -439,6 +442,11 @@ export class Engine {
       this.#unread.add(name);
     }
     for (const t of this.#targets.values()) await this.#dropStalePoints(t);
+    const startedAt = this.#clock.now();
+    for (const t of this.#targets.values()) {
+      const every = t.config.drift?.every ?? null;
+      if (every !== null) t.driftDueAt = startedAt + every;
+    }
     for (const s of signals) this.#targets.get(s.target)?.signals.set(s);
     for (const name of new Set([...commands.keys(), ...running.keys(), ...signals.map((s) => s.target)])) {
       if (!this.#targets.has(name)) this.#logger.warn({ target: name }, 'commands or signals of a target no longer configured are left in the store');
@@ -486,6 +494,15 @@ export class Engine {
     for (const name of picked) {
       const t = this.#targets.get(name) as TargetRuntime;
       this.#background(this.#operate(t), t.stack);
+    }
+    for (const name of this.#driftDue) {
+      if (this.#scheduler.full) break;
+      const t = this.#targets.get(name) as TargetRuntime;
+      // Work first: the check looks again once the target is idle (at a later tick).
+      if (this.#unread.has(name) || this.#evaluate(t, { quiet: true }) !== null) continue;
+      if (!this.#scheduler.acquire(t.stack, { target: name, kind: 'drift' })) continue;
+      this.#driftDue.delete(name);
+      this.#background(this.#checkDrift(t), t.stack);
     }
     for (const name of this.#unread) {
       if (this.#scheduler.full) break;
@@ -745,6 +762,53 @@ export class Engine {
   }
 
   /**
+   * One drift check of a target, holding its stack like an operation (drift.ts decides what it
+   * leads to). Bounded by engine.operationTimeout; a failed check is counted and looked at
+   * again at the next interval. Never rejects.
+   */
+  async #checkDrift(t: TargetRuntime): Promise<void> {
+    const name = t.config.name;
+    const every = t.config.drift?.every ?? null;
+    const controller = new AbortController();
+    const timer = this.#clock.setTimer(
+      () => controller.abort(new OperationTimeoutError(`${name}: the drift check ran past engine.operationTimeout and was cancelled`)),
+      this.#operationTimeout,
+    );
+    this.#operations.set(name, controller);
+    try {
+      const outcome = await checkDrift({
+        executor: this.#deps.executor,
+        target: t.config,
+        record: t.record,
+        reported: t.driftSeen,
+        now: this.#clock.now(),
+        newId: this.#deps.newId,
+        dryRun: this.#deps.dryRun,
+        signal: controller.signal,
+      });
+      await serial(t, async () => {
+        if (outcome.record !== t.record) await this.#store.saveTarget(outcome.record);
+        if (outcome.command !== null) await this.#store.addCommand(outcome.command);
+        if (outcome.event !== null) await this.#store.appendEvent(outcome.event);
+        t.record = outcome.record;
+        if (outcome.command !== null) t.commands.push(outcome.command);
+      });
+      t.driftSeen = outcome.signature;
+      this.#bus.publish({ type: 'drift-check', target: name, outcome: outcome.drifted ? 'drifted' : 'clean' });
+      if (outcome.event !== null) this.#published(outcome.event);
+      this.#publishTarget(t);
+      this.#scheduler.offer(name);
+    } catch (err) {
+      this.#logger.warn({ target: name, err }, 'drift check failed; will check again at the next interval');
+      this.#bus.publish({ type: 'drift-check', target: name, outcome: 'failed' });
+    } finally {
+      this.#clock.clearTimer(timer);
+      this.#operations.delete(name);
+      if (every !== null) t.driftDueAt = this.#clock.now() + every;
+    }
+  }
+
+  /**
    * Reads the current values of targets of one stack and folder in the background (one config
    * read), keeping each that changed. Never rejects.
    */
@@ -816,6 +880,7 @@ export class Engine {
     const now = this.#clock.now();
     await this.#endExpired();
     for (const t of this.#targets.values()) if (t.signals.size > 0 || t.commands.length > 0) this.#scheduler.offer(t.config.name);
+    for (const t of this.#targets.values()) if (t.driftDueAt !== null && t.driftDueAt <= now) this.#driftDue.add(t.config.name);
     // A timer can fire late (a suspended VM, a stepped clock): the tick catches the schedules up.
     if (this.#scheduleAt !== null && now >= this.#scheduleAt + this.#evaluationInterval) await this.#onSchedules();
     this.#pump();

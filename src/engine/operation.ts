@@ -279,6 +279,8 @@ export async function runOperation(
       // Nothing but the read above touched the stack in this operation (a resume may revert).
       readJustBefore: cutOff === null,
       ...(values ? { values } : {}),
+      // drift before-scale: the up plans against the cloud as it is.
+      ...(!dryRun && target.drift?.beforeScale === true ? { refreshFirst: true } : {}),
     });
     if (result.kind === 'previewed') {
       // A preview changes nothing, so it starts no cooldown.

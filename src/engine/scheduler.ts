@@ -17,7 +17,7 @@ export interface StackLock {
   /** The target whose work holds the stack. */
   target: string;
   /** An `operation` (read, decide, apply) or a background `read` of the current value. */
-  kind: 'operation' | 'read';
+  kind: 'operation' | 'read' | 'drift';
 }
 
 /** What the scheduler needs to know about a waiting target when it picks. */

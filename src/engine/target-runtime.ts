@@ -53,6 +53,10 @@ export interface TargetRuntime {
   approval: Approval | null;
   /** A composite target's key values as its last operation set them (memory only; null before one). */
   keyValues: Record<string, number> | null;
+  /** When the next drift check is due (ms), null for a target without `drift.refresh.every`. */
+  driftDueAt: number | null;
+  /** The signature of the drift state last found ('' for none), so it is reported once (drift.ts). */
+  driftSeen: string | null;
   /** The last automatic change the preview guard refused (memory only), see OperationInput.guarded. */
   guarded: { from: number | null; to: number } | null;
   /** The last change a person rejected or let expire (memory only), see OperationInput.declined. */
@@ -80,6 +84,8 @@ export function newRuntime(config: TargetConfig): TargetRuntime {
     holdUntil: 0,
     approval: null,
     keyValues: null,
+    driftDueAt: null,
+    driftSeen: null,
     guarded: null,
     declined: null,
     tail: Promise.resolve(),

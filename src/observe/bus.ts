@@ -15,6 +15,8 @@ export type BusMessage =
   | { type: 'operation-end'; target: string; kind: ScalingEvent['kind'] | 'retried' | 'none'; durationMs: number }
   | { type: 'retry'; target: string; attempt: number; delayMs: number }
   | { type: 'schedule-fire'; target: string; schedule: string; outcome: 'fired' | 'missed' }
+  /** A drift check ended: the stack differs from what the daemon knew, or not, or the check failed. */
+  | { type: 'drift-check'; target: string; outcome: 'clean' | 'drifted' | 'failed' }
   /** One notification attempt's outcome (notify/notifier.ts); `destination` is a configured name. */
   | { type: 'notification'; destination: string; outcome: 'sent' | 'retried' | 'rate-limited' | 'rejected' | 'expired' }
   | {

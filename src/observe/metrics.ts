@@ -110,6 +110,20 @@ export class Metrics {
     labelNames: ['target', 'schedule', 'outcome'] as const,
     registers: [this.registry],
   });
+  /** Drift checks, by target and outcome. */
+  readonly driftChecks = new Counter({
+    name: 'pulumiscale_drift_checks_total',
+    help: 'Drift checks (preview-only refresh and a read of the owned key), by target and outcome (clean, drifted, failed).',
+    labelNames: ['target', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  /** Whether the last drift check found the stack drifted. */
+  readonly drifted = new Gauge({
+    name: 'pulumiscale_drifted',
+    help: '1 when the last drift check of the target found changes made outside PulumiScale, else 0.',
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
   /** Notification attempts, by destination (a configured name) and outcome. */
   readonly notifications = new Counter({
     name: 'pulumiscale_notifications_total',
@@ -190,6 +204,12 @@ export class Metrics {
           // Schedule names come from the config, never from a request: bounded label values.
           this.scheduleFires.inc({ target: this.targetLabel(msg.target), schedule: msg.schedule, outcome: msg.outcome });
           break;
+        case 'drift-check': {
+          const target = this.targetLabel(msg.target);
+          this.driftChecks.inc({ target, outcome: msg.outcome });
+          if (msg.outcome !== 'failed') this.drifted.set({ target }, msg.outcome === 'drifted' ? 1 : 0);
+          break;
+        }
         case 'notification':
           this.notifications.inc({ destination: msg.destination, outcome: msg.outcome });
           break;

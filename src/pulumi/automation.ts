@@ -44,6 +44,7 @@ import {
   toNumber,
 } from './stack-helpers.js';
 import type { IsRunning } from './stale-lock.js';
+import { previewRefresh, refreshStack, type DriftReport } from './refresh.js';
 import { runsDirectly, upWithConfig } from './up-command.js';
 
 /** What the executor needs to run. */
@@ -169,6 +170,22 @@ export class AutomationExecutor implements Executor {
     );
   }
 
+  /** A preview-only refresh of the target's stack and a read of its driving key; changes nothing. */
+  async checkDrift(target: TargetConfig, opts: { signal?: AbortSignal } = {}): Promise<{ resources: DriftReport; value: number | null }> {
+    return this.#track(
+      (async () => {
+        const opened = await this.#open(target);
+        const resources = await call(`checking ${describe(target)} for drift (refresh --preview-only)`, () =>
+          this.#guard.unlocking(opened.stack, { dryRun: true }, () => this.#guard.cancellable(opened.cli, opts.signal, (signal) => previewRefresh(opened.stack, signal))),
+        );
+        const value = await this.#read(target, opts.signal);
+        // A drift check is not the read an apply may reuse.
+        this.#seen.delete(target.name);
+        return { resources, value };
+      })(),
+    );
+  }
+
   /**
    * Opens the target's stack without reading or changing anything: rejects with
    * StackNotFoundError when it does not exist (and the target may not create it), or with what
@@ -288,6 +305,13 @@ export class AutomationExecutor implements Executor {
     // setting the keys is the first half of the operation: cut off, it is undone like a failed `up`.
     const oneProcess = target.workDir !== undefined && Object.values(wanted).every((entry) => !entry.secret) && runsDirectly(stack);
     const values = Object.fromEntries(Object.entries(wanted).map(([key, entry]) => [key, entry.value]));
+    if (opts.refreshFirst === true) {
+      // Before anything is set: a failed refresh fails the operation with nothing to undo.
+      const found = await call(`refreshing ${describe(target)} before its up`, () =>
+        this.#guard.unlocking(stack, opts, () => this.#guard.cancellable(opened.cli, opts.signal, (signal) => refreshStack(stack, signal))),
+      );
+      if (Object.keys(found.changes).length > 0) log.info({ changes: found.changes, resources: found.resources.map((r) => r.urn) }, 'refresh before up took changes made outside Pulumi');
+    }
     if (!oneProcess) {
       await settle(log, `setting ${keys.join(', ')} of ${describe(target)}`, () => this.#guard.cancellable(opened.cli, opts.signal, () => stack.setAllConfig(wanted)), restore);
     }

@@ -20,6 +20,9 @@
  *   `onLockCleared`) and the operation tried once more.
  */
 import type { TargetConfig } from '../config/schema.js';
+import type { DriftReport } from './refresh.js';
+
+export type { DriftReport } from './refresh.js';
 
 /** The result of a successful `apply`. */
 export interface ApplyResult {
@@ -69,6 +72,11 @@ export interface ApplyOptions {
    * key's being `to`; without it, the driving key alone is set. All are set in the one `up`.
    */
   values?: Readonly<Record<string, number>>;
+  /**
+   * Run a real `pulumi refresh` right before the `up` (drift `before-scale`), so the `up` plans
+   * against the cloud as it is. Not for a preview: a preview never writes the state.
+   */
+  refreshFirst?: boolean;
 }
 
 export interface Executor {
@@ -96,6 +104,12 @@ export interface Executor {
    * cut off after its `up` had succeeded from one that was not.
    */
   deployedValue(target: TargetConfig): Promise<number | null>;
+  /**
+   * Looks for drift without changing anything: a preview-only refresh of the target's stack
+   * (resources changed outside Pulumi) and the driving key's value in the stack's config.
+   * Aborting `signal` ends the CLI call and rejects with the signal's reason.
+   */
+  checkDrift(target: TargetConfig, opts?: { signal?: AbortSignal }): Promise<{ resources: DriftReport; value: number | null }>;
   /** Releases workspaces. Does not interrupt running operations. */
   close(): Promise<void>;
 }

@@ -5,14 +5,16 @@
  */
 import type { TargetConfig } from '../../src/config/schema.js';
 import { StackConflictError } from '../../src/errors.js';
-import type { ApplyOptions, ApplyResult, Executor } from '../../src/pulumi/executor.js';
+import type { ApplyOptions, ApplyResult, DriftReport, Executor } from '../../src/pulumi/executor.js';
 
 /** One recorded call. */
 export interface ExecutorCall {
-  op: 'read' | 'apply' | 'revert';
+  op: 'read' | 'apply' | 'revert' | 'checkDrift';
   target: string;
   to?: number;
   dryRun?: boolean;
+  /** An apply asked for a real refresh first (drift before-scale). */
+  refreshFirst?: boolean;
 }
 
 /** An apply waiting for the test to let it finish. */
@@ -122,7 +124,7 @@ export class FakeExecutor implements Executor {
    * a cancelled CLI ends, rejecting with the signal's reason, and the value stays as it was.
    */
   async apply(target: TargetConfig, to: number, opts: ApplyOptions): Promise<ApplyResult> {
-    this.calls.push({ op: 'apply', target: target.name, to, dryRun: opts.dryRun });
+    this.calls.push({ op: 'apply', target: target.name, to, dryRun: opts.dryRun, ...(opts.refreshFirst ? { refreshFirst: true } : {}) });
     return this.#track(target, async () => {
       if (this.holding) await this.#hold(target.name, to, opts.signal);
       const err = this.#applyErrors.get(target.name)?.shift();
@@ -145,6 +147,18 @@ export class FakeExecutor implements Executor {
     await this.#track(target, async () => {
       if (value === null) this.values.delete(target.name);
       else this.values.set(target.name, value);
+    });
+  }
+
+  /** What each target's drift checks find besides its value (default: no resource drift). */
+  readonly drift = new Map<string, DriftReport>();
+
+  async checkDrift(target: TargetConfig): Promise<{ resources: DriftReport; value: number | null }> {
+    this.calls.push({ op: 'checkDrift', target: target.name });
+    return this.#track(target, async () => {
+      const err = this.#readErrors.get(target.name)?.shift();
+      if (err !== undefined) throw err;
+      return { resources: this.drift.get(target.name) ?? { changes: {}, resources: [] }, value: this.values.get(target.name) ?? null };
     });
   }
 
