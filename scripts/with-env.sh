@@ -7,13 +7,15 @@
 #   with-env.sh [--test-peers] CMD...
 #
 # --test-peers (`npm test`) also brings the real peers the tests drive (Alertmanager, promtool,
-# openssl; scripts/setup-peers.sh) and exports their paths. It runs first, so a machine that
+# openssl; scripts/setup-peers.sh) and exports their paths, and builds the tests' resource
+# provider (scripts/setup-test-provider.sh, with Go). The peers come first, so a machine that
 # cannot install them stops at once, before minutes of building Pulumi.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 if [[ "${1:-}" == --test-peers ]]; then
   shift
+  with_test_peers=1
   peers="$(bash "$root/scripts/setup-peers.sh")"
   while IFS= read -r line; do
     if [[ -n "$line" ]]; then export "$line"; fi
@@ -26,6 +28,13 @@ export PATH="$node_dir:$PATH"
 pulumi_dir="$(bash "$root/scripts/setup-pulumi.sh")"
 export PATH="$pulumi_dir:$PATH"
 export PULUMISCALE_PULUMI_DIR="$pulumi_dir"
+
+# The tests' resource provider (a local file as a resource, for drift and guard tests), built
+# from its Go module once per machine; after the CLI's build it shares its Go build cache.
+if [[ -n "${with_test_peers:-}" ]]; then
+  PULUMISCALE_TEST_PROVIDER_DIR="$(bash "$root/scripts/setup-test-provider.sh")"
+  export PULUMISCALE_TEST_PROVIDER_DIR
+fi
 export PULUMI_SKIP_UPDATE_CHECK=true
 # The demo's stacks use a passphrase secrets provider; a real deployment sets its own.
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-pulumiscale-demo}"
