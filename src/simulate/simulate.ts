@@ -1,0 +1,198 @@
+/**
+ * The simulator: a target's policy (bounds, step rules, cooldowns, stabilization, schedules,
+ * pauses, commands) run on a virtual clock over a timeline of inputs, with no Pulumi at all.
+ *
+ * Why it can be trusted: every rule is the engine's own code in policy/ and schedule/
+ * (planCommands, planBounds, planSignals, cooldownAfter, pruneRecommendations, boundsAt); only
+ * the loop that calls them lives here, and it calls them in the engine's order. Commands go
+ * first, then a move into the bounds in effect, then the signals. An operation takes
+ * `opMs`, during which nothing else starts, and its change counts (value, cooldown) at its end,
+ * as the engine records it. The target is evaluated when an input arrives, when an operation
+ * ends, when a cooldown or pause holding a change ends, when a schedule changes, and every
+ * `evaluationInterval` while signals are active, as the engine does.
+ */
+import type { TargetConfig } from '../config/schema.js';
+import { planBounds } from '../policy/bounds.js';
+import { planCommands } from '../policy/commands.js';
+import { cooldownAfter } from '../policy/decide.js';
+import { planSignals } from '../policy/signals.js';
+import { pruneRecommendations, type Recommendation } from '../policy/stabilization.js';
+import { boundsAt, firesBetween, nextChange, type PointSchedule } from '../schedule/index.js';
+import type { Adjustment, Command, CooldownUntil, Decision, Direction, Pause, Signal } from '../types.js';
+
+/** One input at an instant (epoch ms). */
+export type TimedInput =
+  | { at: number; kind: 'signal'; signal: { id: string; direction: Direction; value: number | null; threshold: number | null } }
+  | { at: number; kind: 'resolve'; id: string }
+  | { at: number; kind: 'command'; adjustment: Adjustment }
+  | { at: number; kind: 'pause'; forMs: number; direction: 'both' | Direction }
+  | { at: number; kind: 'resume' };
+
+/** A timeline to run: where it starts, what happens, when it ends (epoch ms). */
+export interface Scenario {
+  start: { at: number; value: number | null };
+  inputs: TimedInput[];
+  until: number;
+}
+
+/** One change the policy would make. */
+export interface SimulatedChange {
+  /** When it counts (the operation's end), ISO-8601 UTC. */
+  at: string;
+  from: number | null;
+  to: number;
+  reason: string;
+}
+
+/** What a run gives: the changes in order, and the value at the end. */
+export interface SimulationResult {
+  changes: SimulatedChange[];
+  final: number | null;
+}
+
+/** How the loop runs. */
+export interface SimulationOptions {
+  /** How long an operation takes (the virtual clock's ms); nothing else starts meanwhile. */
+  opMs: number;
+  /** The engine's periodic evaluation (`engine.evaluationInterval`). */
+  evaluationInterval: number;
+}
+
+/** The most decisions one instant may take (a target with no cooldown stepping to its max). */
+const MAX_STEPS_AT_ONE_INSTANT = 100_000;
+
+/** Runs `target`'s policy over `scenario`. Pure: the same scenario gives the same result. */
+export function simulate(target: TargetConfig, scenario: Scenario, opts: SimulationOptions): SimulationResult {
+  const inputs = scenario.inputs.toSorted((a, b) => a.at - b.at);
+  const points = target.schedules.filter((s): s is PointSchedule => s.kind === 'point');
+  const changes: SimulatedChange[] = [];
+  const signals = new Map<string, Signal>();
+  const queue: Command[] = [];
+  let current = scenario.start.value;
+  let cooldownUntil: CooldownUntil = { up: null, down: null };
+  let pause: Pause | null = null;
+  let recommendations: Recommendation[] = [];
+  let busyUntil = Number.NEGATIVE_INFINITY;
+  let pending: { decision: Extract<Decision, { kind: 'change' }>; consumed: number } | null = null;
+  let pointsFrom = scenario.start.at;
+  let next = 0;
+  let commands = 0;
+  let steps = 0;
+  let t = scenario.start.at;
+
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  const take = (input: TimedInput): void => {
+    switch (input.kind) {
+      case 'signal': {
+        const known = signals.get(input.signal.id);
+        signals.set(input.signal.id, {
+          ...input.signal,
+          target: target.name,
+          source: 'alertmanager',
+          since: known?.since ?? iso(input.at),
+          lastSeen: iso(input.at),
+          expiresAt: null,
+          reason: `signal ${input.signal.id}`,
+          evidence: {},
+        });
+        return;
+      }
+      case 'resolve':
+        signals.delete(input.id);
+        return;
+      case 'command':
+        queue.push(command(input.adjustment, input.at, 'api', `command at ${iso(input.at)}`));
+        return;
+      case 'pause':
+        pause = { until: iso(input.at + input.forMs), direction: input.direction, reason: 'simulated pause' };
+        return;
+      case 'resume':
+        pause = null;
+        return;
+    }
+  };
+  const command = (adjustment: Adjustment, at: number, source: Command['source'], reason: string): Command => ({
+    id: `sim-${++commands}`,
+    target: target.name,
+    adjustment,
+    dryRun: false,
+    source,
+    reason,
+    receivedAt: iso(at),
+    bounds: source === 'schedule' ? 'clamp' : 'reject',
+    evidence: {},
+  });
+
+  while (t <= scenario.until) {
+    // An operation that ends now counts now: its value, its cooldown.
+    if (pending !== null && t >= busyUntil) {
+      const { decision, consumed } = pending;
+      changes.push({ at: iso(t), from: current, to: decision.to, reason: decision.reason });
+      current = decision.to;
+      cooldownUntil = cooldownAfter(cooldownUntil, decision.direction, t, target.cooldown);
+      queue.splice(0, consumed);
+      pending = null;
+    }
+    while (next < inputs.length && (inputs[next] as TimedInput).at <= t) take(inputs[next++] as TimedInput);
+    for (const point of points) {
+      const fires = firesBetween(point, pointsFrom, t);
+      const latest = fires[fires.length - 1];
+      // A point sets an absolute value: only its latest fire in the step counts, as in the engine.
+      if (latest !== undefined) queue.push(command({ type: 'to', to: point.to }, latest, 'schedule', `schedule ${point.name}`));
+    }
+    pointsFrom = t;
+
+    let wake: number | null = null;
+    if (t >= busyUntil) {
+      const planned = decide(t);
+      wake = planned.wake;
+      if (planned.change !== null) {
+        pending = planned.change;
+        busyUntil = t + opts.opMs;
+        // With no operation time the change counts at once, and the same instant is decided again.
+        if (opts.opMs === 0) {
+          if (++steps > MAX_STEPS_AT_ONE_INSTANT) throw new Error(`the simulation took more than ${MAX_STEPS_AT_ONE_INSTANT} decisions at ${iso(t)}`);
+          continue;
+        }
+      }
+    }
+    steps = 0;
+    t = nextInstant(t, wake);
+  }
+  // An operation still running at the end counts only if it ends by then.
+  return { changes, final: current };
+
+  // The engine's order: commands, then the bounds in effect, then the signals.
+  function decide(now: number): { change: { decision: Extract<Decision, { kind: 'change' }>; consumed: number } | null; wake: number | null } {
+    const bounds = boundsAt(target, now);
+    const bounded = { ...target, min: bounds.min, max: bounds.max };
+    const fromCommands = planCommands({ queue, current, target: bounded, pause, now });
+    if (fromCommands !== null) {
+      if (fromCommands.decision.kind === 'change') return { change: { decision: fromCommands.decision, consumed: fromCommands.batch.length }, wake: null };
+      queue.splice(0, fromCommands.batch.length);
+      return { change: null, wake: now };
+    }
+    const into = planBounds({ current, bounds, target, pause, now });
+    if (into?.kind === 'change') return { change: { decision: into, consumed: 0 }, wake: null };
+    const plan = planSignals({ current, signals: [...signals.values()], target: bounded, pause, cooldownUntil, history: recommendations, now });
+    if (plan === null) return { change: null, wake: pause === null ? null : Date.parse(pause.until) };
+    const last = recommendations[recommendations.length - 1];
+    if (last !== undefined && last.value === plan.recommendation) last.at = now;
+    else recommendations.push({ at: now, value: plan.recommendation });
+    recommendations = pruneRecommendations(recommendations, now, target.stabilization);
+    if (plan.decision.kind === 'change') return { change: { decision: plan.decision, consumed: 0 }, wake: null };
+    return { change: null, wake: plan.waitUntil };
+  }
+
+  /** The next instant worth deciding at, after `now`. */
+  function nextInstant(now: number, wake: number | null): number {
+    const candidates = [scenario.until + 1];
+    if (next < inputs.length) candidates.push((inputs[next] as TimedInput).at);
+    if (pending !== null) candidates.push(busyUntil);
+    if (wake !== null && wake > now) candidates.push(wake);
+    const change = nextChange(target.schedules, now);
+    if (change !== null) candidates.push(change);
+    if (signals.size > 0 || queue.length > 0) candidates.push(now + opts.evaluationInterval);
+    return Math.max(now + 1, Math.min(...candidates));
+  }
+}

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { parseScenario, ScenarioError, seriesScenario } from '../../src/simulate/input.js';
+import { simulate } from '../../src/simulate/simulate.js';
+import { target } from '../support/engine.js';
+
+/** The target: min 1, max 40, up cooldown 60 s, up bands [70, 90) +2 and [90, ∞) +5. */
+const web = target('web', {
+  min: 1,
+  max: 40,
+  cooldown: { up: 60_000, down: 0 },
+  steps: { up: { adjustment: 'change', relativeTo: 'value', bands: [{ from: 70, to: 90, by: 2 }, { from: 90, by: 5 }] } },
+});
+
+/** The input. */
+const EXAMPLE = {
+  start: { at: '2026-11-29T10:00:00Z', value: 2 },
+  inputs: [
+    { at: '2026-11-29T10:00:00Z', signal: { id: 'cpu', direction: 'up', value: 95 } },
+    { at: '2026-11-29T10:04:30Z', resolve: 'cpu' },
+    { at: '2026-11-29T10:06:00Z', command: { to: 3 } },
+  ],
+  until: '2026-11-29T10:10:00Z',
+};
+
+const run = (raw: unknown, opMs = 0) => simulate(web, parseScenario(raw), { opMs, evaluationInterval: 15_000 });
+const steps = (r: ReturnType<typeof run>) => r.changes.map((c) => [c.at.slice(11, 19), c.from, c.to]);
+
+describe('simulate: the policy on a virtual clock', () => {
+  it("gives the issue's sequence: 2→7 at 10:00, then +5 after each up cooldown to 27 at 10:04, and 27→3 at 10:06", () => {
+    const result = run(EXAMPLE);
+    expect(steps(result)).toEqual([
+      ['10:00:00', 2, 7],
+      ['10:01:00', 7, 12],
+      ['10:02:00', 12, 17],
+      ['10:03:00', 17, 22],
+      ['10:04:00', 22, 27],
+      ['10:06:00', 27, 3],
+    ]);
+    expect(result.final).toBe(3);
+    expect(result.changes[0]?.reason).toContain('band [90, ∞): +5');
+  });
+
+  it('an operation takes --op-seconds, during which nothing else starts; its change counts at its end', () => {
+    const result = run(EXAMPLE, 20_000);
+    expect(steps(result).slice(0, 2)).toEqual([
+      ['10:00:20', 2, 7],
+      ['10:01:40', 7, 12],
+    ]);
+  });
+
+  it('a pause holds the signal; its end lets it act', () => {
+    const result = run({
+      start: { at: '2026-11-29T10:00:00Z', value: 2 },
+      inputs: [
+        { at: '2026-11-29T10:00:00Z', pause: { for: '5m', direction: 'up' } },
+        { at: '2026-11-29T10:01:00Z', signal: { id: 'cpu', direction: 'up', value: 75 } },
+      ],
+      until: '2026-11-29T10:05:30Z',
+    });
+    expect(steps(result)).toEqual([['10:05:00', 2, 4]]);
+  });
+
+  it('a down signal steps down, bounded by min', () => {
+    const result = run({
+      start: { at: '2026-11-29T10:00:00Z', value: 2 },
+      inputs: [{ at: '2026-11-29T10:00:00Z', signal: { id: 'idle', direction: 'down' } }],
+      until: '2026-11-29T10:01:00Z',
+    });
+    expect(steps(result)).toEqual([['10:00:00', 2, 1]]);
+  });
+
+  it('a schedule point sets its value at each fire, and a window moves the value into its bounds', () => {
+    const scheduled = target('web', {
+      min: 1,
+      max: 40,
+      schedules: [
+        { kind: 'point', name: 'morning', cron: '0 9 * * *', timezone: 'UTC', to: 10, startingDeadline: 300_000 },
+        { kind: 'window', name: 'night', cron: '0 20 * * *', duration: 3_600_000, timezone: 'UTC', min: 0, max: 2, priority: 0 },
+      ],
+    });
+    const result = simulate(scheduled, parseScenario({ start: { at: '2026-11-29T08:00:00Z', value: 4 }, until: '2026-11-29T21:30:00Z' }), { opMs: 0, evaluationInterval: 15_000 });
+    expect(result.changes.map((c) => [c.at.slice(11, 16), c.from, c.to])).toEqual([
+      ['09:00', 4, 10],
+      ['20:00', 10, 2],
+    ]);
+  });
+});
+
+describe('simulate: a Prometheus range query as the input', () => {
+  const matrix = (values: [number, string][]) => ({ status: 'success', data: { resultType: 'matrix', result: [{ metric: { __name__: 'cpu', job: 'web' }, values }] } });
+  const t0 = Date.parse('2026-11-29T10:00:00Z') / 1000;
+
+  it('a sample above --above is a firing up signal with its value; the first below resolves it', () => {
+    const scenario = seriesScenario(matrix([[t0, '50'], [t0 + 60, '95'], [t0 + 120, '96'], [t0 + 180, '40']]), { above: 70, startValue: 2 });
+    expect(scenario.inputs).toEqual([
+      { at: (t0 + 60) * 1000, kind: 'signal', signal: { id: 'cpu{job="web"}', direction: 'up', value: 95, threshold: 70 } },
+      { at: (t0 + 120) * 1000, kind: 'signal', signal: { id: 'cpu{job="web"}', direction: 'up', value: 96, threshold: 70 } },
+      { at: (t0 + 180) * 1000, kind: 'resolve', id: 'cpu{job="web"}' },
+    ]);
+    expect(steps(simulate(web, scenario, { opMs: 0, evaluationInterval: 15_000 }))).toEqual([['10:01:00', 2, 7], ['10:02:00', 7, 12]]);
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['a vector instead of a matrix', { data: { resultType: 'vector', result: [] } }, /matrix/],
+    ['a sample that is not a number', matrix([[t0, 'abc']]), /data.result.0.values.0.1: "abc" is not a number/],
+  ])('refuses %s, saying where', (_name, raw, problem) => {
+    expect(() => seriesScenario(raw, { above: 70, startValue: 2 })).toThrow(problem);
+  });
+});
+
+describe('simulate: bad input gets every problem with its path', () => {
+  it.each<[string, unknown, string]>([
+    ['no until', { start: { at: '2026-11-29T10:00:00Z', value: 2 } }, 'until'],
+    ['until before start', { ...EXAMPLE, until: '2026-11-29T09:00:00Z' }, 'until'],
+    ['a signal with a bad direction', { ...EXAMPLE, inputs: [{ at: '2026-11-29T10:00:00Z', signal: { id: 'cpu', direction: 'sideways' } }] }, 'inputs.0.signal.direction'],
+    ['an input with two kinds', { ...EXAMPLE, inputs: [{ at: '2026-11-29T10:00:00Z', resolve: 'cpu', command: { to: 3 } }] }, 'inputs.0'],
+    ['a command with to and by', { ...EXAMPLE, inputs: [{ at: '2026-11-29T10:00:00Z', command: { to: 3, by: 1 } }] }, 'inputs.0.command'],
+    ['a time that is not ISO', { ...EXAMPLE, inputs: [{ at: 'yesterday', resolve: 'cpu' }] }, 'inputs.0.at'],
+    ['an input after until', { ...EXAMPLE, inputs: [{ at: '2026-11-29T11:00:00Z', resolve: 'cpu' }] }, 'inputs.0.at'],
+    ['a pause without a unit', { ...EXAMPLE, inputs: [{ at: '2026-11-29T10:00:00Z', pause: { for: '5' } }] }, 'inputs.0.pause.for'],
+    ['more than 31 days', { ...EXAMPLE, until: '2027-01-29T10:00:00Z' }, 'until'],
+  ])('%s', (_name, raw, path) => {
+    let error: unknown;
+    try {
+      parseScenario(raw);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ScenarioError);
+    expect((error as ScenarioError).problems.map((p) => p.path)).toContain(path);
+  });
+});
