@@ -12,6 +12,7 @@ import { startDaemon } from './daemon.js';
 import { PulumiScaleError } from './errors.js';
 import { createLogger } from './observe/logger.js';
 import { AutomationExecutor } from './pulumi/automation.js';
+import { ScenarioError, simulateCommand, UsageError } from './simulate/command.js';
 
 const DEFAULT_CONFIG = 'config/pulumiscale.yaml';
 
@@ -20,6 +21,9 @@ const USAGE = `Usage: pulumiscale <command> [--config FILE]
 Commands:
   serve      run the daemon (default config: ${DEFAULT_CONFIG})
   validate   check a config; print every problem with its path; exit 1 on any
+  simulate   run a target's policy on a virtual clock, no Pulumi involved:
+               --target NAME (--input FILE | --series FILE --above X [--below Y] [--start N]
+               | --from-history SINCE [--url URL [--token T]]) [--op-seconds N] [--json]
 
 Options:
   -c, --config FILE   the YAML config file
@@ -115,6 +119,17 @@ async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         host: { type: 'string' },
+        target: { type: 'string' },
+        input: { type: 'string' },
+        series: { type: 'string' },
+        above: { type: 'string' },
+        below: { type: 'string' },
+        start: { type: 'string' },
+        'op-seconds': { type: 'string' },
+        'from-history': { type: 'string' },
+        url: { type: 'string' },
+        token: { type: 'string' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -141,7 +156,33 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (command === 'serve') return await serve(file, values.host);
     if (command === 'validate') return await validate(file);
+    if (command === 'simulate') {
+      const args = {
+        config: file,
+        target: values.target,
+        input: values.input,
+        series: values.series,
+        above: values.above,
+        below: values.below,
+        start: values.start,
+        opSeconds: values['op-seconds'],
+        fromHistory: values['from-history'],
+        url: values.url,
+        token: values.token,
+        json: values.json ?? false,
+      };
+      return await simulateCommand(args, (text) => process.stdout.write(text));
+    }
   } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`pulumiscale simulate: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof ScenarioError) {
+      process.stderr.write(`pulumiscale simulate: the input has ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}\n`);
+      for (const p of err.problems) process.stderr.write(`  ${p.path ? `${p.path}: ` : ''}${p.message}\n`);
+      return 1;
+    }
     if (err instanceof ConfigError) {
       process.stderr.write(`${file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}\n`);
       for (const p of err.problems) process.stderr.write(`  ${formatProblem(p)}\n`);

@@ -171,7 +171,12 @@ export interface RunningOperation {
   /** When it started, ISO-8601 UTC. */
   startedAt: string;
   /** Set just before a real `up` starts: the value being applied. */
-  applying: { from: number | null; to: number } | null;
+  applying: {
+    from: number | null;
+    to: number;
+    /** A composite target's values of every key being applied (derived ones included). */
+    values?: Record<string, number>;
+  } | null;
 }
 
 /** A locked stack's retry budget, kept with the target (not with any command or signal). */
@@ -334,13 +339,18 @@ export interface TargetRecord {
   pause: Pause | null;
   /** The retry budget after a failure, null when the last operation succeeded. */
   retry: RetryState | null;
+  /**
+   * The value the daemon itself last applied with an `up` (or adopted from drift): what a drift
+   * check expects the stack to hold. Reads do not change it. Absent in records of older versions.
+   */
+  applied?: number | null;
 }
 
 /** A signal as served in a target's state. */
 export type SignalState = Pick<Signal, 'id' | 'source' | 'direction' | 'value' | 'threshold' | 'since' | 'lastSeen'>;
 
 /** A target's state as served by `GET /api/v1/targets[/:name]`. */
-export interface TargetState extends Omit<TargetRecord, 'retry'> {
+export interface TargetState extends Omit<TargetRecord, 'retry' | 'applied'> {
   stack: string;
   /** Every key the target owns: the driving key, then its derived keys. */
   configKeys: string[];

@@ -327,6 +327,7 @@ const targetSchema = z
     }
     const derived: unknown[] = Array.isArray(t.derived) ? t.derived : [];
     const seen = new Map<string, number>();
+    const outputs = new Set<string>();
     derived.forEach((d, at) => {
       if (typeof d !== 'object' || d === null) return;
       const { key, min, max } = d as { key?: unknown; min?: unknown; max?: unknown };
@@ -339,6 +340,13 @@ const targetSchema = z
       if (typeof min === 'number' && typeof max === 'number' && min > max) {
         ctx.addIssue({ code: 'custom', path: ['derived', at, 'max'], message: `must be >= min (${min}): no value could hold` });
       }
+      // An inline program exports each key as an output named after the key's name part.
+      const name = typeof key === 'string' ? key.slice(key.indexOf(':') + 1) : undefined;
+      const driving = typeof t.configKey === 'string' ? t.configKey.slice(t.configKey.indexOf(':') + 1) : undefined;
+      if (t.inline !== undefined && name !== undefined && (name === driving || outputs.has(name))) {
+        ctx.addIssue({ code: 'custom', path: ['derived', at, 'key'], message: `an inline target exports each key as the output "${name}": two keys would share it` });
+      }
+      if (name !== undefined) outputs.add(name);
     });
   }, { when: () => true });
 

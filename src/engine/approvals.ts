@@ -7,16 +7,22 @@
  */
 import type { TargetConfig } from '../config/schema.js';
 import { cooldownAfter } from '../policy/decide.js';
-import type { Actor, Approval, Decision, ScalingEvent, TargetRecord } from '../types.js';
+import type { Actor, Approval, Command, Decision, ScalingEvent, TargetRecord } from '../types.js';
 import type { Plan } from './operation.js';
 
 /**
- * Whether a plan is the daemon's own doing: signals, a move into the bounds in effect, or a
- * schedule's command. An operator's command (API, chat) is a person's decision already.
+ * Whether a plan is the daemon's own doing: signals, a move into the bounds in effect, a
+ * schedule's command, or the engine's (a drift revert). An operator's command (API, chat) is a person's decision already.
  */
 export function needsApproval(plan: Plan): boolean {
   if (plan.kind === 'signals' || plan.kind === 'bounds') return true;
-  return plan.kind === 'commands' && plan.batch[0]?.source === 'schedule';
+  const first = plan.kind === 'commands' ? plan.batch[0] : undefined;
+  return first !== undefined && isAutomatic(first);
+}
+
+/** A command the daemon queued by itself: a schedule's, or the engine's own (a drift revert). */
+export function isAutomatic(command: Command): boolean {
+  return command.source === 'schedule' || command.source === 'engine';
 }
 
 /** A new pending request for a previewed change. */

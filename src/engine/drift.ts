@@ -13,7 +13,7 @@
  */
 import type { TargetConfig } from '../config/schema.js';
 import type { DriftReport, Executor } from '../pulumi/executor.js';
-import { activeCooldowns } from '../policy/decide.js';
+import { activeCooldowns, pauses } from '../policy/decide.js';
 import type { Command, DriftFinding, ScalingEvent, TargetRecord } from '../types.js';
 
 /** At most this many drifted resources are named in one event (the counts cover them all). */
@@ -27,8 +27,8 @@ export interface DriftOutcome {
   event: ScalingEvent | null;
   /** The state's signature, to tell a new drift from one already reported. */
   signature: string;
-  /** The target's record afterwards (`adopt` takes the stack's value). */
-  record: TargetRecord;
+  /** With `adopt`: the stack's value, to take as current and as applied; else undefined. */
+  adopt?: number | null;
   /** The command that puts the daemon's value back (`revert`), or null. */
   command: Command | null;
 }
@@ -47,26 +47,30 @@ export async function checkDrift(input: {
 }): Promise<DriftOutcome> {
   const { target, record, now } = input;
   const found = await input.executor.checkDrift(target, input.signal ? { signal: input.signal } : {});
-  const expected = record.current;
+  // What the daemon last applied (reads of the stack do not change it); records of older
+  // versions have only the value last read or written.
+  const expected = record.applied === undefined ? record.current : record.applied;
   const keyDrift = expected !== null && found.value !== expected ? { key: target.configKey, expected, actual: found.value } : null;
   const resources = summarize(found.resources);
   const drifted = keyDrift !== null || Object.keys(resources.changes).length > 0;
   const signature = drifted ? JSON.stringify([resources.changes, resources.items.map((r) => [r.urn, r.op, r.properties]), keyDrift]) : '';
-  const quiet: DriftOutcome = { drifted, event: null, signature, record, command: null };
+  const quiet: DriftOutcome = { drifted, event: null, signature, command: null };
   if (!drifted || signature === input.reported) return quiet;
 
   const onDrift = target.drift?.onDrift ?? 'report';
   let action: DriftFinding['action'] = keyDrift === null ? null : 'reported';
-  let after = record;
+  let adopt: number | null | undefined;
   let command: Command | null = null;
   const at = new Date(now).toISOString();
   if (keyDrift !== null && onDrift === 'adopt') {
     action = 'adopted';
-    after = { ...record, current: keyDrift.actual };
-  } else if (keyDrift !== null && onDrift === 'revert' && expected !== null) {
+    adopt = keyDrift.actual;
+  } else if (keyDrift !== null && onDrift === 'revert' && expected !== null && !input.dryRun) {
     const direction = expected > (keyDrift.actual ?? expected) ? 'up' : 'down';
-    // A revert is a change like any other: it waits out its direction's cooldown.
-    if (activeCooldowns(record.cooldownUntil, now)[direction] === null) {
+    // A revert is a change like any other: it waits out its direction's cooldown and any pause
+    // (a dry-run daemon only reports: its preview would not put anything back).
+    const held = activeCooldowns(record.cooldownUntil, now)[direction] !== null || target.paused || pauses(record.pause, direction, now);
+    if (!held) {
       action = 'reverting';
       command = {
         id: input.newId(),
@@ -80,13 +84,13 @@ export async function checkDrift(input: {
         evidence: {},
       };
     } else {
-      // Said once; a later check puts it back once the cooldown is over.
-      const waiting = `${signature}#cooldown`;
+      // Said once; a later check puts it back once the cooldown or pause is over.
+      const waiting = `${signature}#held`;
       const event = input.reported === waiting ? null : driftEvent(input, target, at, { resources, key: keyDrift, action: 'reported' }, record);
       return { ...quiet, signature: waiting, event };
     }
   }
-  return { drifted, event: driftEvent(input, target, at, { resources, key: keyDrift, action }, record), signature, record: after, command };
+  return { drifted, event: driftEvent(input, target, at, { resources, key: keyDrift, action }, record), signature, command, ...(adopt === undefined ? {} : { adopt }) };
 }
 
 function driftEvent(input: { newId: () => string; dryRun: boolean }, target: TargetConfig, at: string, finding: DriftFinding, record: TargetRecord): ScalingEvent {
@@ -100,7 +104,7 @@ function driftEvent(input: { newId: () => string; dryRun: boolean }, target: Tar
     target: target.name,
     at,
     kind: 'drift',
-    from: finding.key?.expected ?? record.current,
+    from: finding.key === null ? record.current : finding.key.expected,
     to: finding.key?.actual ?? null,
     reason: `drift: ${parts.join('; ')}${what}`,
     source: 'engine',

@@ -30,7 +30,7 @@ import { pruneRecommendations } from '../policy/stabilization.js';
 import type { Executor } from '../pulumi/executor.js';
 import type { SignalChange, Store } from '../store/store.js';
 import type { Actor, Approval, Command, Pause, ScalingEvent, TargetState } from '../types.js';
-import { closeApproval } from './approvals.js';
+import { closeApproval, isAutomatic } from './approvals.js';
 import { checkDrift } from './drift.js';
 import type { Clock } from './clock.js';
 import { backoffDelay, runOperation, type OperationDeps, type OperationOutcome, type RetryPolicy } from './operation.js';
@@ -541,7 +541,7 @@ export class Engine {
         // Looked at again soon, in case that write fails.
         return now + this.#retry.baseDelay;
       }
-      return t.commands.some((c) => c.source !== 'schedule') ? commandsAt : expiresAt;
+      return t.commands.some((c) => !isAutomatic(c)) ? commandsAt : expiresAt;
     }
     // Approved: the next operation applies it, or finds the present moved on and lets it go.
     if (t.approval?.status === 'approved') return retryAt;
@@ -553,7 +553,7 @@ export class Engine {
     if (into?.kind === 'change') {
       // A dry-run daemon shows it once, until something changes; a person's no holds it too.
       const declined = t.config.approval !== undefined && t.declined !== null && t.declined.from === current && t.declined.to === into.to;
-      if (!(this.#deps.dryRun && t.previewed === into.to) && !declined && !sameChange(t.guarded, current, into.to)) return retryAt;
+      if (!(this.#deps.dryRun && t.previewed === into.to) && !declined && !sameChange(t.guarded, current, into.to, now)) return retryAt;
     }
     // Signals past their expiry leave the decision now; the store ends them right after.
     const signals = t.signals.summary(now);
@@ -590,7 +590,7 @@ export class Engine {
       // A dry-run daemon shows each alert-driven change once, until something changes.
       if (this.#deps.dryRun && t.previewed === plan.decision.to) return null;
       // The guard refused this very change: it waits for the value or the decision to differ.
-      if (sameChange(t.guarded, current, plan.decision.to)) return null;
+      if (sameChange(t.guarded, current, plan.decision.to, now)) return t.guarded?.until ?? null;
       return retryAt;
     }
     if (t.changes !== t.reported && !opts.quiet) {
@@ -669,7 +669,7 @@ export class Engine {
           target: t.config,
           record: t.record,
           // While a request waits, a person's commands run ahead of the schedule's, which wait with it.
-          commands: t.approval?.status === 'pending' ? t.commands.filter((c) => c.source !== 'schedule') : t.commands,
+          commands: t.approval?.status === 'pending' ? t.commands.filter((c) => !isAutomatic(c)) : t.commands,
           signals: t.signals.summary(now),
           recommendations: t.recommendations,
           resume: t.running,
@@ -730,8 +730,8 @@ export class Engine {
         await serial(t, async () => {
           // The operation owns the value, the cooldowns and the retry budget; anything else of
           // the record (a pause set meanwhile) is the present's, not the operation's start's.
-          const { current, cooldownUntil, retry } = outcome.record;
-          const record = { ...t.record, current, cooldownUntil, retry };
+          const { current, cooldownUntil, retry, applied } = outcome.record;
+          const record = { ...t.record, current, cooldownUntil, retry, ...(applied === undefined ? {} : { applied }) };
           if (outcome.keepRunning) {
             // A resumed operation to try again: its running slot (and value) stays.
             for (const event of notices) {
@@ -787,10 +787,14 @@ export class Engine {
         signal: controller.signal,
       });
       await serial(t, async () => {
-        if (outcome.record !== t.record) await this.#store.saveTarget(outcome.record);
+        // Only what the check owns changes: the present record may have moved meanwhile (a pause).
+        if (outcome.adopt !== undefined) {
+          const record = { ...t.record, current: outcome.adopt, applied: outcome.adopt };
+          await this.#store.saveTarget(record);
+          t.record = record;
+        }
         if (outcome.command !== null) await this.#store.addCommand(outcome.command);
         if (outcome.event !== null) await this.#store.appendEvent(outcome.event);
-        t.record = outcome.record;
         if (outcome.command !== null) t.commands.push(outcome.command);
       });
       t.driftSeen = outcome.signature;
@@ -1033,8 +1037,8 @@ function iso(ms: number): string {
 }
 
 /** Whether `held` is the change from `from` to `to`. */
-function sameChange(held: { from: number | null; to: number } | null, from: number | null, to: number): boolean {
-  return held !== null && held.from === from && held.to === to;
+function sameChange(held: { from: number | null; to: number; until?: number } | null, from: number | null, to: number, now = 0): boolean {
+  return held !== null && held.from === from && held.to === to && (held.until === undefined || now < held.until);
 }
 
 function approvalClosed(a: Approval | null): PulumiScaleError {

@@ -19,7 +19,7 @@ import type { SignalSummary } from '../policy/signal-set.js';
 import { planSignals, type SignalPlan } from '../policy/signals.js';
 import type { Recommendation } from '../policy/stabilization.js';
 import type { Approval, Command, Decision, EventKind, IntentSource, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
-import { approvalNote, needsApproval, requestApproval } from './approvals.js';
+import { approvalNote, isAutomatic, needsApproval, requestApproval } from './approvals.js';
 import { keyValues } from '../policy/derived.js';
 import type { Clock } from './clock.js';
 
@@ -72,7 +72,7 @@ export interface OperationInput {
    * until the value or the decision differ (a firing alert would otherwise preview it at every
    * evaluation).
    */
-  guarded: { from: number | null; to: number } | null;
+  guarded: { from: number | null; to: number; until: number } | null;
 }
 
 /** What an operation ended with; the engine stores and publishes it. */
@@ -101,7 +101,7 @@ export interface OperationOutcome {
   /** Approvals to save with the end: one it requested, or one it used or found moved on. */
   approvals: Approval[];
   /** The change the preview guard refused, for the engine to hold back (see OperationInput.guarded). */
-  guarded?: { from: number | null; to: number };
+  guarded?: { from: number | null; to: number; until: number };
   /** How the operation ended, for metrics. */
   kind: EventKind | 'none';
   durationMs: number;
@@ -194,6 +194,7 @@ export async function runOperation(
     }
     plan = planFor(input, current, clock.now());
     if (plan === null) return outcome({ record: { ...record, current } });
+    plan = setsKeysOnly(plan, current);
     // One request at a time: while one waits, only a person's commands run.
     if (input.approval?.status === 'pending' && needsApproval(plan)) return outcome({ record: { ...record, current } });
     const declined = input.declined;
@@ -219,14 +220,15 @@ export async function runOperation(
     const dryRun = isDryRun(plan, deps);
     // A composite target sets every key in the one operation: derived ones by their rules, or
     // as an operator's multi-key command says.
-    const values = target.derived.length === 0 ? undefined : keyValues(target, decision.to, overridesOf(plan));
+    const resumed = plan.kind === 'resume' ? input.resume?.applying?.values : undefined;
+    const values = target.derived.length === 0 ? undefined : (resumed ?? keyValues(target, decision.to, overridesOf(plan)));
     const keyed = (result: ApplyResult): Partial<ScalingEvent> => (values === undefined ? {} : { keys: result.keys });
     // A change the daemon decided by itself, on a target with `approval`: applied only as a
     // person approved it (the same value from the same value), else previewed and asked for.
     const open = input.approval;
     const granted = open?.status === 'approved' && open.from === current && open.to === decision.to ? open : null;
     const guarded = input.guarded;
-    if (!dryRun && needsApproval(plan) && guarded !== null && guarded.from === current && guarded.to === decision.to) {
+    if (!dryRun && needsApproval(plan) && guarded !== null && guarded.from === current && guarded.to === decision.to && clock.now() < guarded.until) {
       return outcome({ record: { ...record, current } });
     }
     // The preview guard (and an approval request) look at what the change would do first; an
@@ -234,7 +236,15 @@ export async function runOperation(
     const askFirst = !dryRun && target.approval !== undefined && needsApproval(plan) && granted === null;
     const preview =
       !dryRun && granted === null && plan.kind !== 'resume' && (target.guard !== undefined || askFirst)
-        ? await deps.executor.apply(target, decision.to, { dryRun: true, onLockCleared, readJustBefore: true, ...(values ? { values } : {}), ...(signal ? { signal } : {}) })
+        ? await deps.executor.apply(target, decision.to, {
+            dryRun: true,
+            onLockCleared,
+            readJustBefore: true,
+            ...(values ? { values } : {}),
+            // With before-scale, the preview sees the cloud as the up will.
+            ...(target.drift?.beforeScale === true ? { refreshFirst: true } : {}),
+            ...(signal ? { signal } : {}),
+          })
         : null;
     const refusal = preview === null ? null : guardRefusal(target, preview.changes);
     if (preview !== null && refusal !== null) {
@@ -246,7 +256,7 @@ export async function runOperation(
         record: { ...record, current, retry: null },
         consumed: consumed(),
         kind: 'skipped',
-        ...(automatic ? { guarded: { from: current, to: decision.to } } : {}),
+        ...(automatic ? { guarded: { from: current, to: decision.to, until: clock.now() + GUARD_HOLD_MS } } : {}),
       });
     }
     if (preview !== null && askFirst) {
@@ -262,7 +272,7 @@ export async function runOperation(
       dryRun,
       // A resumed operation keeps its first start: locks taken since then are its own.
       startedAt: plan.kind === 'resume' && input.resume !== null ? input.resume.startedAt : new Date(started).toISOString(),
-      applying: dryRun ? null : { from: current, to: decision.to },
+      applying: dryRun ? null : { from: current, to: decision.to, ...(values ? { values } : {}) },
     };
     try {
       await start(running);
@@ -295,7 +305,7 @@ export async function runOperation(
         : event('changed', result.current, `${decision.reason} (approved by ${applied.decidedBy?.name ?? 'unknown'})`, { approval: approvalNote(applied), ...keyed(result) });
     return outcome({
       events: [...notices, changed],
-      record: { ...record, current: result.current, cooldownUntil, retry: null },
+      record: { ...record, current: result.current, applied: result.current, cooldownUntil, retry: null },
       consumed: consumed(),
       approvals: applied === null ? [] : [applied],
       kind: 'changed',
@@ -377,6 +387,13 @@ function planFor(input: OperationInput, current: number | null, now: number): Pl
   return signals === null ? null : { kind: 'signals', plan: signals, decision: signals.decision };
 }
 
+/**
+ * How long an automatic change the guard refused is held back (the same change from the same
+ * value): long enough not to preview it at every evaluation, short enough that a stack fixed
+ * meanwhile is tried again.
+ */
+export const GUARD_HOLD_MS = 5 * 60_000;
+
 /** Why the preview guard refuses a preview's changes, or null when they are within its limits. */
 export function guardRefusal(target: TargetConfig, changes: Record<string, number>): string | null {
   const guard = target.guard;
@@ -387,6 +404,18 @@ export function guardRefusal(target: TargetConfig, changes: Record<string, numbe
   if (guard.maxReplace !== undefined && replace > guard.maxReplace) over.push(`replace ${replace} resource(s) (guard.maxReplace ${guard.maxReplace})`);
   if (guard.maxDelete !== undefined && remove > guard.maxDelete) over.push(`delete ${remove} resource(s) (guard.maxDelete ${guard.maxDelete})`);
   return over.length === 0 ? null : `the preview would ${over.join(' and ')}`;
+}
+
+/**
+ * An operator's multi-key command that keeps the driving value still sets its derived keys:
+ * a change from the value to itself (the policy alone would call it no change).
+ */
+function setsKeysOnly(plan: Plan, current: number | null): Plan {
+  if (plan.kind !== 'commands' || plan.decision.kind !== 'skip' || plan.decision.reason !== 'no-change' || current === null) return plan;
+  const overrides = overridesOf(plan);
+  if (plan.batch.length !== 1 || Object.keys(overrides).length === 0) return plan;
+  const keys = Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(', ');
+  return { ...plan, decision: { kind: 'change', from: current, to: current, direction: 'up', clamped: false, reason: `manual: ${keys} (the driving value stays ${current})` } };
 }
 
 /** An operator's multi-key command's values for the derived keys, when the plan is one. */
@@ -400,12 +429,12 @@ function valuesAt(target: TargetConfig, value: number | null): Record<string, nu
   return value === null || target.derived.length === 0 ? undefined : keyValues(target, value);
 }
 
-/** The commands at the head of the queue that are all a schedule's, or all a person's. */
+/** The commands at the head of the queue that are all the daemon's own, or all a person's. */
 function sameKindRun(queue: readonly Command[]): readonly Command[] {
   const first = queue[0];
   if (first === undefined) return queue;
-  const scheduled = first.source === 'schedule';
-  const end = queue.findIndex((c) => (c.source === 'schedule') !== scheduled);
+  const automatic = isAutomatic(first);
+  const end = queue.findIndex((c) => isAutomatic(c) !== automatic);
   return end === -1 ? queue : queue.slice(0, end);
 }
 

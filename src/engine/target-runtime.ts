@@ -58,7 +58,7 @@ export interface TargetRuntime {
   /** The signature of the drift state last found ('' for none), so it is reported once (drift.ts). */
   driftSeen: string | null;
   /** The last automatic change the preview guard refused (memory only), see OperationInput.guarded. */
-  guarded: { from: number | null; to: number } | null;
+  guarded: { from: number | null; to: number; until: number } | null;
   /** The last change a person rejected or let expire (memory only), see OperationInput.declined. */
   declined: { from: number | null; to: number } | null;
   /** Serialises this target's store writes, so memory sees them in the order the store did. */
@@ -118,7 +118,7 @@ export function activeSignals(t: TargetRuntime, now: number): Signal[] {
  * shares it counts, since it holds this target's work back too.
  */
 export function stateOf(t: TargetRuntime, lock: StackLock | undefined, now: number): TargetState {
-  const { retry: _retry, ...record } = t.record;
+  const { retry: _retry, applied: _applied, ...record } = t.record;
   // The commands an operation is applying now stay stored until its event; they are not queued.
   const covered = new Set(t.running?.commandIds ?? []);
   const queued = t.commands.filter((c) => !covered.has(c.id));

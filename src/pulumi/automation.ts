@@ -274,7 +274,7 @@ export class AutomationExecutor implements Executor {
     );
     try {
       const result = await call(operation, () =>
-        this.#guard.unlocking(stack, opts, () => this.#guard.cancellable(opened.cli, opts.signal, (signal) => stack.preview({ configFile: copy.file, ...(signal ? { signal } : {}) }))),
+        this.#guard.unlocking(stack, opts, () => this.#guard.cancellable(opened.cli, opts.signal, (signal) => stack.preview({ configFile: copy.file, ...(opts.refreshFirst === true ? { refresh: true } : {}), ...(signal ? { signal } : {}) }))),
       );
       return result.changeSummary;
     } finally {

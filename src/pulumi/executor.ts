@@ -74,7 +74,8 @@ export interface ApplyOptions {
   values?: Readonly<Record<string, number>>;
   /**
    * Run a real `pulumi refresh` right before the `up` (drift `before-scale`), so the `up` plans
-   * against the cloud as it is. Not for a preview: a preview never writes the state.
+   * against the cloud as it is; a preview refreshes in memory only (`preview --refresh`), so it
+   * shows what that `up` would do. A preview never writes the state.
    */
   refreshFirst?: boolean;
 }

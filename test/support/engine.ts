@@ -66,6 +66,7 @@ export interface Setup {
 }
 
 const live: Setup[] = [];
+let ids = 0;
 
 /** An engine on fakes; values seed the executor's stack config. Not started. */
 export function setup(opts: {
@@ -88,7 +89,6 @@ export function setup(opts: {
   });
   const messages: BusMessage[] = [];
   bus.subscribe((m) => messages.push(m));
-  let ids = 0;
   const engine = new Engine({
     store,
     executor: exec,
@@ -102,6 +102,7 @@ export function setup(opts: {
     operationTimeout: opts.operationTimeout ?? 1_800_000,
     cancelGrace: 10_000,
     evaluationInterval: 15_000,
+    // Unique across engines: a test that restarts on the same store must not reuse an id.
     newId: () => `event-${++ids}`,
   });
   const events = (): ScalingEvent[] => messages.flatMap((m) => (m.type === 'event' ? [m.event] : []));

@@ -153,9 +153,13 @@ export class FakeExecutor implements Executor {
   /** What each target's drift checks find besides its value (default: no resource drift). */
   readonly drift = new Map<string, DriftReport>();
 
+  /** While set, drift checks wait for it (a test acts while one runs). */
+  driftGate: Promise<void> | null = null;
+
   async checkDrift(target: TargetConfig): Promise<{ resources: DriftReport; value: number | null }> {
     this.calls.push({ op: 'checkDrift', target: target.name });
     return this.#track(target, async () => {
+      if (this.driftGate !== null) await this.driftGate;
       const err = this.#readErrors.get(target.name)?.shift();
       if (err !== undefined) throw err;
       return { resources: this.drift.get(target.name) ?? { changes: {}, resources: [] }, value: this.values.get(target.name) ?? null };

@@ -67,4 +67,13 @@ describe('engine: composite targets', () => {
     const { engine } = await started({ targets: [composite()], values: { web: 2 } });
     expect((await engine.state('web'))?.values).toStrictEqual({ 'web:replicas': 2, 'db:maxConnections': 50, 'web:cpuShares': 1 });
   });
+
+  it('a multi-key command that keeps the driving value still sets the keys it names, in one up', async () => {
+    const { engine, exec, events } = await started({ targets: [composite()], values: { web: 5 } });
+    await engine.command(intent('web', { type: 'to', to: 5, values: { 'db:maxConnections': 300 } }, { source: 'api', bounds: 'reject' }));
+    await engine.idle();
+    expect(exec.applies).toEqual([{ op: 'apply', target: 'web', to: 5, dryRun: false }]);
+    expect(exec.keyValues.get('web')).toMatchObject({ 'db:maxConnections': 300 });
+    expect(events().at(-1)).toMatchObject({ kind: 'changed', from: 5, to: 5 });
+  });
 });

@@ -95,3 +95,67 @@ describe('engine: drift checks', () => {
     expect(s.messages.filter((m) => m.type === 'drift-check').map((m) => (m as { outcome: string }).outcome)).toEqual(['failed', 'clean']);
   });
 });
+
+describe('engine: drift, what the review found', () => {
+  it('a pause set while a check runs survives the check, adopt included', async () => {
+    const s = await started({ targets: [watched('adopt')], values: { web: 3 } });
+    let open = (): void => {};
+    s.exec.driftGate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    s.exec.values.set('web', 7);
+    s.clock.advance(60_000);
+    await s.exec.until(() => s.exec.calls.some((c) => c.op === 'checkDrift'));
+    await s.engine.pause('web', { until: '2025-01-01T05:00:00.000Z', direction: 'both', reason: 'hold' });
+    s.exec.driftGate = null;
+    open();
+    await s.engine.idle();
+    expect((await s.engine.state('web'))?.pause).toMatchObject({ reason: 'hold' });
+    expect(s.store.targets.get('web')?.pause).toMatchObject({ reason: 'hold' });
+    expect((await s.engine.state('web'))?.current).toBe(7);
+  });
+
+  it('a value set by hand while the daemon was down is drift at the first check, not taken silently', async () => {
+    const first = await started({ targets: [watched()], values: { web: 3 } });
+    await first.engine.command(intent('web', to(4), { source: 'api', bounds: 'reject' }));
+    await first.engine.idle();
+    await first.engine.drain(0);
+    expect(first.store.targets.get('web')).toMatchObject({ current: 4, applied: 4 });
+    const s = await started({ targets: [watched()], values: { web: 9 }, store: first.store });
+    await afterOneInterval(s);
+    expect(s.exec.calls.filter((c) => c.op === 'checkDrift')).toHaveLength(1);
+    expect(s.events().filter((e) => e.kind === 'drift')).toMatchObject([{ drift: { key: { expected: 4, actual: 9 } } }]);
+  });
+
+  it('a revert of a target with approval waits for a person', async () => {
+    const s = await started({
+      targets: [target('web', { drift: { every: 60_000, beforeScale: false, onDrift: 'revert' }, approval: { via: 'ops', timeout: 600_000 }, cooldown: { up: 0, down: 0 } })],
+      values: { web: 3 },
+    });
+    s.exec.values.set('web', 7);
+    await afterOneInterval(s);
+    expect(s.events().map((e) => e.kind)).toEqual(['drift', 'awaiting-approval']);
+    expect(s.exec.applies).toEqual([{ op: 'apply', target: 'web', to: 3, dryRun: true }]);
+  });
+
+  it('a revert held by a pause is said once, and done once the pause ends', async () => {
+    const s = await started({ targets: [watched('revert')], values: { web: 3 } });
+    await s.engine.pause('web', { until: new Date(s.clock.now() + 150_000).toISOString(), direction: 'both', reason: 'hold' });
+    s.exec.values.set('web', 7);
+    await afterOneInterval(s);
+    await afterOneInterval(s);
+    expect(s.exec.applies).toEqual([]);
+    expect(s.events().filter((e) => e.kind === 'drift')).toHaveLength(1);
+    await afterOneInterval(s);
+    await afterOneInterval(s);
+    expect(s.exec.values.get('web')).toBe(3);
+  });
+
+  it('a dry-run daemon reports a drift it would revert, and changes nothing', async () => {
+    const s = await started({ targets: [watched('revert')], values: { web: 3 }, dryRun: true });
+    s.exec.values.set('web', 7);
+    await afterOneInterval(s);
+    expect(s.events().map((e) => [e.kind, e.drift?.action])).toEqual([['drift', 'reported']]);
+    expect(s.exec.applies).toEqual([]);
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { guardRefusal } from '../../src/engine/operation.js';
+import { GUARD_HOLD_MS, guardRefusal } from '../../src/engine/operation.js';
 import { intent, signal, started, target, to } from '../support/engine.js';
 
 const guarded = (guard: { maxReplace?: number; maxDelete?: number } = { maxReplace: 0, maxDelete: 0 }) => target('web', { guard });
@@ -63,4 +63,20 @@ describe('the preview guard', () => {
     await engine.idle();
     expect(exec.applies).toEqual([{ op: 'apply', target: 'web', to: 5, dryRun: true }]);
   });
+
+  it('the hold on a refused change ends after a while, so a stack fixed meanwhile is tried again', async () => {
+    const { engine, exec, clock } = await started({ targets: [target('web', { guard: { maxReplace: 0 }, cooldown: { up: 0, down: 0 } })], values: { web: 3 } });
+    exec.changes.set('web', { replace: 1 });
+    await engine.signals({ upsert: [signal('web', 'cpu')], end: [], events: [] });
+    await engine.idle();
+    exec.changes.set('web', { update: 1 });
+    clock.advance(GUARD_HOLD_MS);
+    await engine.idle();
+    expect(exec.applies.slice(0, 3)).toEqual([
+      { op: 'apply', target: 'web', to: 4, dryRun: true },
+      { op: 'apply', target: 'web', to: 4, dryRun: true },
+      { op: 'apply', target: 'web', to: 4, dryRun: false },
+    ]);
+  });
 });
+

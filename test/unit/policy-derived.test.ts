@@ -72,3 +72,19 @@ targets:
     expect(problemsOf(text)).toContainEqual({ path: 'targets.workers.configKey', message: 'already owned by target web' });
   });
 });
+
+describe('config: derived keys of an inline target', () => {
+  it('refuses two keys whose outputs would share a name', () => {
+    const text = `
+targets:
+  settings:
+    inline: { project: settings }
+    stack: prod
+    configKey: web:replicas
+    min: 1
+    max: 10
+    derived: [{ key: db:replicas, per: 2 }]
+`;
+    expect(problemsOf(text).map((p) => p.path)).toContain('targets.settings.derived.0.key');
+  });
+});
