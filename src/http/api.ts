@@ -10,6 +10,8 @@ import { PulumiScaleError } from '../errors.js';
 import { requireCredentials } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { known, pause, refuseWhileDraining, resume, scale } from './operator.js';
+import { parseScenario, ScenarioError } from '../simulate/input.js';
+import { simulate } from '../simulate/simulate.js';
 
 const scaleBody = z
   .strictObject({
@@ -103,6 +105,26 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
 
   app.post<{ Params: { name: string } }>('/api/v1/targets/:name/resume', async (req, reply) => {
     return reply.status(200).send(await resume(deps, req.params.name));
+  });
+
+  // The simulator over HTTP: the same timeline as `pulumiscale simulate --input`, plus
+  // "opSeconds"; nothing is stored, nothing touches a stack.
+  app.post<{ Params: { name: string } }>('/api/v1/targets/:name/simulate', async (req) => {
+    const name = known(deps, req.params.name);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const { opSeconds, ...timeline } = typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {};
+    if (opSeconds !== undefined && (typeof opSeconds !== 'number' || !Number.isFinite(opSeconds) || opSeconds < 0 || opSeconds > 86_400)) {
+      throw new PulumiScaleError('PS_PAYLOAD_INVALID', '"opSeconds" must be a number of seconds from 0 to 86400', { details: [{ path: 'opSeconds', message: 'not a number of seconds', code: 'custom' }] });
+    }
+    let scenario;
+    try {
+      scenario = parseScenario(timeline);
+    } catch (err) {
+      if (!(err instanceof ScenarioError)) throw err;
+      throw new PulumiScaleError('PS_PAYLOAD_INVALID', `the timeline has ${err.problems.length} problem(s)`, { details: err.problems.map((p) => ({ ...p, code: 'custom' })) });
+    }
+    const target = { ...(deps.config.targets[name] as (typeof deps.config.targets)[string]), name, stackKey: name };
+    return simulate(target, scenario, { opMs: Math.round((opSeconds ?? 0) * 1000), evaluationInterval: deps.config.engine.evaluationInterval });
   });
 
   app.get('/api/v1/approvals', async (req) => {

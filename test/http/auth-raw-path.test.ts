@@ -52,6 +52,7 @@ const PROTECTED: { method: string; path: string; body?: string }[] = [
   { method: 'POST', path: '/api/v1/targets/web/resume' },
   { method: 'GET', path: '/api/v1/targets/web/timeline' },
   { method: 'GET', path: '/api/v1/events' },
+  { method: 'POST', path: '/api/v1/targets/web/simulate', body: '{"start": {"at": "2026-11-29T10:00:00Z", "value": 2}, "until": "2026-11-29T10:10:00Z"}' },
   { method: 'GET', path: '/api/v1/approvals' },
   { method: 'GET', path: '/api/v1/approvals/a1' },
   { method: 'POST', path: '/api/v1/approvals/a1/approve' },

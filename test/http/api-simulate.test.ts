@@ -1,0 +1,75 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeTestApp, TEST_AUTH, type TestApp } from '../support/http.js';
+
+let t: TestApp;
+afterEach(async () => {
+  await t.close();
+});
+
+const STEPS = {
+  targets: {
+    web: { min: 1, max: 40, cooldown: { up: '60s', down: '0s' }, steps: { up: { bands: [{ from: 70, to: 90, by: 2 }, { from: 90, by: 5 }] } } },
+  },
+};
+
+const EXAMPLE = {
+  start: { at: '2026-11-29T10:00:00Z', value: 2 },
+  inputs: [
+    { at: '2026-11-29T10:00:00Z', signal: { id: 'cpu', direction: 'up', value: 95 } },
+    { at: '2026-11-29T10:04:30Z', resolve: 'cpu' },
+    { at: '2026-11-29T10:06:00Z', command: { to: 3 } },
+  ],
+  until: '2026-11-29T10:10:00Z',
+};
+
+function post(body: unknown, name = 'web') {
+  return t.app.inject({
+    method: 'POST',
+    url: `/api/v1/targets/${name}/simulate`,
+    headers: { authorization: `Bearer ${TEST_AUTH.apiToken}`, 'content-type': 'application/json' },
+    payload: JSON.stringify(body),
+  });
+}
+
+describe('POST /api/v1/targets/:name/simulate', () => {
+  it("answers the issue's example with the same JSON as the CLI, and touches nothing", async () => {
+    t = await makeTestApp({ config: STEPS });
+    const res = await post(EXAMPLE);
+    expect(res.statusCode).toBe(200);
+    const body = res.json<{ changes: { at: string; from: number; to: number; reason: string }[]; final: number }>();
+    expect(body.changes.map((c) => [c.at, c.from, c.to])).toEqual([
+      ['2026-11-29T10:00:00.000Z', 2, 7],
+      ['2026-11-29T10:01:00.000Z', 7, 12],
+      ['2026-11-29T10:02:00.000Z', 12, 17],
+      ['2026-11-29T10:03:00.000Z', 17, 22],
+      ['2026-11-29T10:04:00.000Z', 22, 27],
+      ['2026-11-29T10:06:00.000Z', 27, 3],
+    ]);
+    expect(body.final).toBe(3);
+    expect(t.engine.untouched()).toBe(true);
+  });
+
+  it('takes opSeconds', async () => {
+    t = await makeTestApp({ config: STEPS });
+    const res = await post({ ...EXAMPLE, opSeconds: 20 });
+    expect(res.json<{ changes: { at: string }[] }>().changes[0]?.at).toBe('2026-11-29T10:00:20.000Z');
+  });
+
+  it.each<[string, unknown, string]>([
+    ['a bad direction', { ...EXAMPLE, inputs: [{ at: '2026-11-29T10:00:00Z', signal: { id: 'cpu', direction: 'sideways' } }] }, 'inputs.0.signal.direction'],
+    ['no until', { start: EXAMPLE.start }, 'until'],
+    ['a negative opSeconds', { ...EXAMPLE, opSeconds: -1 }, 'opSeconds'],
+  ])('refuses %s with 400 naming the path', async (_name, body, path) => {
+    t = await makeTestApp({ config: STEPS });
+    const res = await post(body);
+    expect(res.statusCode).toBe(400);
+    const error = res.json<{ error: { code: string; details: { path: string }[] } }>().error;
+    expect(error.code).toBe('PS_PAYLOAD_INVALID');
+    expect(error.details.map((d) => d.path)).toContain(path);
+  });
+
+  it('an unknown target is 404', async () => {
+    t = await makeTestApp({ config: STEPS });
+    expect((await post(EXAMPLE, 'nope')).statusCode).toBe(404);
+  });
+});
