@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   PS_NOT_FOUND: { status: 404, description: 'no such route' },
   PS_APPROVAL_UNKNOWN: { status: 404, description: 'no approval with that id' },
   PS_APPROVAL_CLOSED: { status: 409, description: 'an approval already approved, rejected or expired: nothing left to decide' },
+  PS_SIMULATION_TOO_LARGE: { status: 422, description: 'a simulation that would take more work than one request may (a shorter span, a longer evaluationInterval)' },
   PS_CHAT_SIGNATURE: { status: 401, description: 'a chat request (Slack, Discord) whose signature or timestamp does not verify' },
   PS_DRAINING: { status: 503, description: 'the daemon is shutting down and takes no new work' },
   PS_STORE_UNAVAILABLE: { status: 503, description: 'the store could not record the request; retry' },

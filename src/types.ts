@@ -56,6 +56,8 @@ export interface Evidence {
   labels?: Record<string, string>;
   /** The schedule behind a change: its name, and for a point the fire time (ISO-8601 UTC). */
   schedule?: { name: string; fireAt?: string };
+  /** For an event that ends a signal (a resolution, an expiry): the signal's id. */
+  signal?: string;
   /**
    * Who asked, when a person did through a chat: the platform and the user's id and name
    * (`{ via: 'slack', id: 'U0123ABCD', name: 'alice' }`).

@@ -232,10 +232,25 @@ export class Engine {
   /** Ends (in the store, then in memory) every signal past its expiry. */
   async #endExpired(): Promise<void> {
     const now = this.#clock.now();
-    const expired = [...this.#targets.values()].flatMap((t) => t.signals.due(now).map((s) => ({ target: s.target, id: s.id })));
+    const expired = [...this.#targets.values()].flatMap((t) => t.signals.due(now));
     if (expired.length === 0) return;
+    // Each expiry is said in the history, naming its signal: "why did it stop scaling?"
+    const events = expired.map((s): ScalingEvent => ({
+      id: this.#deps.newId(),
+      target: s.target,
+      at: iso(now),
+      kind: 'ignored',
+      from: null,
+      to: null,
+      reason: `${s.reason} expired: not sent again within its signalTTL`,
+      source: s.source,
+      intents: 0,
+      durationMs: 0,
+      dryRun: this.#deps.dryRun,
+      evidence: { ...s.evidence, signal: s.id },
+    }));
     try {
-      await this.signals({ upsert: [], end: expired, events: [] });
+      await this.signals({ upsert: [], end: expired.map((s) => ({ target: s.target, id: s.id })), events });
     } catch (err) {
       this.#logger.warn({ err, expired: expired.length }, 'could not end expired signals; will try at the next evaluation');
     }

@@ -11,7 +11,7 @@ import { requireCredentials } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { known, pause, refuseWhileDraining, resume, scale } from './operator.js';
 import { parseScenario, ScenarioError } from '../simulate/input.js';
-import { simulate } from '../simulate/simulate.js';
+import { simulate, SimulationTooLargeError } from '../simulate/simulate.js';
 
 const scaleBody = z
   .strictObject({
@@ -124,7 +124,12 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
       throw new PulumiScaleError('PS_PAYLOAD_INVALID', `the timeline has ${err.problems.length} problem(s)`, { details: err.problems.map((p) => ({ ...p, code: 'custom' })) });
     }
     const target = { ...(deps.config.targets[name] as (typeof deps.config.targets)[string]), name, stackKey: name };
-    return simulate(target, scenario, { opMs: Math.round((opSeconds ?? 0) * 1000), evaluationInterval: deps.config.engine.evaluationInterval });
+    try {
+      return simulate(target, scenario, { opMs: Math.round((opSeconds ?? 0) * 1000), evaluationInterval: deps.config.engine.evaluationInterval });
+    } catch (err) {
+      if (!(err instanceof SimulationTooLargeError)) throw err;
+      throw new PulumiScaleError('PS_SIMULATION_TOO_LARGE', err.message);
+    }
   });
 
   app.get('/api/v1/approvals', async (req) => {

@@ -9,8 +9,10 @@
  *   decision worth recording, so its first listing is when the engine first decided from it;
  * - a signal's end: the `ignored` event of its resolution (Alertmanager fingerprint, CloudWatch
  *   alarm name);
- * - an operator's or a schedule's command: the `changed` event it made, replayed as a `to` of
- *   the value it set, when its operation started.
+ * - an operator's command: the `changed` event it made, replayed as a `to` of the value it
+ *   set, when its operation started (a schedule's are not: the config's schedules fire anew).
+ * Not replayed: API pauses (no event records them), and the approvals and preview guard, which
+ * the simulator does not model.
  * Inputs are placed when the engine acted on them (an event's time less its operation's
  * duration), so a replay of the same config with no operation time gives the same values.
  */
@@ -51,7 +53,8 @@ export function historyScenario(events: readonly ScalingEvent[], target: string,
         inputs.push({ at: Date.parse(e.at), kind: 'resolve', id });
       }
     }
-    const byCommand = e.commands !== undefined && e.commands.length > 0;
+    // A schedule's changes are not replayed: the config's own schedules fire in the replay.
+    const byCommand = e.commands !== undefined && e.commands.length > 0 && e.source !== 'schedule';
     if (e.kind === 'changed' && byCommand && e.to !== null) inputs.push({ at: started, kind: 'command', adjustment: { type: 'to', to: e.to } });
     if (e.kind === 'changed' && e.to !== null) recorded.push({ at: e.at, from: e.from, to: e.to, reason: e.reason });
   }
@@ -63,6 +66,7 @@ export function historyScenario(events: readonly ScalingEvent[], target: string,
 /** Whether an `ignored` event is the resolution of signal `id`. */
 function resolves(event: ScalingEvent, id: string): boolean {
   const evidence = event.evidence ?? {};
+  if (evidence.signal !== undefined) return evidence.signal === id;
   if (evidence.fingerprint !== undefined && evidence.fingerprint === id) return true;
   const alarm = evidence.alarmName;
   return alarm !== undefined && (id === `alarm:${alarm}` || id.endsWith(`:alarm:${alarm}`));

@@ -3,11 +3,11 @@
  * history), runs the target's policy on a virtual clock, and prints the changes as a table or
  * as JSON (`{"changes": [{at, from, to, reason}], "final": N}`).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { parseDuration } from '../config/duration.js';
 import { loadConfig, targetsOf } from '../config/load.js';
 import type { TargetConfig } from '../config/schema.js';
-import { SqliteStore } from '../store/sqlite.js';
 import type { ScalingEvent } from '../types.js';
 import { historyScenario } from './backtest.js';
 import { parseScenario, ScenarioError, seriesScenario } from './input.js';
@@ -48,7 +48,10 @@ export async function simulateCommand(args: SimulateArgs, out: (text: string) =>
     const ago = parseDuration(args.fromHistory);
     const since = ago !== null ? now - ago : Date.parse(args.fromHistory);
     if (Number.isNaN(since)) throw new UsageError(`--from-history: "${args.fromHistory}" is neither a duration (24h) nor an ISO time`);
-    const events = args.url !== undefined ? await eventsFromApi(args.url, args.token, target.name, since) : await eventsFromStore(config.store.path, target.name, since);
+    let events: ScalingEvent[];
+    if (args.url !== undefined) events = await eventsFromApi(args.url, args.token, target.name, since);
+    else if (config.store.driver === 'sqlite') events = eventsFromFile(config.store.path, target.name, since);
+    else throw new UsageError('--from-history reads the store file of a SQLite store; for another store, give the daemon with --url URL');
     const backtest = historyScenario(events, target.name, since, now);
     if (backtest === null) {
       out(args.json ? `${JSON.stringify({ recorded: [], simulated: { changes: [], final: null } })}\n` : `no history of ${target.name} since ${new Date(since).toISOString()}\n`);
@@ -58,13 +61,19 @@ export async function simulateCommand(args: SimulateArgs, out: (text: string) =>
     out(args.json ? `${JSON.stringify({ recorded: backtest.recorded, simulated })}\n` : sideBySide(backtest.recorded, simulated));
     return 0;
   }
-  const raw: unknown = JSON.parse(readFileSync((args.input ?? args.series) as string, 'utf8'));
+  const file = (args.input ?? args.series) as string;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ScenarioError([{ path: '', message: `${file}: ${err instanceof Error ? err.message : String(err)}` }]);
+  }
   const scenario =
     args.series !== undefined
-      ? seriesScenario(raw, { ...numberOpt('--above', args.above), ...numberOpt('--below', args.below), startValue: args.start === undefined ? target.min : Number(args.start) })
+      ? seriesScenario(raw, { ...numberOpt('--above', args.above), ...numberOpt('--below', args.below), startValue: startValue(args.start, target.min) })
       : parseScenario(raw);
   const result = simulate(target, scenario, opts);
-  out(args.json ? `${JSON.stringify(result)}\n` : table(result));
+  out(args.json ? `${JSON.stringify(result)}\n` : `${table(result)}${notModelled(target, config.engine.dryRun)}`);
   return 0;
 }
 
@@ -78,6 +87,13 @@ function pick(targets: TargetConfig[], name: string | undefined): TargetConfig {
   const found = targets.find((t) => t.name === name);
   if (found === undefined) throw new UsageError(`--target: no target named "${name}" (targets: ${targets.map((t) => t.name).join(', ')})`);
   return found;
+}
+
+function startValue(text: string | undefined, min: number): number {
+  if (text === undefined) return min;
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) throw new UsageError(`--start: "${text}" is not a whole number >= 0`);
+  return n;
 }
 
 function numberOpt(flag: string, text: string | undefined): { above?: number; below?: number } {
@@ -103,23 +119,34 @@ async function eventsFromApi(url: string, token: string | undefined, target: str
   }
 }
 
-/** The history from the config's store file. */
-async function eventsFromStore(path: string, target: string, since: number): Promise<ScalingEvent[]> {
-  const store = new SqliteStore({ path });
-  await store.init();
+/**
+ * The history from the config's SQLite file, opened read-only: a backtest must never migrate,
+ * purge or create the store of a daemon that may be running on it.
+ */
+function eventsFromFile(file: string, target: string, since: number): ScalingEvent[] {
+  if (!existsSync(file)) throw new UsageError(`--from-history: no store file at ${file} (store.path); give the daemon with --url URL instead`);
+  const db = new DatabaseSync(file, { readOnly: true });
   try {
+    const rows = db.prepare('SELECT json, at FROM events WHERE target = :target ORDER BY seq DESC').all({ target });
     const events: ScalingEvent[] = [];
-    let before: string | undefined;
-    for (;;) {
-      const page = await store.listEvents({ target, limit: 1000, ...(before ? { before } : {}) });
-      events.push(...page);
-      const oldest = page[page.length - 1];
-      if (oldest === undefined || page.length < 1000 || Date.parse(oldest.at) < since) return events;
-      before = oldest.id;
+    for (const row of rows) {
+      if (Date.parse(String(row.at)) < since) break;
+      events.push(JSON.parse(String(row.json)) as ScalingEvent);
     }
+    return events;
   } finally {
-    await store.close();
+    db.close();
   }
+}
+
+/** What the simulator leaves out for this target, said under the table. */
+function notModelled(target: TargetConfig, dryRun: boolean): string {
+  const left = [
+    target.approval ? 'approvals (each change here would wait for a person)' : null,
+    target.guard ? 'the preview guard' : null,
+    dryRun ? 'engine.dryRun (the daemon would only preview these changes)' : null,
+  ].filter((x) => x !== null);
+  return left.length === 0 ? '' : `note: not simulated: ${left.join('; ')}\n`;
 }
 
 function table(result: SimulationResult): string {

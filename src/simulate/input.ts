@@ -11,7 +11,9 @@ import type { Scenario, TimedInput } from './simulate.js';
 export const MAX_SPAN_MS = 31 * 86_400_000;
 export const MAX_INPUTS = 100_000;
 
-const instant = z.string().refine((s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d{2}-\d{2}T/.test(s), 'must be an ISO-8601 time, e.g. 2026-11-29T10:00:00Z');
+const instant = z
+  .string()
+  .refine((s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d{2}-\d{2}T[^Z+-]*(Z|[+-]\d{2}:?\d{2})$/.test(s), 'must be an ISO-8601 time with its zone, e.g. 2026-11-29T10:00:00Z');
 const duration = z.string().refine((s) => (parseDuration(s) ?? 0) > 0, 'must be a positive duration with a unit, e.g. 30m, 2h');
 
 const entry = z
@@ -119,6 +121,8 @@ export function seriesScenario(raw: unknown, opts: { above?: number; below?: num
     const id = seriesName(series.metric);
     let firing: 'up' | 'down' | null = null;
     series.values.forEach(([ts, text], i) => {
+      // Prometheus writes NaN and ±Inf as such: a gap in the data, not a reading.
+      if (/^[+-]?(Inf|NaN)$/.test(text)) return;
       const value = Number(text);
       if (!Number.isFinite(value)) throw new ScenarioError([{ path: `data.result.${s}.values.${i}.1`, message: `"${text.slice(0, 40)}" is not a number` }]);
       const at = Math.round(ts * 1000);
@@ -131,6 +135,8 @@ export function seriesScenario(raw: unknown, opts: { above?: number; below?: num
     });
   });
   if (inputs.length === 0 && !Number.isFinite(first)) throw new ScenarioError([{ path: 'data.result', message: 'has no samples' }]);
+  if (last - first > MAX_SPAN_MS) throw new ScenarioError([{ path: 'data.result', message: 'spans more than 31 days: query a shorter range' }]);
+  if (inputs.length > MAX_INPUTS) throw new ScenarioError([{ path: 'data.result', message: `gives more than ${MAX_INPUTS} inputs: query a shorter range or a larger step` }]);
   return { start: { at: first, value: opts.startValue }, inputs, until: last };
 }
 

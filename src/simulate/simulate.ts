@@ -61,6 +61,15 @@ export interface SimulationOptions {
 /** The most decisions one instant may take (a target with no cooldown stepping to its max). */
 const MAX_STEPS_AT_ONE_INSTANT = 100_000;
 
+/**
+ * The most instants one run visits. A run is synchronous (the API serves it on the daemon's
+ * event loop), so its work is bounded, not only its span: about a third of a second here.
+ */
+export const MAX_INSTANTS = 200_000;
+
+/** A run that would take more work than {@link MAX_INSTANTS} allows. */
+export class SimulationTooLargeError extends Error {}
+
 /** Runs `target`'s policy over `scenario`. Pure: the same scenario gives the same result. */
 export function simulate(target: TargetConfig, scenario: Scenario, opts: SimulationOptions): SimulationResult {
   const inputs = scenario.inputs.toSorted((a, b) => a.at - b.at);
@@ -74,7 +83,9 @@ export function simulate(target: TargetConfig, scenario: Scenario, opts: Simulat
   let recommendations: Recommendation[] = [];
   let busyUntil = Number.NEGATIVE_INFINITY;
   let pending: { decision: Extract<Decision, { kind: 'change' }>; consumed: number } | null = null;
-  let pointsFrom = scenario.start.at;
+  // firesBetween covers (from, to]: a fire at the very start counts, as the engine's catch-up does.
+  let pointsFrom = scenario.start.at - 1;
+  let instants = 0;
   let next = 0;
   let commands = 0;
   let steps = 0;
@@ -124,6 +135,11 @@ export function simulate(target: TargetConfig, scenario: Scenario, opts: Simulat
   });
 
   while (t <= scenario.until) {
+    if (++instants > MAX_INSTANTS) {
+      throw new SimulationTooLargeError(
+        `the simulation would visit more than ${MAX_INSTANTS} instants (a short evaluationInterval or a frequent schedule over a long span): simulate a shorter span`,
+      );
+    }
     // An operation that ends now counts now: its value, its cooldown.
     if (pending !== null && t >= busyUntil) {
       const { decision, consumed } = pending;
@@ -151,9 +167,13 @@ export function simulate(target: TargetConfig, scenario: Scenario, opts: Simulat
         busyUntil = t + opts.opMs;
         // With no operation time the change counts at once, and the same instant is decided again.
         if (opts.opMs === 0) {
-          if (++steps > MAX_STEPS_AT_ONE_INSTANT) throw new Error(`the simulation took more than ${MAX_STEPS_AT_ONE_INSTANT} decisions at ${iso(t)}`);
+          if (++steps > MAX_STEPS_AT_ONE_INSTANT) throw new SimulationTooLargeError(`the simulation took more than ${MAX_STEPS_AT_ONE_INSTANT} decisions at ${iso(t)}`);
           continue;
         }
+      } else if (planned.again) {
+        // A skipped command is its own operation in the engine: the next one follows at once.
+        if (++steps > MAX_STEPS_AT_ONE_INSTANT) throw new SimulationTooLargeError(`the simulation took more than ${MAX_STEPS_AT_ONE_INSTANT} decisions at ${iso(t)}`);
+        continue;
       }
     }
     steps = 0;
@@ -163,14 +183,14 @@ export function simulate(target: TargetConfig, scenario: Scenario, opts: Simulat
   return { changes, final: current };
 
   // The engine's order: commands, then the bounds in effect, then the signals.
-  function decide(now: number): { change: { decision: Extract<Decision, { kind: 'change' }>; consumed: number } | null; wake: number | null } {
+  function decide(now: number): { change: { decision: Extract<Decision, { kind: 'change' }>; consumed: number } | null; wake: number | null; again?: boolean } {
     const bounds = boundsAt(target, now);
     const bounded = { ...target, min: bounds.min, max: bounds.max };
     const fromCommands = planCommands({ queue, current, target: bounded, pause, now });
     if (fromCommands !== null) {
       if (fromCommands.decision.kind === 'change') return { change: { decision: fromCommands.decision, consumed: fromCommands.batch.length }, wake: null };
       queue.splice(0, fromCommands.batch.length);
-      return { change: null, wake: now };
+      return { change: null, wake: null, again: true };
     }
     const into = planBounds({ current, bounds, target, pause, now });
     if (into?.kind === 'change') return { change: { decision: into, consumed: 0 }, wake: null };

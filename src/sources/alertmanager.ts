@@ -200,7 +200,9 @@ export function translateAlerts(alerts: readonly AlertmanagerAlert[], first: num
       // A dry run previews and changes nothing real: its resolutions end no live signal.
       if (!query.dryRun) result.ended.push({ target: resolved.target, id, ...resolvedAt(alert.endsAt, ctx) });
       const outcome = query.dryRun ? ' (dry run): no signal ended' : ': its signal ended';
-      result.ignored.push(ignoredEvent(ctx, { ...common, target: resolved.target, reason: `alert ${label} resolved${outcome}` }));
+      // The event names the signal it ends, so the history says which one (a backtest reads it).
+      const ends = query.dryRun ? {} : { signal: id };
+      result.ignored.push(ignoredEvent(ctx, { ...common, evidence: { ...evidence, ...ends }, target: resolved.target, reason: `alert ${label} resolved${outcome}` }));
       return;
     }
     if (query.dryRun) {

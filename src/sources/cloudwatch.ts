@@ -175,6 +175,8 @@ export function fromCloudWatch(
   // A dry run previews and changes nothing real: its OK ends no live signal.
   if (!query.dryRun) result.ended.push({ target, id, ...resolvedAt(alarm.StateChangeTime, ctx) });
   const outcome = query.dryRun ? ' (dry run): no signal ended' : ': its signal ended';
-  result.ignored.push(ignoredEvent(ctx, { ...common, reason: `alarm ${name} went to ${alarm.NewStateValue}${outcome}` }));
+  // The event names the signal it ends, so the history says which one (a backtest reads it).
+  const ends = query.dryRun ? {} : { signal: id };
+  result.ignored.push(ignoredEvent(ctx, { ...common, evidence: { ...evidence, ...ends }, reason: `alarm ${name} went to ${alarm.NewStateValue}${outcome}` }));
   return result;
 }

@@ -132,6 +132,9 @@ describe('engine: signals (level-triggered)', () => {
     await engine.idle();
     expect((await engine.state('web'))?.signals).toEqual([]);
     expect(store.signals.get('web') ?? []).toEqual([]);
+    // Said in the history, naming the signal ("why did it stop scaling?").
+    expect(store.events.at(-1)).toMatchObject({ kind: 'ignored', target: 'web', evidence: { signal: 'cpu' } });
+    expect(store.events.at(-1)?.reason).toContain('expired');
   });
 
   it('an API pause holds a signal, then ends by itself and the signal acts', async () => {

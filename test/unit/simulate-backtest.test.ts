@@ -55,3 +55,29 @@ describe('backtest: the recorded history as a timeline', () => {
     expect(historyScenario(HISTORY, 'api', Date.parse(at(0)), Date.parse(at(60)))).toBeNull();
   });
 });
+
+describe('backtest: what the review found', () => {
+  it("a schedule's past change is not replayed: the config's schedules fire anew", () => {
+    const bt = historyScenario(
+      [event({ at: at(1), kind: 'changed', from: 2, to: 10, source: 'schedule', commands: ['s1'], evidence: { schedule: { name: 'morning' } } })],
+      'web',
+      Date.parse(at(0)),
+      Date.parse(at(60)),
+    );
+    expect(bt?.scenario.inputs).toEqual([]);
+    expect(bt?.recorded.map((c) => c.to)).toEqual([10]);
+  });
+
+  it('an expiry or resolution naming its signal ends exactly that one', () => {
+    const bt = historyScenario(
+      [
+        event({ kind: 'skipped', signals: [cpu, { ...cpu, id: 'other' }] }),
+        event({ at: at(5), kind: 'ignored', evidence: { signal: 'other', fingerprint: 'fp-cpu' } }),
+      ],
+      'web',
+      Date.parse(at(0)),
+      Date.parse(at(60)),
+    );
+    expect(bt?.scenario.inputs.filter((i) => i.kind === 'resolve')).toEqual([{ at: Date.parse(at(5)), kind: 'resolve', id: 'other' }]);
+  });
+});

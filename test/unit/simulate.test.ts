@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseScenario, ScenarioError, seriesScenario } from '../../src/simulate/input.js';
-import { simulate } from '../../src/simulate/simulate.js';
+import { simulate, SimulationTooLargeError } from '../../src/simulate/simulate.js';
 import { target } from '../support/engine.js';
 
 /** The target: min 1, max 40, up cooldown 60 s, up bands [70, 90) +2 and [90, ∞) +5. */
@@ -128,5 +128,45 @@ describe('simulate: bad input gets every problem with its path', () => {
     }
     expect(error).toBeInstanceOf(ScenarioError);
     expect((error as ScenarioError).problems.map((p) => p.path)).toContain(path);
+  });
+});
+
+describe('simulate: what the review found', () => {
+  it('a skipped command lets the next one run at the same instant, as the engine does', () => {
+    const result = run({
+      start: { at: '2026-11-29T10:00:00Z', value: 2 },
+      inputs: [
+        { at: '2026-11-29T10:00:00Z', command: { to: 50 } },
+        { at: '2026-11-29T10:00:00Z', command: { to: 5 } },
+      ],
+      until: '2026-11-29T10:01:00Z',
+    });
+    expect(steps(result)).toEqual([['10:00:00', 2, 5]]);
+  });
+
+  it('a point that fires at the very start counts', () => {
+    const scheduled = target('web', { min: 1, max: 40, schedules: [{ kind: 'point', name: 'p', cron: '0 10 * * *', timezone: 'UTC', to: 10, startingDeadline: 300_000 }] });
+    const result = simulate(scheduled, parseScenario({ start: { at: '2026-11-29T10:00:00Z', value: 2 }, until: '2026-11-29T10:05:00Z' }), { opMs: 0, evaluationInterval: 15_000 });
+    expect(result.changes.map((c) => [c.at.slice(11, 16), c.from, c.to])).toEqual([['10:00', 2, 10]]);
+  });
+
+  it('a run that would visit too many instants is refused, not run for minutes', () => {
+    const busy = target('web', { min: 1, max: 40, cooldown: { up: 86_400_000, down: 0 } });
+    const scenario = parseScenario({
+      start: { at: '2026-11-01T00:00:00Z', value: 2 },
+      inputs: [{ at: '2026-11-01T00:00:00Z', signal: { id: 'cpu', direction: 'up' } }],
+      until: '2026-11-30T00:00:00Z',
+    });
+    expect(() => simulate(busy, scenario, { opMs: 0, evaluationInterval: 100 })).toThrow(SimulationTooLargeError);
+  });
+
+  it('times without a zone are refused rather than read in the host zone', () => {
+    expect(() => parseScenario({ ...EXAMPLE, until: '2026-11-29T10:10:00' })).toThrow(ScenarioError);
+  });
+
+  it('NaN and Inf samples of a series are gaps, not errors', () => {
+    const t0 = Date.parse('2026-11-29T10:00:00Z') / 1000;
+    const raw = { data: { resultType: 'matrix', result: [{ metric: {}, values: [[t0, 'NaN'], [t0 + 60, '95'], [t0 + 120, '+Inf']] }] } };
+    expect(seriesScenario(raw, { above: 70, startValue: 2 }).inputs.map((i) => i.kind)).toEqual(['signal']);
   });
 });
