@@ -12,7 +12,9 @@ import { startDaemon } from './daemon.js';
 import { PulumiScaleError } from './errors.js';
 import { createLogger } from './observe/logger.js';
 import { AutomationExecutor } from './pulumi/automation.js';
+import { statusTable } from './observe/status-table.js';
 import { ScenarioError, simulateCommand, UsageError } from './simulate/command.js';
+import type { TargetState } from './types.js';
 
 const DEFAULT_CONFIG = 'config/pulumiscale.yaml';
 
@@ -21,6 +23,7 @@ const USAGE = `Usage: pulumiscale <command> [--config FILE]
 Commands:
   serve      run the daemon (default config: ${DEFAULT_CONFIG})
   validate   check a config; print every problem with its path; exit 1 on any
+  status     print every target of a running daemon: --url URL [--token T]
   simulate   run a target's policy on a virtual clock, no Pulumi involved:
                --target NAME (--input FILE | --series FILE --above X [--below Y] [--start N]
                | --from-history SINCE [--url URL [--token T]]) [--op-seconds N] [--json]
@@ -110,6 +113,23 @@ async function validate(file: string): Promise<number> {
   return problems.length > 0 ? 1 : 0;
 }
 
+/** `pulumiscale status`: the targets of a running daemon as a table (what the status page shows). */
+async function status(url: string | undefined, token: string | undefined): Promise<number> {
+  if (url === undefined) {
+    process.stderr.write(`pulumiscale status: --url URL is needed (the daemon's address, e.g. http://127.0.0.1:8080)\n\n${USAGE}`);
+    return 2;
+  }
+  const res = await fetch(`${url.replace(/\/$/, '')}/api/v1/targets`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  if (!res.ok) {
+    const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+    const why = body?.error ? `${body.error.code ?? ''}: ${body.error.message ?? ''}` : res.statusText;
+    process.stderr.write(`pulumiscale status: ${url} answered ${res.status} (${why})${res.status === 401 ? '; give --token' : ''}\n`);
+    return 1;
+  }
+  process.stdout.write(statusTable((await res.json()) as TargetState[], Date.now()));
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -156,6 +176,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (command === 'serve') return await serve(file, values.host);
     if (command === 'validate') return await validate(file);
+    if (command === 'status') return await status(values.url, values.token);
     if (command === 'simulate') {
       const args = {
         config: file,

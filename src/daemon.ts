@@ -21,6 +21,7 @@ import { fetchPoster, Notifier, type Poster } from './notify/notifier.js';
 import { outboxRouter } from './notify/route.js';
 import { AutomationExecutor } from './pulumi/automation.js';
 import type { Executor } from './pulumi/executor.js';
+import { StreamHub } from './http/stream.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/store.js';
 
@@ -122,7 +123,8 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
   let app: FastifyInstance | undefined;
   try {
     await engine.start();
-    app = buildApp({ config, engine, store, logger, metrics, chat: { followups, respond }, ...(opts.sns ? { sns: opts.sns } : {}) });
+    const stream = new StreamHub(bus, (name) => engine.state(name));
+    app = buildApp({ config, engine, store, logger, metrics, stream, chat: { followups, respond }, ...(opts.sns ? { sns: opts.sns } : {}) });
     await app.listen({ host: config.server.host, port: opts.port ?? config.server.port });
     notifier.start();
   } catch (err) {

@@ -285,6 +285,7 @@ export class Engine {
       });
       this.#changed(t);
       this.#offer(t);
+      this.#publishTarget(t);
       return stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now());
     } finally {
       this.#submitting -= 1;

@@ -132,6 +132,16 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
     }
   });
 
+  const stream = deps.stream;
+  if (stream !== undefined) {
+    // Server-Sent Events: the raw response is the stream's from here on (see stream.ts).
+    app.get('/api/v1/stream', (req, reply) => {
+      const last = req.headers['last-event-id'];
+      reply.hijack();
+      stream.open(reply.raw, Array.isArray(last) ? last[0] : last);
+    });
+  }
+
   app.get('/api/v1/approvals', async (req) => {
     const q = approvalsQuery.parse(req.query);
     return deps.store.listApprovals({ limit: q.limit, ...(q.status ? { status: q.status } : {}) });

@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { PulumiScaleError } from '../errors.js';
 import { registerApiRoutes } from './api.js';
 import { registerChatRoutes } from './chatops.js';
+import { registerPageRoutes } from './page.js';
 import type { AppDeps } from './deps.js';
 import { installErrorHandling } from './error-handler.js';
 import { registerWebhookRoutes } from './webhooks.js';
@@ -52,5 +53,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerApiRoutes(app, deps);
   registerWebhookRoutes(app, deps);
   registerChatRoutes(app, deps);
+  registerPageRoutes(app);
+  // Open streams hold their sockets: ended first, so that closing the server does not wait on them.
+  app.addHook('preClose', async () => deps.stream?.close());
   return app;
 }

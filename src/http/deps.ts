@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Followups } from '../notify/chat/followups.js';
 import type { Metrics } from '../observe/metrics.js';
+import type { StreamHub } from './stream.js';
 import type { CertFetcher } from '../sources/sns.js';
 import type { SignalChange, Store } from '../store/store.js';
 import type { Actor, Approval, Command, Pause, ScalingEvent, TargetState } from '../types.js';
@@ -44,6 +45,8 @@ export interface AppDeps {
   newId?: () => string;
   /** The clock (Date.now by default). */
   now?: () => number;
+  /** The live stream's hub (`GET /api/v1/stream`); without it the route is not served. */
+  stream?: StreamHub;
   /** Chat plumbing: where slash commands' outcomes are reported, how Slack response URLs are posted to. */
   chat?: {
     followups?: Followups;

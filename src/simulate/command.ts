@@ -8,6 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { parseDuration } from '../config/duration.js';
 import { loadConfig, targetsOf } from '../config/load.js';
 import type { TargetConfig } from '../config/schema.js';
+import { columns } from '../observe/status-table.js';
 import type { ScalingEvent } from '../types.js';
 import { historyScenario } from './backtest.js';
 import { parseScenario, ScenarioError, seriesScenario } from './input.js';
@@ -162,10 +163,4 @@ function sideBySide(recorded: SimulatedChange[], simulated: SimulationResult): s
     return [r?.at ?? '', r ? `${r.from ?? '-'} -> ${r.to}` : '', s?.at ?? '', s ? `${s.from ?? '-'} -> ${s.to}` : '', r && s && r.to === s.to ? '' : 'differs'];
   });
   return `${columns(['recorded at', 'recorded', 'simulated at', 'simulated', ''], rows)}final: recorded ${recorded.at(-1)?.to ?? '-'}, simulated ${simulated.final ?? 'unknown'}\n`;
-}
-
-function columns(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => `${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd();
-  return `${[line(head), ...rows.map(line)].join('\n')}\n`;
 }
