@@ -2,7 +2,9 @@
 # Makes the real peers the tests drive available, from Debian's packages:
 #   - Prometheus Alertmanager (`prometheus-alertmanager`): test/e2e/alertmanager.test.ts;
 #   - promtool (in `prometheus`): the /metrics check of test/e2e/daemon.test.ts;
-#   - the openssl CLI (`openssl`): certificates for the SNS signature tests.
+#   - the openssl CLI (`openssl`): certificates for the SNS signature tests;
+#   - a PostgreSQL server (`postgresql`): test/unit/store-postgres.test.ts starts a throwaway
+#     one with its initdb and pg_ctl (test/support/postgres.ts).
 # scripts/with-env.sh --test-peers runs it, so `npm test` and .ci/run set up the same way;
 # `npm start` and `npm run bench` need none of them.
 #
@@ -23,6 +25,8 @@ PEERS=(
   "PULUMISCALE_ALERTMANAGER prometheus-alertmanager,alertmanager prometheus-alertmanager"
   "PULUMISCALE_PROMTOOL promtool prometheus"
   "- openssl openssl"
+  # Debian keeps the server's binaries off PATH, one folder per version: a path pattern.
+  "- /usr/lib/postgresql/*/bin/initdb postgresql"
 )
 
 # A variable set by hand must name an executable: checked first, so nothing is installed for it.
@@ -42,7 +46,13 @@ find_peer() {
     return
   fi
   for cmd in ${commands//,/ }; do
-    if command -v "$cmd" >/dev/null 2>&1; then
+    # An absolute path (a pattern is already expanded by the loop's word splitting).
+    if [[ "$cmd" == /* ]]; then
+      if [[ -x "$cmd" ]]; then
+        echo "$cmd"
+        return
+      fi
+    elif command -v "$cmd" >/dev/null 2>&1; then
       command -v "$cmd"
       return
     fi
@@ -83,12 +93,12 @@ if ((${#pkgs[@]} > 0)); then
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     -o DPkg::Lock::Timeout=300 "${pkgs[@]}" >&2
   # On a machine that runs systemd, Debian starts the packages' services (a Prometheus
-  # scraping, an Alertmanager listening on every interface). The tests start their own
-  # Alertmanager, so turn off what this script just installed rather than leave it running.
+  # scraping, an Alertmanager listening on every interface, a PostgreSQL cluster). The tests
+  # start their own, so turn off what this script just installed rather than leave it running.
   if [[ -d /run/systemd/system ]]; then
     for pkg in "${pkgs[@]}"; do
       case "$pkg" in
-        prometheus | prometheus-alertmanager)
+        prometheus | prometheus-alertmanager | postgresql)
           "${sudo[@]}" systemctl disable --now "$pkg.service" >&2 2>&1 && log "stopped and disabled the $pkg service" || true
           ;;
       esac

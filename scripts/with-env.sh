@@ -7,7 +7,7 @@
 #   with-env.sh [--test-peers] CMD...
 #
 # --test-peers (`npm test`) also brings the real peers the tests drive (Alertmanager, promtool,
-# openssl; scripts/setup-peers.sh) and exports their paths, and builds the tests' resource
+# openssl, a PostgreSQL server; scripts/setup-peers.sh) and exports their paths, and builds the tests' resource
 # provider (scripts/setup-test-provider.sh, with Go). The peers come first, so a machine that
 # cannot install them stops at once, before minutes of building Pulumi.
 set -euo pipefail

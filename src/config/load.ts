@@ -114,7 +114,7 @@ function resolvePaths(c: Config, baseDir: string): Config {
   const fileBackend = backendUrl?.startsWith('file://') && !backendUrl.startsWith('file:///') && backendUrl !== 'file://~';
   return {
     ...c,
-    store: { ...c.store, path: c.store.path === ':memory:' ? c.store.path : abs(c.store.path) },
+    store: c.store.driver === 'sqlite' && c.store.path !== ':memory:' ? { ...c.store, path: abs(c.store.path) } : c.store,
     pulumi: {
       ...c.pulumi,
       ...(backendUrl ? { backendUrl: fileBackend ? `file://${abs(backendUrl.slice('file://'.length))}` : backendUrl } : {}),

@@ -43,6 +43,44 @@ const token = z.string().min(1, 'must not be empty (is its environment variable 
 
 const basicAuth = z.strictObject({ username: z.string().min(1), password: token });
 
+/** How many events the history keeps per target (oldest trimmed). */
+const historyLimit = z.number().int().positive().default(10_000);
+/** How many events the history keeps in all, across targets (oldest trimmed first). */
+const historyTotalLimit = z.number().int().positive().default(100_000);
+
+/**
+ * The `store` section, one shape per driver (src/store/index.ts builds each). A section without
+ * `driver` is SQLite's, so every config written before PostgreSQL existed reads as it did.
+ */
+const storeSection = z
+  .discriminatedUnion(
+    'driver',
+    [
+      z.strictObject({
+        driver: z.literal('sqlite').default('sqlite'),
+        path: z.string().min(1).default('.pulumiscale/state.db'),
+        historyLimit,
+        historyTotalLimit,
+      }),
+      z.strictObject({
+        driver: z.literal('postgres'),
+        /** A libpq-style URL, usually from the environment ("${DATABASE_URL}"): it holds a password. */
+        url: token,
+        /** Connections the daemon opens at most. */
+        poolSize: z.number().int().positive().default(10),
+        /** Any statement running longer is cancelled, so a stuck database turns into 503s rather than hung requests. */
+        statementTimeout: durationAtLeast(100, '100ms').default(5_000),
+        /** How long a replica's lease lasts without renewal (read now, used by leader election later). */
+        leaseTTL: durationAtLeast(1_000, '1s').default(15_000),
+        historyLimit,
+        historyTotalLimit,
+      }),
+    ],
+    // zod's own message lists `undefined` among the drivers (the sqlite default).
+    { error: (issue) => (issue.code === 'invalid_union' ? 'unknown driver: use sqlite (the default) or postgres' : undefined) },
+  )
+  .default({ driver: 'sqlite', path: '.pulumiscale/state.db', historyLimit: 10_000, historyTotalLimit: 100_000 });
+
 export const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const CONFIG_KEY = /^[A-Za-z0-9_.-]+:[A-Za-z0-9_.:-]+$/;
 
@@ -465,16 +503,7 @@ export const configSchema = z
         evaluationInterval: 15_000,
         retry: { maxAttempts: 5, baseDelay: 2_000, maxDelay: 60_000 },
       }),
-    store: z
-      .strictObject({
-        driver: z.literal('sqlite').default('sqlite'),
-        path: z.string().min(1).default('.pulumiscale/state.db'),
-        /** How many events the history keeps per target (oldest trimmed). */
-        historyLimit: z.number().int().positive().default(10_000),
-        /** How many events the history keeps in all, across targets (oldest trimmed first). */
-        historyTotalLimit: z.number().int().positive().default(100_000),
-      })
-      .default({ driver: 'sqlite', path: '.pulumiscale/state.db', historyLimit: 10_000, historyTotalLimit: 100_000 }),
+    store: storeSection,
     pulumi: z
       .strictObject({
         /** Backend URL for every target (PULUMI_BACKEND_URL); a relative file:// path resolves against the config's folder. */

@@ -6,10 +6,12 @@
  */
 import type { Config } from '../config/schema.js';
 import { PulumiScaleError } from '../errors.js';
+import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
 import type { OutboxRouter, Store } from './store.js';
 
 export type { ApprovalQuery, EventQuery, OperationEnd, OutboxMessage, OutboxRouter, ScheduleFire, SignalChange, Store } from './store.js';
+export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 
 /** The parsed `store` section of the config. */
@@ -24,10 +26,25 @@ export interface StoreWiring {
 /** Builds an uninitialised store from its config section; the caller runs `init()`. */
 type StoreFactory = (config: StoreConfig, wiring: StoreWiring) => Store;
 
-const FACTORIES: Record<StoreConfig['driver'], StoreFactory> = {
+/** The config section of one driver. */
+type DriverConfig<D extends StoreConfig['driver']> = Extract<StoreConfig, { driver: D }>;
+
+/** One factory per driver, each given its own section's shape. */
+type Factories = { [D in StoreConfig['driver']]: (config: DriverConfig<D>, wiring: StoreWiring) => Store };
+
+const FACTORIES: Factories = {
   sqlite: (config, wiring) =>
     new SqliteStore({
       path: config.path,
+      historyLimit: config.historyLimit,
+      historyTotalLimit: config.historyTotalLimit,
+      ...(wiring.route ? { route: wiring.route } : {}),
+    }),
+  postgres: (config, wiring) =>
+    new PostgresStore({
+      url: config.url,
+      poolSize: config.poolSize,
+      statementTimeoutMs: config.statementTimeout,
       historyLimit: config.historyLimit,
       historyTotalLimit: config.historyTotalLimit,
       ...(wiring.route ? { route: wiring.route } : {}),
@@ -50,5 +67,8 @@ export class UnknownStoreDriverError extends PulumiScaleError {
 export function createStore(config: StoreConfig, wiring: StoreWiring = {}): Store {
   const driver: string = config.driver;
   if (!Object.hasOwn(FACTORIES, driver)) throw new UnknownStoreDriverError(driver);
-  return FACTORIES[driver as StoreConfig['driver']](config, wiring);
+  // The record's type pairs each driver with its own section; indexing it by a union loses
+  // that pairing, so the factory is called through the widest of its shapes.
+  const factory = FACTORIES[config.driver] as StoreFactory;
+  return factory(config, wiring);
 }

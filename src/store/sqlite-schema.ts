@@ -37,9 +37,10 @@ import { DatabaseSync } from 'node:sqlite';
  * - `outbox`: notification messages waiting for delivery, one per destination (version 5).
  * - `approvals`: changes waiting for a person, and the recent decided ones (version 5).
  *
- * Why the statements are plain SQL: the PostgreSQL store (roadmap #16) carries this schema
- * unchanged. The exceptions are confined to migration 2's one-off conversion of version-1 rows,
- * which only an SQLite file can hold; each carries a comment saying so.
+ * Why the statements are plain SQL: the PostgreSQL store carries this schema over
+ * (postgres-schema.ts lists where it departs, for replicas). The SQLite-only statements are
+ * confined to migration 2's one-off conversion of version-1 rows, which only an SQLite file can
+ * hold; each carries a comment saying so.
  */
 export const MIGRATIONS: readonly string[] = [
   `

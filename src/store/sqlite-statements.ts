@@ -1,10 +1,10 @@
 /**
  * Every statement the SQLite store runs, prepared once per connection.
  *
- * Why a module of its own: the statements are the part the PostgreSQL store (roadmap #16) will
- * carry over, so they are kept together and plain: named parameters, `ON CONFLICT`, `RETURNING`
- * and `WITH RECURSIVE`, all of which PostgreSQL reads with the same meaning. No rowid, no
- * `INSERT OR REPLACE`, no JSON functions.
+ * Why a module of its own: the statements are the part the PostgreSQL store carries over
+ * (postgres-sql.ts), so they are kept together and plain: named parameters, `ON CONFLICT`,
+ * `RETURNING` and `WITH RECURSIVE`, all of which PostgreSQL reads with the same meaning. No
+ * rowid, no `INSERT OR REPLACE`, no JSON functions.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { prepareOutboxStatements } from './sqlite-outbox.js';

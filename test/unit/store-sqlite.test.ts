@@ -521,7 +521,7 @@ describe('createStore', () => {
   it('refuses an unknown driver with a typed error that names the known ones', () => {
     const config = { driver: 'mysql', path: 'x', historyLimit: 5 } as unknown as StoreConfig;
     expect(() => createStore(config)).toThrow(UnknownStoreDriverError);
-    expect(() => createStore(config)).toThrow('store.driver: unknown driver "mysql" (known: sqlite)');
+    expect(() => createStore(config)).toThrow('store.driver: unknown driver "mysql" (known: sqlite, postgres)');
     expect(() => createStore(config)).toThrow(expect.objectContaining({ code: 'PS_CONFIG_INVALID' }));
   });
 });
