@@ -34,15 +34,8 @@ targets:
       up: { bands: [{ from: 70, to: 90, by: 2 }, { from: 90, by: 5 }] }
 `;
 
-const EXAMPLE = {
-  start: { at: '2026-11-29T10:00:00Z', value: 2 },
-  inputs: [
-    { at: '2026-11-29T10:00:00Z', signal: { id: 'cpu', direction: 'up', value: 95 } },
-    { at: '2026-11-29T10:04:30Z', resolve: 'cpu' },
-    { at: '2026-11-29T10:06:00Z', command: { to: 3 } },
-  ],
-  until: '2026-11-29T10:10:00Z',
-};
+/** The issue's input. */
+const EXAMPLE = fixture('simulate/issue-example.json');
 
 describe('pulumiscale simulate', () => {
   const dir = tempDir('ps-sim-');

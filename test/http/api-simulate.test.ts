@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeTestApp, TEST_AUTH, type TestApp } from '../support/http.js';
+import { fixture } from '../support/sns.js';
 
 let t: TestApp;
 afterEach(async () => {
@@ -12,15 +13,8 @@ const STEPS = {
   },
 };
 
-const EXAMPLE = {
-  start: { at: '2026-11-29T10:00:00Z', value: 2 },
-  inputs: [
-    { at: '2026-11-29T10:00:00Z', signal: { id: 'cpu', direction: 'up', value: 95 } },
-    { at: '2026-11-29T10:04:30Z', resolve: 'cpu' },
-    { at: '2026-11-29T10:06:00Z', command: { to: 3 } },
-  ],
-  until: '2026-11-29T10:10:00Z',
-};
+/** The issue's input. */
+const EXAMPLE = fixture('simulate/issue-example.json');
 
 function post(body: unknown, name = 'web') {
   return t.app.inject({

@@ -27,14 +27,12 @@
  * The provider is made known to the CLI with `pulumi plugin install resource psfile 0.1.0
  * --file <binary>` into the sandbox's PULUMI_HOME (test/fixtures/projects/filedrift/README.md).
  */
-import { execFile } from 'node:child_process';
 import { access, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulumiSandbox, fileBackendStack, pulumiOk, stackOutputs, type PulumiSandbox } from '../support/pulumi.js';
+import { buildTestProvider } from '../support/test-provider.js';
 
-const SETUP_SCRIPT = fileURLToPath(new URL('../../scripts/setup-test-provider.sh', import.meta.url));
 /** The version test/fixtures/provider/main.go reports. */
 const PSFILE_VERSION = '0.1.0';
 const PROJECT = 'filedrift';
@@ -78,24 +76,10 @@ interface StateResource {
 
 let sandbox: PulumiSandbox;
 
-/** Runs scripts/setup-test-provider.sh (it builds once per machine) and returns the binary. */
-function setupProvider(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('bash', [SETUP_SCRIPT], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const dir = stdout.trim();
-      if (err !== null || dir === '') {
-        reject(new Error(`bash scripts/setup-test-provider.sh failed (it needs Go >= 1.26 and the Go module proxy):\n${stderr}`, { cause: err }));
-        return;
-      }
-      resolve(path.join(dir, 'pulumi-resource-psfile'));
-    });
-  });
-}
-
 beforeAll(async () => {
   // Throws (failing every test with the setup command) when no CLI is installed.
   sandbox = await createPulumiSandbox();
-  const binary = await setupProvider();
+  const binary = await buildTestProvider();
   await pulumiOk(sandbox, ['plugin', 'install', 'resource', 'psfile', PSFILE_VERSION, '--file', binary]);
 }, 600_000);
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseScenario, ScenarioError, seriesScenario } from '../../src/simulate/input.js';
 import { simulate, SimulationTooLargeError } from '../../src/simulate/simulate.js';
 import { target } from '../support/engine.js';
+import { fixture } from '../support/sns.js';
 
 /** The issue's target: min 1, max 40, up cooldown 60 s, up bands [70, 90) +2 and [90, ∞) +5. */
 const web = target('web', {
@@ -12,15 +13,7 @@ const web = target('web', {
 });
 
 /** The issue's input. */
-const EXAMPLE = {
-  start: { at: '2026-11-29T10:00:00Z', value: 2 },
-  inputs: [
-    { at: '2026-11-29T10:00:00Z', signal: { id: 'cpu', direction: 'up', value: 95 } },
-    { at: '2026-11-29T10:04:30Z', resolve: 'cpu' },
-    { at: '2026-11-29T10:06:00Z', command: { to: 3 } },
-  ],
-  until: '2026-11-29T10:10:00Z',
-};
+const EXAMPLE = fixture('simulate/issue-example.json');
 
 const run = (raw: unknown, opMs = 0) => simulate(web, parseScenario(raw), { opMs, evaluationInterval: 15_000 });
 const steps = (r: ReturnType<typeof run>) => r.changes.map((c) => [c.at.slice(11, 19), c.from, c.to]);
