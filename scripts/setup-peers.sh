@@ -5,6 +5,8 @@
 #   - the openssl CLI (`openssl`): certificates for the SNS signature tests;
 #   - a PostgreSQL server (`postgresql`): test/unit/store-postgres.test.ts starts a throwaway
 #     one with its initdb and pg_ctl (test/support/postgres.ts).
+#   - Chromium (`chromium`): test/e2e/status-page.test.ts drives the status page in it, headless,
+#     through puppeteer-core (which downloads no browser).
 # scripts/with-env.sh --test-peers runs it, so `npm test` and .ci/run set up the same way;
 # `npm start` and `npm run bench` need none of them.
 #
@@ -12,8 +14,8 @@
 # `sudo -n` when that works without a password. Otherwise the script stops at once, printing
 # the one command that installs what is missing; no test is ever skipped for want of a peer.
 #
-# Prints `NAME=PATH` lines on stdout, for the variables the tests read
-# (PULUMISCALE_ALERTMANAGER, PULUMISCALE_PROMTOOL); with-env.sh exports them. A variable that is
+# Prints `NAME=PATH` lines on stdout, for the variables the tests read (PULUMISCALE_ALERTMANAGER,
+# PULUMISCALE_PROMTOOL, PULUMISCALE_CHROMIUM); with-env.sh exports them. A variable that is
 # already set wins, and must name an executable.
 set -euo pipefail
 
@@ -25,6 +27,7 @@ PEERS=(
   "PULUMISCALE_ALERTMANAGER prometheus-alertmanager,alertmanager prometheus-alertmanager"
   "PULUMISCALE_PROMTOOL promtool prometheus"
   "- openssl openssl"
+  "PULUMISCALE_CHROMIUM chromium,chromium-browser chromium"
   # Debian keeps the server's binaries off PATH, one folder per version: a path pattern.
   "- /usr/lib/postgresql/*/bin/initdb postgresql"
 )

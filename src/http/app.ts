@@ -25,6 +25,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // SNS retries and Alertmanager re-sends identify themselves by payload, not by connection.
     requestIdHeader: 'x-request-id',
+    // A drain closes the server after the engine is done: a browser's pooled keep-alive socket
+    // (the status page) must not hold the exit for minutes.
+    forceCloseConnections: true,
   });
   installErrorHandling(app, deps.metrics);
   // Every body this daemon takes is JSON. SNS labels it text/plain and a bare `curl -d` labels

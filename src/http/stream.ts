@@ -80,7 +80,8 @@ export class StreamHub {
   close(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
-    for (const res of this.#clients) res.end();
+    // Destroyed, not ended: an ended stream's socket would stay open as an idle keep-alive one.
+    for (const res of this.#clients) res.destroy();
     this.#clients.clear();
   }
 
