@@ -44,7 +44,7 @@ export type Poster = (url: string, message: OutgoingMessage, signal: AbortSignal
 
 /** What the notifier is given. */
 export interface NotifierOptions {
-  store: Pick<Store, 'nextMessage' | 'removeMessage' | 'deferMessage'>;
+  store: Pick<Store, 'nextMessage' | 'removeMessage' | 'deferMessage' | 'dropMessagesExcept'>;
   destinations: readonly DestinationConfig[];
   /** The daemon's public address for links, or null. */
   publicUrl: string | null;
@@ -96,8 +96,18 @@ export class Notifier {
     this.#loops = opts.destinations.map((d) => ({ destination: d, end: null, pokable: false, poked: false, running: null, lastSent: Number.NEGATIVE_INFINITY, abort: null }));
   }
 
-  /** Starts every destination's loop; what the outbox already holds is sent first. */
+  /**
+   * Starts every destination's loop; what the outbox already holds is sent first. Messages of a
+   * destination no longer configured are dropped first, with a log line: nothing would send them.
+   */
   start(): void {
+    const names = this.#opts.destinations.map((d) => d.name);
+    void this.#opts.store.dropMessagesExcept(names).then(
+      (dropped) => {
+        for (const [destination, count] of dropped) this.#opts.logger.warn({ destination, count }, 'dropped the outbox messages of a destination no longer configured');
+      },
+      (err: unknown) => this.#opts.logger.warn({ err }, 'could not look for outbox messages of removed destinations'),
+    );
     for (const loop of this.#loops) loop.running = this.#run(loop);
   }
 

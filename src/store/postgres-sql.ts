@@ -211,6 +211,7 @@ export const SQL = {
   nextMessage:
     'SELECT seq, destination, created_at, attempts, not_before, json FROM outbox WHERE destination = $1 ORDER BY seq LIMIT 1',
   deleteMessage: 'DELETE FROM outbox WHERE seq = $1',
+  deleteDestinationsExcept: 'DELETE FROM outbox WHERE NOT (destination = ANY($1::text[])) RETURNING destination',
   deferMessage: 'UPDATE outbox SET attempts = $2, not_before = $3 WHERE seq = $1',
   countMessages: 'SELECT destination, count(*) AS n FROM outbox GROUP BY destination ORDER BY destination',
 

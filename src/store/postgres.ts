@@ -301,6 +301,13 @@ export class PostgresStore implements Store {
     return new Map(found.map((row) => [row.destination, Number(row.n)]));
   }
 
+  async dropMessagesExcept(keep: readonly string[]): Promise<Map<string, number>> {
+    const result = await this.#run('dropMessagesExcept', (pool) => pool.query<{ destination: string }>(SQL.deleteDestinationsExcept, [[...keep]]));
+    const dropped = new Map<string, number>();
+    for (const row of result.rows) dropped.set(row.destination, (dropped.get(row.destination) ?? 0) + 1);
+    return dropped;
+  }
+
   async saveApproval(approval: Approval, also: ApprovalDecision = {}): Promise<void> {
     const events = also.event === undefined ? [] : [also.event];
     await this.#write('saveApproval', events, async (client) => {

@@ -30,6 +30,7 @@ export function prepareOutboxStatements(db: DatabaseSync) {
     deleteMessage: db.prepare('DELETE FROM outbox WHERE seq = :seq'),
     deferMessage: db.prepare('UPDATE outbox SET attempts = :attempts, not_before = :notBefore WHERE seq = :seq'),
     countMessages: db.prepare('SELECT destination, count(*) AS n FROM outbox GROUP BY destination ORDER BY destination'),
+    deleteDestination: db.prepare('DELETE FROM outbox WHERE destination = :destination'),
 
     upsertApproval: db.prepare(
       'INSERT INTO approvals (id, target, status, json) VALUES (:id, :target, :status, :json) ' +

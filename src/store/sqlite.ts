@@ -368,6 +368,18 @@ export class SqliteStore implements Store {
     return this.#read('countMessages', (sql) => outbox.countMessages(sql.outbox));
   }
 
+  async dropMessagesExcept(keep: readonly string[]): Promise<Map<string, number>> {
+    return this.#write('dropMessagesExcept', (sql) => {
+      const dropped = new Map<string, number>();
+      for (const [destination, n] of outbox.countMessages(sql.outbox)) {
+        if (keep.includes(destination)) continue;
+        sql.outbox.deleteDestination.run({ destination });
+        dropped.set(destination, n);
+      }
+      return dropped;
+    });
+  }
+
   async saveApproval(approval: Approval, also: ApprovalDecision = {}): Promise<void> {
     await this.#write('saveApproval', (sql) => {
       outbox.saveApproval(sql.outbox, approval);

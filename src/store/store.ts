@@ -182,6 +182,11 @@ export interface Store {
   deferMessage(seq: number, attempts: number, notBefore: string): Promise<void>;
   /** How many messages wait, per destination (destinations with none are absent). */
   countMessages(): Promise<Map<string, number>>;
+  /**
+   * Removes the messages of every destination not in `keep` (one no longer configured: nothing
+   * would ever send them); resolves with how many went, per destination.
+   */
+  dropMessagesExcept(keep: readonly string[]): Promise<Map<string, number>>;
 
   /**
    * Saves an approval (inserted or replaced by id) with, atomically, the event that records its

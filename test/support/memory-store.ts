@@ -270,6 +270,18 @@ export class MemoryStore implements Store {
     return counts;
   }
 
+  async dropMessagesExcept(keep: readonly string[]): Promise<Map<string, number>> {
+    this.#call('dropMessagesExcept');
+    const dropped = new Map<string, number>();
+    for (let i = this.outbox.length - 1; i >= 0; i--) {
+      const m = this.outbox[i] as OutboxMessage;
+      if (keep.includes(m.destination)) continue;
+      dropped.set(m.destination, (dropped.get(m.destination) ?? 0) + 1);
+      this.outbox.splice(i, 1);
+    }
+    return dropped;
+  }
+
   async saveApproval(approval: Approval, also: ApprovalDecision = {}): Promise<void> {
     this.#call('saveApproval');
     if (also.event !== undefined) this.#refuseDuplicates([also.event]);

@@ -591,3 +591,15 @@ describe('withoutUrls: a delivery error never carries a webhook URL into the log
     expect(withoutUrls(text)).toBe(expected);
   });
 });
+
+describe('Notifier: a destination no longer configured', () => {
+  it('loses its waiting messages at start; the configured ones keep and send theirs', async () => {
+    const r = rig([dest('a')]);
+    await r.add(event());
+    r.store.outbox.push({ seq: 999, destination: 'removed', event: event(), createdAt: iso(T0), attempts: 0, notBefore: null });
+    r.notifier.start();
+    await r.outcomes.count(1);
+    expect(r.store.outbox.filter((m) => m.destination === 'removed')).toEqual([]);
+    expect(r.outcomesOf('a')).toEqual(['sent']);
+  });
+});

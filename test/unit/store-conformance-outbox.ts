@@ -69,6 +69,16 @@ export function describeOutboxConformance(ctx: SuiteContext): void {
       expect(await ctx.store.nextMessage('chat')).toMatchObject({ seq: head?.seq, attempts: 2, notBefore: at(30), event: first });
     });
 
+    it("a destination no longer configured loses its messages; the others keep theirs", async () => {
+      await ctx.remake({ route });
+      await ctx.store.appendEvent(makeEvent({ kind: 'changed' }));
+      await ctx.store.appendEvent(makeEvent({ kind: 'skipped' }));
+      expect(await ctx.store.dropMessagesExcept(['audit'])).toStrictEqual(new Map([['chat', 1]]));
+      expect(await ctx.store.countMessages()).toStrictEqual(new Map([['audit', 2]]));
+      expect(await ctx.store.dropMessagesExcept(['audit'])).toStrictEqual(new Map());
+      expect(await ctx.store.dropMessagesExcept([])).toStrictEqual(new Map([['audit', 2]]));
+    });
+
     it('removing an absent message is no error', async () => {
       await expect(ctx.store.removeMessage(123_456)).resolves.toBeUndefined();
     });
