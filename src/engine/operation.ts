@@ -194,7 +194,6 @@ export async function runOperation(
     }
     plan = planFor(input, current, clock.now());
     if (plan === null) return outcome({ record: { ...record, current } });
-    plan = setsKeysOnly(plan, current);
     // One request at a time: while one waits, only a person's commands run.
     if (input.approval?.status === 'pending' && needsApproval(plan)) return outcome({ record: { ...record, current } });
     const declined = input.declined;
@@ -404,18 +403,6 @@ export function guardRefusal(target: TargetConfig, changes: Record<string, numbe
   if (guard.maxReplace !== undefined && replace > guard.maxReplace) over.push(`replace ${replace} resource(s) (guard.maxReplace ${guard.maxReplace})`);
   if (guard.maxDelete !== undefined && remove > guard.maxDelete) over.push(`delete ${remove} resource(s) (guard.maxDelete ${guard.maxDelete})`);
   return over.length === 0 ? null : `the preview would ${over.join(' and ')}`;
-}
-
-/**
- * An operator's multi-key command that keeps the driving value still sets its derived keys:
- * a change from the value to itself (the policy alone would call it no change).
- */
-function setsKeysOnly(plan: Plan, current: number | null): Plan {
-  if (plan.kind !== 'commands' || plan.decision.kind !== 'skip' || plan.decision.reason !== 'no-change' || current === null) return plan;
-  const overrides = overridesOf(plan);
-  if (plan.batch.length !== 1 || Object.keys(overrides).length === 0) return plan;
-  const keys = Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(', ');
-  return { ...plan, decision: { kind: 'change', from: current, to: current, direction: 'up', clamped: false, reason: `manual: ${keys} (the driving value stays ${current})` } };
 }
 
 /** An operator's multi-key command's values for the derived keys, when the plan is one. */

@@ -99,11 +99,16 @@ export function decideCommand(input: CommandInput): Decision {
 
   // Setting a key that is not there adds a value: it counts as a scale-up.
   let direction: Direction = 'up';
+  // An operator's multi-key command that keeps the driving value still sets its other keys: a
+  // change from the value to itself (counted as up, as setting a key is).
+  const setsOtherKeys = command.adjustment.type === 'to' && Object.keys(command.adjustment.values ?? {}).length > 0;
   if (current !== null) {
     const asked = signOf(wanted - current);
     const moved = signOf(to - current);
-    if (moved === null || (asked !== null && moved !== asked)) return nothingToDo(reasonOf, current, to, asked, target, adj);
-    direction = moved;
+    if (!(setsOtherKeys && asked === null)) {
+      if (moved === null || (asked !== null && moved !== asked)) return nothingToDo(reasonOf, current, to, asked, target, adj);
+      direction = moved;
+    }
   }
   if (pauses(input.pause, direction, now)) {
     return skip(current, to, 'paused', `${reasonOf}: ${direction} is paused until ${input.pause?.until ?? '?'} (${input.pause?.reason ?? ''}), nothing changed (${adj})`);

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { decideCommand } from '../../src/policy/decide.js';
+import { makeIntent } from './store-fixtures.js';
 import { derivedValue, keyValues, ownedKeys, type DerivedRule } from '../../src/policy/derived.js';
 import { problemsOf, webTargetConfig, parseTestConfig } from '../support/config.js';
 
@@ -86,5 +88,23 @@ targets:
     derived: [{ key: db:replicas, per: 2 }]
 `;
     expect(problemsOf(text).map((p) => p.path)).toContain('targets.settings.derived.0.key');
+  });
+});
+
+describe('decideCommand: a multi-key command', () => {
+  const base = { current: 5, target: { min: 1, max: 10, step: 1, paused: false, cooldown: { up: 0, down: 0 }, stabilization: { up: 0, down: 0 } }, pause: null, now: 0 };
+  const command = (values?: Record<string, number>) => makeIntent({ source: 'api', bounds: 'reject', adjustment: { type: 'to', to: 5, ...(values ? { values } : {}) } });
+
+  it('that keeps the driving value still changes: its other keys are set', () => {
+    expect(decideCommand({ ...base, command: command({ 'db:maxConnections': 300 }) })).toMatchObject({ kind: 'change', from: 5, to: 5, direction: 'up' });
+  });
+
+  it('without other keys, the same value is no change', () => {
+    expect(decideCommand({ ...base, command: command() })).toMatchObject({ kind: 'skip', reason: 'no-change' });
+  });
+
+  it('is still held by a pause of up', () => {
+    const pause = { until: '2099-01-01T00:00:00.000Z', direction: 'up' as const, reason: 'hold' };
+    expect(decideCommand({ ...base, pause, command: command({ 'db:maxConnections': 300 }) })).toMatchObject({ kind: 'skip', reason: 'paused' });
   });
 });
