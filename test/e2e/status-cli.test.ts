@@ -56,3 +56,38 @@ describe('pulumiscale status', () => {
     expect((await run(['status'])).code).toBe(2);
   });
 });
+
+describe('a drain with open connections', () => {
+  it('SIGTERM exits promptly with a stream open, a keep-alive socket idle and a client stalled mid-request', async () => {
+    const { request, Agent } = await import('node:http');
+    const stack = await deployedStack(sandbox, 'drain-stream', 2);
+    const config = {
+      server: { host: '127.0.0.1', port: 0 },
+      api: { bearerTokens: [TOKEN] },
+      store: { path: './drain-stream.db' },
+      pulumi: { backendUrl: sandbox.backendUrl, cliDir: sandbox.cliDir, env: sandbox.pulumiEnv },
+      targets: { web: { workDir: stack.dir, stack: stack.name, configKey: 'web:replicas', min: 1, max: 10 } },
+    };
+    const daemon = await startDaemonProcess(sandbox.root, JSON.stringify(config), sandbox.env);
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    const get = (path: string, onResponse: (res: import('node:http').IncomingMessage) => void) =>
+      request(`${daemon.url}${path}`, { agent, headers: { authorization: `Bearer ${TOKEN}` } }, onResponse).end();
+    // A stream that stays open, as the status page holds one.
+    const streaming = new Promise<void>((resolve) => get('/api/v1/stream', (res) => res.once('data', () => resolve())));
+    await streaming;
+    // A finished request whose socket the agent keeps, as a browser pools one.
+    await new Promise<void>((resolve) => get('/api/v1/targets', (res) => res.resume().on('end', () => resolve())));
+    // And a client that sent half a request and went quiet: its connection counts as busy.
+    const { connect } = await import('node:net');
+    const { port } = new URL(daemon.url);
+    const stalled = connect(Number(port), '127.0.0.1');
+    await new Promise<void>((resolve) => stalled.once('connect', () => resolve()));
+    stalled.write(`GET /api/v1/targets HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\n`);
+    stalled.on('error', () => undefined);
+    const started = Date.now();
+    expect(await daemon.stop('SIGTERM')).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    agent.destroy();
+    stalled.destroy();
+  });
+});
