@@ -8,6 +8,7 @@ import { PulumiScaleError } from '../errors.js';
 import type { ChatCommand } from '../notify/chat/commands.js';
 import { helpReply } from '../notify/chat/commands.js';
 import { cut } from '../notify/formats/describe.js';
+import { whatHolds } from '../observe/status-table.js';
 import type { Actor, ScalingEvent, TargetState } from '../types.js';
 import type { AppDeps } from './deps.js';
 import { pause, resume, scale } from './operator.js';
@@ -40,7 +41,7 @@ async function run(deps: AppDeps, command: ChatCommand, actor: Actor): Promise<C
       return { text: helpReply(command.problem), public: false };
     case 'status': {
       const states = command.target === null ? await deps.engine.states() : [await stateOf(deps, command.target)];
-      return { text: states.map(statusLine).join('\n') || 'no targets are configured', public: false };
+      return { text: states.map((s) => statusLine(s, (deps.now ?? Date.now)())).join('\n') || 'no targets are configured', public: false };
     }
     case 'history': {
       await stateOf(deps, command.target);
@@ -78,16 +79,13 @@ async function stateOf(deps: AppDeps, name: string): Promise<TargetState> {
   return state;
 }
 
-/** One target in a line: value, bounds, and what holds or moves it. */
-export function statusLine(s: TargetState): string {
+/** One target in a line: value, bounds, and what holds or moves it (the terminal view's words). */
+export function statusLine(s: TargetState, now = Date.now()): string {
   const notes = [
-    s.paused ? (s.pause ? `paused until ${s.pause.until}` : 'paused') : null,
+    ...whatHolds(s, now),
     s.running ? 'operation running' : null,
     s.pendingCount > 0 ? `${s.pendingCount} command(s) queued` : null,
     s.signals.length > 0 ? `${s.signals.length} alert(s) firing` : null,
-    s.cooldownUntil.up ? `up cooldown until ${s.cooldownUntil.up}` : null,
-    s.cooldownUntil.down ? `down cooldown until ${s.cooldownUntil.down}` : null,
-    s.error ? `error ${s.error.code}` : null,
   ].filter((n) => n !== null);
   const bounds = `[${s.bounds.min}, ${s.bounds.max}]${s.bounds.source === 'config' ? '' : ` by ${s.bounds.source}`}`;
   return `${s.name}: ${s.current ?? 'unknown'} in ${bounds}${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`;

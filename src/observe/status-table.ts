@@ -16,17 +16,22 @@ export function columns(head: readonly string[], rows: readonly (readonly string
 export function statusTable(states: readonly TargetState[], now: number): string {
   const rows = states.map((s) => {
     const bounds = `[${s.bounds.min}, ${s.bounds.max}]${s.bounds.source === 'config' ? '' : ` ${s.bounds.source}`}`;
-    const holds = [
-      s.paused ? (s.pause ? `paused until ${s.pause.until}${s.pause.direction === 'both' ? '' : ` (${s.pause.direction})`}` : 'paused') : null,
-      s.cooldownUntil.up ? `up cooldown ${left(s.cooldownUntil.up, now)}` : null,
-      s.cooldownUntil.down ? `down cooldown ${left(s.cooldownUntil.down, now)}` : null,
-      s.error ? `error ${s.error.code}` : null,
-    ].filter((x) => x !== null);
+    const holds = whatHolds(s, now);
     const next = s.schedules.filter((x) => x.next !== null).map((x) => `${x.name} ${x.next}`)[0] ?? '';
     const work = s.running ? 'running' : s.pendingCount > 0 ? `${s.pendingCount} queued` : '';
     return [s.name, String(s.current ?? '?'), String(s.desired?.value ?? '-'), bounds, String(s.signals.length), work, holds.join('; '), next];
   });
   return columns(['target', 'value', 'desired', 'bounds', 'alerts', 'work', 'held', 'next schedule'], rows);
+}
+
+/** What holds a target back now: its pause, its cooldowns, the error of its last read or operation. */
+export function whatHolds(s: TargetState, now: number): string[] {
+  return [
+    s.paused ? (s.pause ? `paused until ${s.pause.until}${s.pause.direction === 'both' ? '' : ` (${s.pause.direction})`}` : 'paused') : null,
+    s.cooldownUntil.up ? `up cooldown ${left(s.cooldownUntil.up, now)}` : null,
+    s.cooldownUntil.down ? `down cooldown ${left(s.cooldownUntil.down, now)}` : null,
+    s.error ? `error ${s.error.code}` : null,
+  ].filter((x) => x !== null);
 }
 
 function left(iso: string, now: number): string {

@@ -31,7 +31,7 @@ import { access, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulumiSandbox, fileBackendStack, pulumiOk, stackOutputs, type PulumiSandbox } from '../support/pulumi.js';
-import { buildTestProvider } from '../support/test-provider.js';
+import { buildTestProvider, deployFileStack, type FileStack } from '../support/test-provider.js';
 
 /** The version test/fixtures/provider/main.go reports. */
 const PSFILE_VERSION = '0.1.0';
@@ -87,22 +87,6 @@ afterAll(async () => {
   await sandbox?.cleanup();
 });
 
-/** A deployed stack of the filedrift project: its project folder and the folder of its files. */
-interface FileStack {
-  name: string;
-  dir: string;
-  files: string;
-}
-
-async function deployedFileStack(name: string, replicas: number): Promise<FileStack> {
-  const dir = await sandbox.copyFixture(PROJECT, name);
-  const files = path.join(sandbox.root, 'files', name);
-  await pulumiOk(sandbox, ['stack', 'init', name], dir);
-  await pulumiOk(sandbox, ['config', 'set', 'web:replicas', String(replicas), '--stack', name], dir);
-  await pulumiOk(sandbox, ['config', 'set', 'web:dir', files, '--stack', name], dir);
-  await pulumiOk(sandbox, ['up', '--yes', '--skip-preview', '--stack', name], dir);
-  return { name, dir, files };
-}
 
 async function previewJson(stack: FileStack, args: readonly string[]): Promise<PreviewJson> {
   return JSON.parse(await pulumiOk(sandbox, [...args, '--json', '--stack', stack.name], stack.dir)) as PreviewJson;
@@ -135,7 +119,7 @@ async function exists(file: string): Promise<boolean> {
 
 describe('psfile test provider with the filedrift project', () => {
   it('up creates the files with the exact content, and the stack outputs replicas', async () => {
-    const stack = await deployedFileStack('create', 3);
+    const stack = await deployFileStack(sandbox, 'create', 3);
 
     expect(await readFile(path.join(stack.files, 'replicas.txt'), 'utf8')).toBe('replicas=3');
     expect(await readFile(path.join(stack.files, 'tier-small.txt'), 'utf8')).toBe('tier=small');
@@ -159,7 +143,7 @@ describe('psfile test provider with the filedrift project', () => {
   });
 
   it('a hand edit is drift: refresh --preview-only reports an update of that file, and the state is untouched', async () => {
-    const stack = await deployedFileStack('drift', 2);
+    const stack = await deployFileStack(sandbox, 'drift', 2);
     const replicasPath = path.join(stack.files, 'replicas.txt');
     await writeFile(replicasPath, 'replicas=7');
 
@@ -200,7 +184,7 @@ describe('psfile test provider with the filedrift project', () => {
   });
 
   it('a deleted file is drift too: refresh --preview-only reports the resource as deleted', async () => {
-    const stack = await deployedFileStack('gone', 1);
+    const stack = await deployFileStack(sandbox, 'gone', 1);
     await rm(path.join(stack.files, 'tier-small.txt'));
 
     const refresh = await previewJson(stack, ['refresh', '--preview-only']);
@@ -217,7 +201,7 @@ describe('psfile test provider with the filedrift project', () => {
   });
 
   it('a new tier previews as a replace of the tier file, and up replaces it', async () => {
-    const stack = await deployedFileStack('replace', 2);
+    const stack = await deployFileStack(sandbox, 'replace', 2);
     const small = path.join(stack.files, 'tier-small.txt');
     const large = path.join(stack.files, 'tier-large.txt');
     await pulumiOk(sandbox, ['config', 'set', 'web:tier', 'large', '--stack', stack.name], stack.dir);
