@@ -73,6 +73,7 @@ export class StreamHub {
     }
     this.#clients.add(res);
     res.on('close', () => this.#clients.delete(res));
+    this.#flushSoon();
     this.#timer ??= setInterval(() => this.#beat(), HEARTBEAT_MS).unref();
   }
 
@@ -111,10 +112,19 @@ export class StreamHub {
     }
   }
 
-  /** A target's state is sent once per turn however many changes it had in it. */
+  /**
+   * A target's state is sent once per turn however many changes it had in it. While no stream is
+   * open it is not built at all (a state lists every signal: under a storm, building it at each
+   * change cost more than storing the alerts); the next stream to open gets the latest state of
+   * every target that changed meanwhile.
+   */
   #stateSoon(name: string): void {
     this.#dirty.add(name);
-    if (this.#flushing) return;
+    this.#flushSoon();
+  }
+
+  #flushSoon(): void {
+    if (this.#flushing || this.#clients.size === 0 || this.#dirty.size === 0) return;
     this.#flushing = true;
     setImmediate(() => {
       this.#flushing = false;

@@ -119,6 +119,26 @@ describe('GET /api/v1/stream', () => {
     expect(JSON.parse(reader.frames.find((f) => f.event === 'state')?.data ?? '{}')).toMatchObject({ name: 'web' });
   });
 
+  it('builds no state while no stream is open; the next stream gets the latest state of what changed', async () => {
+    t = await makeTestApp();
+    bus = new EventBus();
+    const built: string[] = [];
+    const state = async (name: string): Promise<TargetState | null> => {
+      built.push(name);
+      return t.engine.state(name);
+    };
+    app = buildApp({ ...t.deps, stream: new StreamHub(bus, state) });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    for (let i = 0; i < 50; i++) bus.publish({ type: 'target', target: 'web', current: i, desired: null, signals: { up: 0, down: 0 } });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(built).toEqual([]);
+    const { reader } = await open();
+    await reader.until((f) => f.some((x) => x.event === 'state'));
+    expect(built).toEqual(['web']);
+    expect(JSON.parse(reader.frames.find((f) => f.event === 'state')?.data ?? '{}')).toMatchObject({ name: 'web' });
+  });
+
   it('a reconnect with Last-Event-ID gets exactly what it missed, in order', async () => {
     await start();
     const first = await open();
