@@ -124,6 +124,22 @@ export class StoreUnavailableError extends PulumiScaleError {
   }
 }
 
+/**
+ * A write of a replica that no longer holds the stack it is about (several replicas on
+ * PostgreSQL): its lease expired or another replica took it, so the write was refused whole.
+ * A kind of store refusal, so every caller that gives way to one gives way to this too; the
+ * engine also steps down from the stack.
+ */
+export class LeaseLostError extends StoreUnavailableError {
+  /** The key of the stack whose lease was lost (`stack` is the trace's, as on any Error). */
+  readonly stackKey: string;
+
+  constructor(stackKey: string, message: string) {
+    super(message);
+    this.stackKey = stackKey;
+  }
+}
+
 /** Whether an error is worth retrying with backoff. */
 export function isRetryable(err: unknown): boolean {
   return err instanceof StackConflictError;

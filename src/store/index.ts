@@ -21,6 +21,8 @@ export type StoreConfig = Config['store'];
 export interface StoreWiring {
   /** Which notification destinations each event goes to (the outbox). */
   route?: OutboxRouter;
+  /** This daemon's id among replicas (a shared store's outbox claims carry it). */
+  replicaId?: string;
 }
 
 /** Builds an uninitialised store from its config section; the caller runs `init()`. */
@@ -48,6 +50,7 @@ const FACTORIES: Factories = {
       historyLimit: config.historyLimit,
       historyTotalLimit: config.historyTotalLimit,
       ...(wiring.route ? { route: wiring.route } : {}),
+      ...(wiring.replicaId ? { replicaId: wiring.replicaId } : {}),
     }),
 };
 

@@ -24,13 +24,16 @@ export interface PoolOptions {
 export const IDLE_IN_TRANSACTION_MS = 60_000;
 
 /**
- * A pool on `url`. Connections are opened on demand, so nothing is checked here: the first
- * query (the migration, at `init`) is where a wrong URL or a stopped server shows.
+ * How long a listening connection may be silent before TCP keepalive probes start. A watch has
+ * no queries of its own to notice a server that vanished without closing the connection (a
+ * failover, a cut network); the default of the OS (two hours) would leave it deaf that long.
  */
-export function openPool(opts: PoolOptions): Pool {
-  const pool = new pg.Pool({
+export const LISTEN_KEEPALIVE_MS = 10_000;
+
+/** The settings of every connection the store opens, pooled or not. */
+function connectionSettings(opts: PoolOptions): pg.ClientConfig {
+  return {
     connectionString: opts.url,
-    max: opts.poolSize,
     // Sent at connection start, so it holds for every statement without a round trip.
     statement_timeout: opts.statementTimeoutMs,
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
@@ -38,12 +41,73 @@ export function openPool(opts: PoolOptions): Pool {
     connectionTimeoutMillis: opts.statementTimeoutMs,
     keepAlive: true,
     application_name: 'pulumiscale',
-  });
+  };
+}
+
+/**
+ * A pool on `url`. Connections are opened on demand, so nothing is checked here: the first
+ * query (the migration, at `init`) is where a wrong URL or a stopped server shows.
+ */
+export function openPool(opts: PoolOptions): Pool {
+  const pool = new pg.Pool({ ...connectionSettings(opts), max: opts.poolSize });
   // An idle connection that dies (a restarted server, a failover) is reported here; the pool has
   // already dropped it, and the next call opens another. Nothing else to do: unheard, the event
   // would crash the daemon.
   pool.on('error', () => undefined);
   return pool;
+}
+
+/**
+ * Listens on `channel` on a connection of its own (a pooled one would be handed to other calls,
+ * and a LISTEN belongs to its session), calling `heard` with each notification's payload.
+ *
+ * `lost` is called at most once, when the connection fails or ends without `stop` (or when
+ * `heard` throws: the connection is then ended, and the caller watches again as after any
+ * loss); never after `stop`. Resolves with `stop`, which ends the connection and may be called
+ * more than once; rejects, leaving nothing open, when the connection or the LISTEN fails.
+ */
+export async function listen(
+  opts: PoolOptions,
+  channel: string,
+  heard: (payload: string, from: number) => void,
+  lost: (err: Error) => void,
+): Promise<() => Promise<void>> {
+  const client = new pg.Client({ ...connectionSettings(opts), keepAliveInitialDelayMillis: LISTEN_KEEPALIVE_MS });
+  // Listening: connected, and neither stopped nor lost. Before it, a failure rejects the call.
+  let live = false;
+  const fail = (err: Error): void => {
+    if (!live) return;
+    live = false;
+    client.end().catch(() => undefined);
+    lost(err);
+  };
+  client.on('error', fail);
+  client.on('end', () => fail(new Error('the listening connection ended')));
+  client.on('notification', (message) => {
+    if (!live || message.channel !== channel) return;
+    try {
+      heard(message.payload ?? '', message.processId);
+    } catch (err) {
+      fail(err instanceof Error ? err : new Error(describeError(err)));
+    }
+  });
+  try {
+    await client.connect();
+    await client.query(`LISTEN ${quoteIdentifier(channel)}`);
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw err;
+  }
+  live = true;
+  return async () => {
+    live = false;
+    await client.end();
+  };
+}
+
+/** `name` as an SQL identifier, quoted (case and every character kept). */
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
 }
 
 /**

@@ -13,6 +13,7 @@
  *
  * Migrations are append-only, as for SQLite: once released, a migration is never edited.
  */
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { transaction } from './postgres-connect.js';
 
@@ -32,6 +33,12 @@ import { transaction } from './postgres-connect.js';
  * - JSON is TEXT: written once, read whole, never queried inside; TEXT keeps what the store
  *   wrote byte for byte, costs no parse on insert, and is the same as in SQLite.
  * - times are as in SQLite: ISO-8601 text where only shown, epoch ms BIGINT where compared.
+ *
+ * Version 2 is for several replicas on one database (store.ts `ClusterStore`): `replicas` (one
+ * row per daemon, its heartbeat), `leases` (one row per stack ever held: a released lease keeps
+ * its row, owner NULL, so the next acquisition raises its epoch) and the outbox's claim columns
+ * (which replica sends a destination's head message). These times are TIMESTAMPTZ set by the
+ * server's `now()`: they are compared across replicas, so no replica's clock may write them.
  */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -104,6 +111,21 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX approvals_status_seq ON approvals (status, seq);
   `,
+  `
+  CREATE TABLE replicas (
+    id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    last_seen TIMESTAMPTZ NOT NULL,
+    draining BOOLEAN NOT NULL
+  );
+  CREATE TABLE leases (
+    stack TEXT PRIMARY KEY,
+    owner TEXT,
+    epoch BIGINT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+  );
+  ALTER TABLE outbox ADD COLUMN claimed_by TEXT, ADD COLUMN claimed_until TIMESTAMPTZ;
+  `,
 ];
 
 /** The schema version this build writes and understands. */
@@ -123,6 +145,21 @@ export const VERSION_TABLE = 'pulumiscale_schema';
 export function advisoryLock(name: string): string {
   if (!/^[a-z.]+$/.test(name)) throw new RangeError(`not a lock name: ${name}`);
   return `SELECT pg_advisory_xact_lock(hashtext('pulumiscale.${name}'), hashtext(current_schema()))`;
+}
+
+/** The longest channel name PostgreSQL takes (NAMEDATALEN - 1 bytes); `pg_notify` refuses longer. */
+const MAX_CHANNEL_BYTES = 63;
+
+/**
+ * The NOTIFY channel of the store in `schema`, where writes of inputs name their target (store.ts
+ * `ClusterStore.watch`). Channels are shared by the whole database, and a database may hold
+ * several stores, one per schema, so the channel is the schema's: its name, readable for an
+ * operator's `LISTEN`, or when that is too long, a digest of it.
+ */
+export function inputChannel(schema: string): string {
+  const readable = `pulumiscale:${schema}`;
+  if (Buffer.byteLength(readable) <= MAX_CHANNEL_BYTES) return readable;
+  return `pulumiscale:${createHash('sha256').update(schema).digest('hex').slice(0, 48)}`;
 }
 
 /**

@@ -23,6 +23,19 @@
  *   order the contract speaks of is the order of commits; the engine awaits each write of a
  *   target before the next, so a target's commands queue in the order they were accepted.
  *
+ * Several replicas (store.ts `ClusterStore`; the statements are in postgres-sql.ts):
+ * - a fenced write is a transaction whose first statement checks the lease `FOR SHARE`, so the
+ *   lease cannot change hands until the write committed; a write whose lease is gone rolls back
+ *   whole and rejects with LeaseLostError. Unfenced, a write is what it was for one daemon;
+ * - a fenced record write keeps the pause the row holds: pauses are written by whichever
+ *   replica took the request (`savePause`), and the holder hears of them through `watch`;
+ * - writes of inputs (commands, signals, pauses, approvals' decisions) `pg_notify` the store's
+ *   channel (postgres-schema.ts `inputChannel`) with their target, which PostgreSQL delivers at
+ *   commit to each `watch`, a connection of its own outside the pool. A daemon alone may turn
+ *   this off (`notifyInputs`): notifying commits are serialized database-wide;
+ * - a destination's head message is claimed by one replica at a time (`nextMessage`), for
+ *   {@link MESSAGE_CLAIM_MS}, so that replicas never send a message twice nor out of order.
+ *
  * Bounded growth is as in the SQLite store (sqlite.ts says why): events trimmed per target and
  * in total at each insert, the audit table by count, decided approvals beyond the newest 1,000,
  * delivery ids purged at `init` and every {@link PURGE_EVERY} remembers.
@@ -30,14 +43,16 @@
  * Every failure — a refused statement, a stopped server, a statement past its timeout, use
  * before `init` or after `close` — rejects with StoreUnavailableError carrying the cause.
  */
+import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { StoreUnavailableError } from '../errors.js';
-import type { Approval, Command, Intent, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
-import { describeError, openPool, redactUrl, transaction } from './postgres-connect.js';
-import { advisoryLock, migrate } from './postgres-schema.js';
+import { LeaseLostError, StoreUnavailableError } from '../errors.js';
+import type { Approval, Command, Intent, Pause, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
+import { describeError, listen, openPool, redactUrl, transaction, type PoolOptions } from './postgres-connect.js';
+import { advisoryLock, inputChannel, migrate } from './postgres-schema.js';
 import * as rows from './postgres-sql.js';
 import { SQL } from './postgres-sql.js';
-import type { ApprovalDecision, ApprovalQuery, EventQuery, OperationEnd, OutboxMessage, OutboxRouter, ScheduleFire, SignalChange, Store } from './store.js';
+import type { ApprovalDecision, ApprovalQuery, ClusterStore, EventQuery, Fence, Lease, OperationEnd, OutboxMessage } from './store.js';
+import type { OutboxRouter, ReplicaSeen, ScheduleFire, SignalChange, Store } from './store.js';
 
 /** How far back before a schedule's newest handled fire its older fires are kept. */
 export const FIRES_KEPT_MS = 86_400_000;
@@ -50,6 +65,18 @@ export const MAX_APPROVALS_PAGE = 1000;
 
 /** How many `rememberDelivery` calls pass between two purges of expired delivery ids. */
 export const PURGE_EVERY = 256;
+
+/**
+ * How long a replica's claim on a destination's head message lasts (`nextMessage`): another
+ * replica may send it only after. Longer than a delivery attempt takes (a destination's
+ * `timeout`, 10 s by default) with its wait for the destination's pace, so that a live
+ * claimer's post is never repeated by another; short enough that the messages of a replica
+ * that crashed mid-send go out within minutes.
+ */
+export const MESSAGE_CLAIM_MS = 120_000;
+
+/** How long a replica unseen stays in the replica table (at least; 100 heartbeat TTLs if longer). */
+export const REPLICA_FORGOTTEN_MS = 3_600_000;
 
 /** The lock every event-appending write takes first (see the top of this file). */
 const HISTORY_LOCK = advisoryLock('history');
@@ -72,19 +99,34 @@ export interface PostgresStoreOptions {
   route?: OutboxRouter;
   /** The clock deliveries expire by and outbox messages are stamped with (default: the system's). */
   now?: () => Date;
+  /** Who claims outbox messages (`nextMessage`): the replica's id (default: one of this store's own). */
+  replicaId?: string;
+  /**
+   * Whether writes of inputs notify the watchers (default true). A daemon alone on its database
+   * has nobody to tell, and may say false: PostgreSQL serializes the commits of notifying
+   * transactions database-wide (one lock, held through the commit's WAL flush), which caps
+   * concurrent intake. `watch` is then refused, as it would never hear anything.
+   */
+  notifyInputs?: boolean;
 }
 
-/** The PostgreSQL implementation of {@link Store}. */
-export class PostgresStore implements Store {
-  readonly #url: string;
-  readonly #poolSize: number;
-  readonly #statementTimeoutMs: number;
+/** The PostgreSQL implementation of {@link Store}, shared by replicas as a {@link ClusterStore}. */
+export class PostgresStore implements Store, ClusterStore {
+  readonly #connection: PoolOptions;
   readonly #historyLimit: number;
   readonly #historyTotalLimit: number;
   readonly #intentLimit: number;
   readonly #route: OutboxRouter | null;
   readonly #now: () => Date;
+  readonly #replicaId: string;
+  readonly #notifyInputs: boolean;
+  /** The server process ids of the pool's connections (see `watch`). */
+  readonly #ownBackends = new Set<number>();
   #pool: Pool | null = null;
+  /** The store's NOTIFY channel, known once open (it is the schema's). */
+  #channel = '';
+  /** The stop functions of the watches open, which `close` calls. */
+  readonly #watches = new Set<() => Promise<void>>();
   #opening: Promise<void> | null = null;
   #closed = false;
   /** Calls under way, which `close` lets finish: their callers are waiting for them. */
@@ -92,14 +134,18 @@ export class PostgresStore implements Store {
   #remembersSincePurge = 0;
 
   constructor(opts: PostgresStoreOptions) {
-    this.#url = opts.url;
-    this.#poolSize = positiveInt('poolSize', opts.poolSize ?? 10);
-    this.#statementTimeoutMs = positiveInt('statementTimeoutMs', opts.statementTimeoutMs ?? 5_000);
+    this.#connection = {
+      url: opts.url,
+      poolSize: positiveInt('poolSize', opts.poolSize ?? 10),
+      statementTimeoutMs: positiveInt('statementTimeoutMs', opts.statementTimeoutMs ?? 5_000),
+    };
     this.#historyLimit = positiveInt('historyLimit', opts.historyLimit ?? 10_000);
     this.#historyTotalLimit = positiveInt('historyTotalLimit', opts.historyTotalLimit ?? 100_000);
     this.#intentLimit = positiveInt('intentLimit', opts.intentLimit ?? 100_000);
     this.#route = opts.route ?? null;
     this.#now = opts.now ?? (() => new Date());
+    this.#replicaId = opts.replicaId ?? randomUUID();
+    this.#notifyInputs = opts.notifyInputs ?? true;
   }
 
   /**
@@ -116,14 +162,19 @@ export class PostgresStore implements Store {
   }
 
   async #open(): Promise<void> {
-    const pool = openPool({ url: this.#url, poolSize: this.#poolSize, statementTimeoutMs: this.#statementTimeoutMs });
+    const pool = openPool(this.#connection);
+    // The server processes of this store's own connections: word of their writes is not news to it.
+    pool.on('connect', (client) => this.#ownBackends.add(backendOf(client)));
+    pool.on('remove', (client) => this.#ownBackends.delete(backendOf(client)));
     try {
       await migrate(pool);
       await pool.query(SQL.purgeDeliveries, [this.#now().getTime()]);
+      const schema = await pool.query<{ schema: string | null }>('SELECT current_schema() AS schema');
+      this.#channel = inputChannel(schema.rows[0]?.schema ?? 'public');
       if (this.#closed) throw new Error('the store was closed while it opened');
     } catch (err) {
       await pool.end().catch(() => undefined);
-      throw new StoreUnavailableError(`cannot open the store at ${redactUrl(this.#url)}: ${describeError(err)}`, { cause: err });
+      throw new StoreUnavailableError(`cannot open the store at ${redactUrl(this.#connection.url)}: ${describeError(err)}`, { cause: err });
     }
     this.#pool = pool;
   }
@@ -135,6 +186,8 @@ export class PostgresStore implements Store {
     const pool = this.#pool;
     this.#pool = null;
     await Promise.allSettled([...this.#inFlight]);
+    await Promise.allSettled([...this.#watches].map((stop) => stop()));
+    this.#watches.clear();
     if (pool === null || pool.ended) return;
     try {
       await pool.end();
@@ -143,8 +196,8 @@ export class PostgresStore implements Store {
     }
   }
 
-  async addCommand(command: Command): Promise<void> {
-    await this.#run('addCommand', (pool) => rows.queueCommand(pool, command, this.#intentLimit));
+  async addCommand(command: Command, fence?: Fence): Promise<void> {
+    await this.#single('addCommand', fence, (q) => rows.queueCommand(q, command, this.#intentLimit, this.#told()));
   }
 
   async loadCommands(): Promise<Map<string, Command[]>> {
@@ -158,7 +211,7 @@ export class PostgresStore implements Store {
     return queues;
   }
 
-  async claimFire(fire: ScheduleFire, made: { command: Command | null; event: ScalingEvent | null }): Promise<boolean> {
+  async claimFire(fire: ScheduleFire, made: { command: Command | null; event: ScalingEvent | null }, fence?: Fence): Promise<boolean> {
     const at = Date.parse(fire.at);
     if (Number.isNaN(at)) throw new StoreUnavailableError(`claimFire: not a date: "${fire.at}"`);
     const events = made.event === null ? [] : [made.event];
@@ -167,10 +220,11 @@ export class PostgresStore implements Store {
       // Nothing written: the transaction commits empty.
       if (claimed.rowCount !== 1) return false;
       await client.query(SQL.trimFires, [fire.target, fire.schedule, at - FIRES_KEPT_MS]);
-      if (made.command !== null) await rows.queueCommand(client, made.command, this.#intentLimit);
+      // Unheard: a fire is queued by the schedule's own replica, the stack's holder.
+      if (made.command !== null) await rows.queueCommand(client, made.command, this.#intentLimit, null);
       await this.#appendEvents(client, events);
       return true;
-    });
+    }, fence);
   }
 
   async lastFires(): Promise<ScheduleFire[]> {
@@ -186,11 +240,11 @@ export class PostgresStore implements Store {
   async applySignals(change: SignalChange): Promise<void> {
     // Without events it is one statement: no transaction, and no wait on the history lock.
     if (change.events.length === 0) {
-      await this.#run('applySignals', (pool) => rows.writeSignals(pool, change.upsert, change.end));
+      await this.#run('applySignals', (pool) => rows.writeSignals(pool, change.upsert, change.end, this.#told()));
       return;
     }
     await this.#write('applySignals', change.events, async (client) => {
-      await rows.writeSignals(client, change.upsert, change.end);
+      await rows.writeSignals(client, change.upsert, change.end, this.#told());
       await this.#appendEvents(client, change.events);
     });
   }
@@ -200,22 +254,22 @@ export class PostgresStore implements Store {
     return found.map((row) => JSON.parse(row.json) as Signal);
   }
 
-  async startOperation(target: string, running: RunningOperation): Promise<void> {
-    await this.#run('startOperation', (pool) => pool.query(SQL.upsertRunning, [target, JSON.stringify(running)]));
+  async startOperation(target: string, running: RunningOperation, fence?: Fence): Promise<void> {
+    await this.#single('startOperation', fence, (q) => q.query(SQL.upsertRunning, [target, JSON.stringify(running)]));
   }
 
-  async markApplying(target: string, running: RunningOperation): Promise<void> {
-    await this.#run('markApplying', (pool) => pool.query(SQL.updateRunning, [target, JSON.stringify(running)]));
+  async markApplying(target: string, running: RunningOperation, fence?: Fence): Promise<void> {
+    await this.#single('markApplying', fence, (q) => q.query(SQL.updateRunning, [target, JSON.stringify(running)]));
   }
 
-  async finishOperation(target: string, end: OperationEnd): Promise<void> {
+  async finishOperation(target: string, end: OperationEnd, fence?: Fence): Promise<void> {
     await this.#write('finishOperation', end.events, async (client) => {
       await client.query(SQL.deleteRunning, [target]);
       await this.#appendEvents(client, end.events);
       await rows.consumeCommands(client, target, end.consumed);
-      await client.query(SQL.upsertTarget, [end.record.name, JSON.stringify(end.record)]);
+      await rows.saveRecord(client, end.record, fence !== undefined);
       for (const approval of end.approvals ?? []) await rows.saveApproval(client, approval);
-    });
+    }, fence);
   }
 
   async loadRunning(): Promise<Map<string, RunningOperation>> {
@@ -223,8 +277,8 @@ export class PostgresStore implements Store {
     return new Map(found.map((row) => [row.target, JSON.parse(row.json) as RunningOperation]));
   }
 
-  async saveTarget(record: TargetRecord): Promise<void> {
-    await this.#run('saveTarget', (pool) => pool.query(SQL.upsertTarget, [record.name, JSON.stringify(record)]));
+  async saveTarget(record: TargetRecord, fence?: Fence): Promise<void> {
+    await this.#single('saveTarget', fence, (q) => rows.saveRecord(q, record, fence !== undefined));
   }
 
   async loadTargets(): Promise<Map<string, TargetRecord>> {
@@ -232,8 +286,8 @@ export class PostgresStore implements Store {
     return new Map(found.map((row) => [row.name, JSON.parse(row.json) as TargetRecord]));
   }
 
-  async appendEvent(event: ScalingEvent): Promise<void> {
-    await this.#write('appendEvent', [event], (client) => this.#appendEvents(client, [event]));
+  async appendEvent(event: ScalingEvent, fence?: Fence): Promise<void> {
+    await this.#write('appendEvent', [event], (client) => this.#appendEvents(client, [event]), fence);
   }
 
   async listEvents(query: EventQuery): Promise<ScalingEvent[]> {
@@ -271,9 +325,10 @@ export class PostgresStore implements Store {
     await this.#run('forgetDelivery', (pool) => pool.query(SQL.forgetDelivery, [key]));
   }
 
+  /** The destination's head message, claimed for this store's replica (see {@link MESSAGE_CLAIM_MS}); null when another replica's claim on it lives. */
   async nextMessage(destination: string): Promise<OutboxMessage | null> {
     type Row = { seq: string; destination: string; created_at: string; attempts: number; not_before: string | null; json: string };
-    const [row] = await this.#select<Row>('nextMessage', SQL.nextMessage, [destination]);
+    const [row] = await this.#select<Row>('nextMessage', SQL.nextMessage, [destination, this.#replicaId, MESSAGE_CLAIM_MS]);
     if (row === undefined) return null;
     return {
       seq: Number(row.seq),
@@ -308,14 +363,15 @@ export class PostgresStore implements Store {
     return dropped;
   }
 
-  async saveApproval(approval: Approval, also: ApprovalDecision = {}): Promise<void> {
+  async saveApproval(approval: Approval, also: ApprovalDecision = {}, fence?: Fence): Promise<void> {
     const events = also.event === undefined ? [] : [also.event];
     await this.#write('saveApproval', events, async (client) => {
       await rows.saveApproval(client, approval);
       await this.#appendEvents(client, events);
-      if (also.record !== undefined) await client.query(SQL.upsertTarget, [also.record.name, JSON.stringify(also.record)]);
+      if (also.record !== undefined) await rows.saveRecord(client, also.record, fence !== undefined);
       await rows.consumeCommands(client, approval.target, also.consumed ?? []);
-    });
+      await rows.notify(client, this.#told(), approval.target);
+    }, fence);
   }
 
   async getApproval(id: string): Promise<Approval | null> {
@@ -332,6 +388,57 @@ export class PostgresStore implements Store {
     return found.map((row) => JSON.parse(row.json) as Approval);
   }
 
+  async heartbeat(self: { id: string; startedAt: string; draining: boolean }, ttlMs: number): Promise<ReplicaSeen[]> {
+    const forgetMs = Math.max(REPLICA_FORGOTTEN_MS, 100 * ttlMs);
+    return this.#run('heartbeat', (pool) => rows.heartbeat(pool, self, ttlMs, forgetMs));
+  }
+
+  async acquireLeases(owner: string, stacks: readonly string[], max: number, ttlMs: number): Promise<Lease[]> {
+    const wanted = [...new Set(stacks)];
+    return this.#run('acquireLeases', async (pool) => (max < 1 || wanted.length === 0 ? [] : rows.acquireLeases(pool, owner, wanted, Math.floor(max), ttlMs)));
+  }
+
+  async renewLeases(held: readonly Fence[], ttlMs: number): Promise<Lease[]> {
+    return this.#run('renewLeases', async (pool) => (held.length === 0 ? [] : rows.renewLeases(pool, held, ttlMs)));
+  }
+
+  async releaseLeases(held: readonly Fence[]): Promise<void> {
+    await this.#run('releaseLeases', async (pool) => (held.length === 0 ? undefined : rows.releaseLeases(pool, held)));
+  }
+
+  async listLeases(): Promise<Lease[]> {
+    return this.#run('listLeases', (pool) => rows.listLeases(pool));
+  }
+
+  async savePause(target: string, pause: Pause | null): Promise<void> {
+    await this.#write('savePause', [], async (client) => {
+      await rows.savePause(client, target, pause);
+      await rows.notify(client, this.#told(), target);
+    });
+  }
+
+  /** Listens on a connection of its own (not the pool's), which `close` ends too. */
+  async watch(listener: (target: string) => void, lost: (err: Error) => void): Promise<() => Promise<void>> {
+    return this.#run('watch', async () => {
+      if (!this.#notifyInputs) throw new Error('this store was opened with notifyInputs false: a watch would hear nothing');
+      let stopListening: (() => Promise<void>) | undefined = undefined;
+      const ended = (err: Error): void => {
+        if (stopListening !== undefined) this.#watches.delete(stopListening);
+        lost(err);
+      };
+      const heard = (target: string, from: number): void => {
+        if (!this.#ownBackends.has(from)) listener(target);
+      };
+      stopListening = await listen(this.#connection, this.#channel, heard, ended);
+      const stop = stopListening;
+      this.#watches.add(stop);
+      return async () => {
+        this.#watches.delete(stop);
+        await stop();
+      };
+    });
+  }
+
   /**
    * An accepted command by id, while the audit table still holds it, consumed or not (not part
    * of the Store contract: only this store's tests read the audit table).
@@ -339,6 +446,11 @@ export class PostgresStore implements Store {
   async getIntent(id: string): Promise<Intent | null> {
     const [row] = await this.#select<{ json: string }>('getIntent', SQL.selectIntent, [id]);
     return row === undefined ? null : (JSON.parse(row.json) as Intent);
+  }
+
+  /** The channel writes of inputs notify, or null when they notify none. */
+  #told(): string | null {
+    return this.#notifyInputs ? this.#channel : null;
   }
 
   /** Appends events with their outbox messages, inside a transaction holding the history lock. */
@@ -355,9 +467,24 @@ export class PostgresStore implements Store {
     await rows.appendEvents(client, events, messages, this.#now().toISOString(), limits);
   }
 
-  /** Runs `fn` in a transaction, under the history lock when it appends `events`. */
-  #write<T>(what: string, events: readonly ScalingEvent[], fn: (client: rows.Queryable) => Promise<T>): Promise<T> {
-    return this.#run(what, (pool) => transaction(pool, events.length > 0 ? HISTORY_LOCK : null, fn));
+  /**
+   * Runs `fn` in a transaction, under the history lock when it appends `events`; with a fence,
+   * first checks that it holds (rejecting with LeaseLostError, the transaction rolled back).
+   */
+  #write<T>(what: string, events: readonly ScalingEvent[], fn: (client: rows.Queryable) => Promise<T>, fence?: Fence): Promise<T> {
+    return this.#run(what, (pool) =>
+      transaction(pool, events.length > 0 ? HISTORY_LOCK : null, async (client) => {
+        if (fence !== undefined && !(await rows.holdsLease(client, fence))) {
+          throw new LeaseLostError(fence.stack, `${what}: the lease of ${fence.stack} is no longer held at epoch ${fence.epoch}`);
+        }
+        return fn(client);
+      }),
+    );
+  }
+
+  /** A write that is one statement unfenced, run on its own; fenced, in a transaction that checks the fence first. */
+  #single<T>(what: string, fence: Fence | undefined, fn: (q: rows.Queryable) => Promise<T>): Promise<T> {
+    return fence === undefined ? this.#run(what, fn) : this.#write(what, [], fn, fence);
   }
 
   /** One read statement's rows. */
@@ -375,6 +502,8 @@ export class PostgresStore implements Store {
     try {
       return await call;
     } catch (err) {
+      // Already a StoreUnavailableError, and one the engine tells apart by its class.
+      if (err instanceof LeaseLostError) throw err;
       throw new StoreUnavailableError(`${what} failed: ${describeError(err)}`, { cause: err });
     } finally {
       this.#inFlight.delete(call);
@@ -385,4 +514,9 @@ export class PostgresStore implements Store {
 function positiveInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   return value;
+}
+
+/** The server process id of a pooled connection (node-postgres keeps it, its types do not say so). */
+function backendOf(client: object): number {
+  return (client as { processID?: number | null }).processID ?? -1;
 }

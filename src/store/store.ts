@@ -23,8 +23,28 @@
  * - A store used before `init` or after `close` rejects with StoreUnavailableError; `init`
  *   twice is harmless.
  * - Plain SQL only: every statement must carry to PostgreSQL unchanged in meaning.
+ * - The engine's own writes about a target (an operation's start and end, its record, a fire,
+ *   an approval's decision, a skip) may carry a {@link Fence}; a store shared by replicas
+ *   refuses them whole with LeaseLostError when the fence no longer holds. Writes of inputs
+ *   (alert deliveries, commands, pauses) are never fenced: any replica takes any request.
  */
-import type { Approval, ApprovalStatus, Command, RunningOperation, ScalingEvent, Signal, SignalKey, TargetRecord } from '../types.js';
+import type { Approval, ApprovalStatus, Command, Pause, RunningOperation, ScalingEvent, Signal, SignalKey, TargetRecord } from '../types.js';
+
+/**
+ * A write's proof that its replica still holds the stack the write is about (several replicas
+ * on one PostgreSQL). A store that takes it checks, in the write's own transaction, that the
+ * lease of `stack` is held by `owner` at `epoch` and not expired in the database's time, and
+ * otherwise refuses the whole write with LeaseLostError. A store of one daemon (SQLite) has no
+ * leases and ignores it.
+ */
+export interface Fence {
+  /** The stack's key, as the lease names it: backend, project and stack name. */
+  stack: string;
+  /** The replica id. */
+  owner: string;
+  /** The epoch the replica acquired the lease at. */
+  epoch: number;
+}
 
 /**
  * Names the notification destinations an event goes to (the `notifications` config). The store
@@ -113,7 +133,7 @@ export interface Store {
   close(): Promise<void>;
 
   /** Queues an operator command at the end of its target's queue (and keeps its audit record), atomically. */
-  addCommand(command: Command): Promise<void>;
+  addCommand(command: Command, fence?: Fence): Promise<void>;
   /** Every target's queued commands, in the order they were added. */
   loadCommands(): Promise<Map<string, Command[]>>;
 
@@ -123,15 +143,15 @@ export interface Store {
   loadSignals(): Promise<Signal[]>;
 
   /** Sets the target's running slot (overwrites it): an operation starts. */
-  startOperation(target: string, running: RunningOperation): Promise<void>;
+  startOperation(target: string, running: RunningOperation, fence?: Fence): Promise<void>;
   /** Overwrites the running slot only when there is one (to record `applying`); a no-op otherwise. */
-  markApplying(target: string, running: RunningOperation): Promise<void>;
+  markApplying(target: string, running: RunningOperation, fence?: Fence): Promise<void>;
   /**
    * Ends an operation atomically: clears the running slot, appends the events, removes the
    * consumed commands, saves the target record. Also how a cut-off operation found at start is
    * dropped (no events, nothing consumed).
    */
-  finishOperation(target: string, end: OperationEnd): Promise<void>;
+  finishOperation(target: string, end: OperationEnd, fence?: Fence): Promise<void>;
   /** Every target's running slot, for recovery at start. */
   loadRunning(): Promise<Map<string, RunningOperation>>;
 
@@ -141,7 +161,7 @@ export interface Store {
    * nothing, when that fire (target, schedule, instant) was already recorded. This is what makes
    * a point fire once per fire time whatever restarts (or, later, replicas) happen.
    */
-  claimFire(fire: ScheduleFire, made: { command: Command | null; event: ScalingEvent | null }): Promise<boolean>;
+  claimFire(fire: ScheduleFire, made: { command: Command | null; event: ScalingEvent | null }, fence?: Fence): Promise<boolean>;
   // A store may forget a schedule's fires a day older than its newest: only the newest matters
   // for catching up, and a fire that old cannot be claimed again (it is past any deadline).
 
@@ -149,12 +169,12 @@ export interface Store {
   lastFires(): Promise<ScheduleFire[]>;
 
   /** Saves a target's durable state. */
-  saveTarget(record: TargetRecord): Promise<void>;
+  saveTarget(record: TargetRecord, fence?: Fence): Promise<void>;
   /** Every saved target record. */
   loadTargets(): Promise<Map<string, TargetRecord>>;
 
   /** Appends an event that ends no operation (an ignored alert, a skipped evaluation). */
-  appendEvent(event: ScalingEvent): Promise<void>;
+  appendEvent(event: ScalingEvent, fence?: Fence): Promise<void>;
   /** History, newest first by insertion order; limit capped at 1000; an unknown `before` id gives an empty page. */
   listEvents(query: EventQuery): Promise<ScalingEvent[]>;
   /** The newest event of each target. */
@@ -193,9 +213,79 @@ export interface Store {
    * decision, the target's record afterwards (a rejection starts a cooldown) and the commands
    * it consumed (of the approval's target; an id no longer queued is no error).
    */
-  saveApproval(approval: Approval, also?: ApprovalDecision): Promise<void>;
+  saveApproval(approval: Approval, also?: ApprovalDecision, fence?: Fence): Promise<void>;
   /** One approval by id, or null. */
   getApproval(id: string): Promise<Approval | null>;
   /** Approvals, newest request first; limit capped at 1000. */
   listApprovals(query: ApprovalQuery): Promise<Approval[]>;
+}
+
+/** A replica's hold on one stack: only the holder acts on it. */
+export interface Lease {
+  /** The stack's key: backend, project and stack name. */
+  stack: string;
+  /** The holding replica's id. */
+  owner: string;
+  /** Rises by one with every acquisition, by any replica (the same one after an expiry too). */
+  epoch: number;
+  /** When it lapses unless renewed, in the database's time (ISO-8601 UTC). */
+  expiresAt: string;
+}
+
+/** A replica as the cluster table knows it. */
+export interface ReplicaSeen {
+  id: string;
+  /** Its last heartbeat, in the database's time (ISO-8601 UTC). */
+  lastSeen: string;
+  /** When it started (ISO-8601 UTC, its own clock). */
+  startedAt: string;
+  /** It is draining: it takes no leases and hands over the ones it has. */
+  draining: boolean;
+}
+
+/**
+ * What a store shared by several replicas adds (PostgreSQL): the replica table, per-stack
+ * leases whose expiry is the database's time (never a replica's clock), and word of inputs
+ * written by other replicas.
+ *
+ * Rules:
+ * - Every time is the database's `now()`; a replica's clock is never compared with another's.
+ * - A lease is free when it has no row, was released, or expired (`expires_at <= now()`);
+ *   acquiring it sets the owner, `expires_at = now() + ttl`, and raises the epoch by one.
+ * - Renewal extends only a lease still held at that epoch and not expired.
+ * - Every write that appends an input for a target (a command, a delivery's signals, a pause,
+ *   an approval's decision) tells the watchers, after its commit, the target's name.
+ */
+export interface ClusterStore {
+  /** Records that replica `self` is alive now; resolves with the replicas seen within `ttlMs` (itself included), oldest first. */
+  heartbeat(self: { id: string; startedAt: string; draining: boolean }, ttlMs: number): Promise<ReplicaSeen[]>;
+  /**
+   * Acquires, for `owner`, up to `max` of `stacks` whose lease is free, trying them in the order
+   * given; resolves with those acquired. Two replicas acquiring at once never both get one.
+   */
+  acquireLeases(owner: string, stacks: readonly string[], max: number, ttlMs: number): Promise<Lease[]>;
+  /** Extends the leases of `held` still held at their epoch; resolves with those extended (a lease missing from the answer is lost). */
+  renewLeases(held: readonly Fence[], ttlMs: number): Promise<Lease[]>;
+  /** Gives up the leases of `held` still held at their epoch: free at once for any replica. */
+  releaseLeases(held: readonly Fence[]): Promise<void>;
+  /** Every lease row that is held (not expired, not released), by stack. */
+  listLeases(): Promise<Lease[]>;
+  /**
+   * Calls `listener` with a target's name after a write of an input for it committed through
+   * another store (another replica's; this store's own writes are left out: its caller knows
+   * them). `lost` is called when the watch's connection fails:
+   * the caller reloads what it may have missed and watches again. Resolves with a stop function.
+   */
+  watch(listener: (target: string) => void, lost: (err: Error) => void): Promise<() => Promise<void>>;
+  /**
+   * Sets (or with null, lifts) a target's pause alone, creating its record when there is none:
+   * the rest of the record is the holder's. A fenced record write keeps the stored pause, so
+   * the holder never writes back a pause it has not heard of yet.
+   */
+  savePause(target: string, pause: Pause | null): Promise<void>;
+}
+
+/** Whether a store is shared by replicas. */
+export function isClusterStore(store: Store): store is Store & ClusterStore {
+  return typeof (store as Partial<ClusterStore>).acquireLeases === 'function';
 }
