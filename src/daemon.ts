@@ -3,7 +3,9 @@
  * the drain. Nothing here decides anything; it only connects the stages in the order data
  * flows (DESIGN.md, "Architecture").
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -11,6 +13,9 @@ import { targetsOf } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { systemClock, type Clock } from './engine/clock.js';
 import { Engine } from './engine/engine.js';
+import { soleOwnership } from './engine/ownership.js';
+import { LeaseKeeper } from './cluster/lease-keeper.js';
+import { keepWatching } from './cluster/watch.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { isLoopback, openRoutes } from './http/auth.js';
 import { EventBus } from './observe/bus.js';
@@ -23,7 +28,7 @@ import { AutomationExecutor } from './pulumi/automation.js';
 import type { Executor } from './pulumi/executor.js';
 import { StreamHub } from './http/stream.js';
 import { createStore } from './store/index.js';
-import type { Store } from './store/store.js';
+import { isClusterStore, type Store } from './store/store.js';
 
 /** What `startDaemon` may be given instead of its defaults (tests, embedding). */
 export interface DaemonOptions {
@@ -74,9 +79,26 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
   const backend = config.pulumi.backendUrl;
   if (backend?.startsWith('file://')) mkdirSync(backend.slice('file://'.length), { recursive: true });
 
-  const store = opts.store ?? createStore(config.store, { route: outboxRouter(config) });
+  // This daemon's id among replicas (in leases, outbox claims and `GET /api/v1/cluster`).
+  const self = (config.store.driver === 'postgres' ? config.store.replicaId : undefined) ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+  const startedAt = new Date().toISOString();
+  const store = opts.store ?? createStore(config.store, { route: outboxRouter(config), replicaId: self });
   await store.init();
   const clock = opts.clock ?? systemClock;
+  // Replicas sharing PostgreSQL act on the stacks whose lease they hold; a daemon alone, on all.
+  const keeper =
+    config.store.driver === 'postgres' && isClusterStore(store)
+      ? new LeaseKeeper({
+          store,
+          self,
+          startedAt,
+          stacks: targetsOf(config).map((t) => t.stackKey),
+          ttlMs: config.store.leaseTTL,
+          clock,
+          logger: logger.child({ stage: 'cluster' }),
+          bus,
+        })
+      : null;
   const post = opts.post ?? fetchPoster;
   const notifier = new Notifier({
     store,
@@ -118,16 +140,28 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
     operationTimeout: config.engine.operationTimeout,
     cancelGrace: config.engine.cancelGrace,
     evaluationInterval: config.engine.evaluationInterval,
+    ownership: keeper ?? soleOwnership(self),
   });
+  keeper?.attach(engine);
+  const cluster = keeper ?? {
+    view: async () => ({ self, replicas: [{ id: self, lastSeen: new Date(clock.now()).toISOString(), startedAt, draining: engine.isDraining() }], leases: [] }),
+  };
+  let unwatch: (() => Promise<void>) | null = null;
 
   let app: FastifyInstance | undefined;
   try {
     await engine.start();
+    if (keeper !== null && isClusterStore(store)) {
+      unwatch = await keepWatching(store, engine, clock, logger.child({ stage: 'cluster' }));
+      keeper.start();
+    }
     const stream = new StreamHub(bus, (name) => engine.state(name));
-    app = buildApp({ config, engine, store, logger, metrics, stream, chat: { followups, respond }, ...(opts.sns ? { sns: opts.sns } : {}) });
+    app = buildApp({ config, engine, store, logger, metrics, stream, cluster, chat: { followups, respond }, ...(opts.sns ? { sns: opts.sns } : {}) });
     await app.listen({ host: config.server.host, port: opts.port ?? config.server.port });
     notifier.start();
   } catch (err) {
+    keeper?.stop();
+    await unwatch?.();
     await app?.close().catch(() => {});
     await notifier.close().catch(() => {});
     await executor.close().catch(() => {});
@@ -152,6 +186,8 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
     draining ??= (async () => {
       metrics.ready.set(0);
       logger.info({ timeoutMs: config.engine.drainTimeout }, 'draining: refusing new work, letting running operations finish');
+      // The other replicas take this one's idle stacks at once; the busy ones once they finish.
+      keeper?.drain();
       const drained = engine.drain(config.engine.drainTimeout);
       const running = (await engine.states()).filter((t) => t.running).map((t) => t.name);
       const result = await drained;
@@ -160,6 +196,10 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
         // back, and their intents stay in the store, running, to resume at the next start.
         logger.error({ running, drainTimeout: config.engine.drainTimeout, stopped: result.stopped }, 'drain timeout passed: running operations were cancelled');
       }
+      // Handed over once nothing runs here; a CLI that would not stop keeps its stack's lease until it lapses.
+      if (result.stopped) await keeper?.handOver();
+      else keeper?.stop();
+      await unwatch?.();
       await started.close();
       // What is not delivered by now stays in the outbox for the next start.
       await notifier.close();
@@ -173,6 +213,7 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
   };
   const abort = () => {
     logger.warn('second signal: cancelling running operations and exiting now');
+    keeper?.stop();
     engine.interrupt();
   };
   return { app: started, engine, store, metrics, logger, url, drain, abort };

@@ -385,6 +385,12 @@ export interface TargetState extends Omit<TargetRecord, 'retry' | 'applied'> {
    * PS_STACK_NOT_FOUND for a stack that does not exist); null once one succeeds.
    */
   error: { code: string; message: string; at: string } | null;
+  /**
+   * The replica that holds the target's stack and so acts on it (its id, as in `GET
+   * /api/v1/cluster`), or null while none does (several replicas on PostgreSQL; the daemon's
+   * own id when it runs alone).
+   */
+  owner: string | null;
 }
 
 /** Stands for "no target named" in the history, where a target name is required. */

@@ -70,8 +70,13 @@ const storeSection = z
         poolSize: z.number().int().positive().default(10),
         /** Any statement running longer is cancelled, so a stuck database turns into 503s rather than hung requests. */
         statementTimeout: durationAtLeast(100, '100ms').default(5_000),
-        /** How long a replica's lease lasts without renewal (read now, used by leader election later). */
+        /**
+         * How long a replica's lease on a stack lasts without renewal (renewed every third of it).
+         * A replica that stops for longer loses its stacks to the others.
+         */
         leaseTTL: durationAtLeast(1_000, '1s').default(15_000),
+        /** This replica's id in leases and `GET /api/v1/cluster` (default: the host name and a random suffix, new at each start). */
+        replicaId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/, 'letters, digits, _ . : - (at most 63)').optional(),
         historyLimit,
         historyTotalLimit,
       }),

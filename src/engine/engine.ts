@@ -21,15 +21,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/schema.js';
-import { OperationInterruptedError, OperationTimeoutError, PulumiScaleError } from '../errors.js';
+import { LeaseLostError, OperationInterruptedError, OperationTimeoutError, PulumiScaleError } from '../errors.js';
 import type { EventBus } from '../observe/bus.js';
 import { planBounds } from '../policy/bounds.js';
 import { planSignals, type SignalPlan } from '../policy/signals.js';
 import { boundsAt, nextChange } from '../schedule/index.js';
 import { pruneRecommendations } from '../policy/stabilization.js';
 import type { Executor } from '../pulumi/executor.js';
-import type { SignalChange, Store } from '../store/store.js';
-import type { Actor, Approval, Command, Pause, ScalingEvent, TargetState } from '../types.js';
+import { isClusterStore, type Fence, type ScheduleFire, type SignalChange, type Store } from '../store/store.js';
+import type { Actor, Approval, Command, Pause, RunningOperation, ScalingEvent, Signal, TargetRecord, TargetState } from '../types.js';
 import { closeApproval, isAutomatic } from './approvals.js';
 import { checkDrift } from './drift.js';
 import type { Clock } from './clock.js';
@@ -38,6 +38,7 @@ import { Scheduler } from './scheduler.js';
 import { boundsSkipEvent, errorOf, missedCommandEvent, readFailureEvent, repeatsNewest, skipEvent, targetMessage } from './engine-events.js';
 import { pointClaims, pointsOf, type PointClaim } from './schedule-points.js';
 import { SignalLedger } from './signal-ledger.js';
+import { soleOwnership, type Ownership } from './ownership.js';
 import { newRuntime, serial, stateOf, type TargetRuntime } from './target-runtime.js';
 import { Waiters } from './waiters.js';
 
@@ -68,6 +69,11 @@ export interface EngineOptions {
   evaluationInterval: number;
   /** New event ids; UUIDs by default. */
   newId?: () => string;
+  /**
+   * Which stacks this daemon acts on (ownership.ts): all of them by default; the leased ones
+   * when replicas share the store, whose inputs the engine then reloads from it.
+   */
+  ownership?: Ownership;
 }
 
 /**
@@ -104,6 +110,8 @@ export class Engine {
   #evaluated: Promise<void> | null = null;
   /** An end of expired signals is on its way (see #endExpiredSoon). */
   #ending = false;
+  /** An end of expired signals is being written (see #endExpired). */
+  #endingExpired = false;
   /** Which deliveries of a signal are stale (signal-ledger.ts). */
   readonly #ledger = new SignalLedger();
   /** Targets whose drift check is due, waiting for their stack to be free. */
@@ -113,6 +121,10 @@ export class Engine {
   #scheduleAt: number | null = null;
   /** Per `target\0schedule`: the instant up to which its point fires were handled (epoch ms). */
   readonly #pointsHandled = new Map<string, number>();
+  readonly #ownership: Ownership;
+  /** Targets whose inputs another replica may have written, reloaded together (see #reloadSoon). */
+  readonly #toReload = new Set<TargetRuntime>();
+  #reloading: Promise<void> | null = null;
 
   constructor(opts: EngineOptions) {
     this.#store = opts.store;
@@ -125,6 +137,7 @@ export class Engine {
     this.#evaluationInterval = opts.evaluationInterval;
     this.#deps = { executor: opts.executor, clock: opts.clock, logger: opts.logger, dryRun: opts.dryRun, retry: opts.retry, newId: opts.newId ?? randomUUID };
     this.#waiters = new Waiters(opts.clock);
+    this.#ownership = opts.ownership ?? soleOwnership('local');
     this.#scheduler = new Scheduler({ concurrency: opts.concurrency, clock: opts.clock, wake: () => this.#pump() });
     for (const config of opts.targets) this.#targets.set(config.name, newRuntime(config));
   }
@@ -229,10 +242,25 @@ export class Engine {
     return this.#evaluated;
   }
 
-  /** Ends (in the store, then in memory) every signal past its expiry. */
+  /**
+   * Ends (in the store, then in memory) every signal past its expiry. One end at a time: a tick
+   * that comes while the last end is still being written (a slow store) would record the same
+   * expiries again.
+   */
   async #endExpired(): Promise<void> {
+    if (this.#endingExpired) return;
+    this.#endingExpired = true;
+    try {
+      await this.#endExpiredNow();
+    } finally {
+      this.#endingExpired = false;
+    }
+  }
+
+  async #endExpiredNow(): Promise<void> {
     const now = this.#clock.now();
-    const expired = [...this.#targets.values()].flatMap((t) => t.signals.due(now));
+    // Among replicas a signal is ended by its stack's holder alone: another may have refreshed it.
+    const expired = [...this.#targets.values()].filter((t) => this.#ownership.holds(t.stack)).flatMap((t) => t.signals.due(now));
     if (expired.length === 0) return;
     // Each expiry is said in the history, naming its signal: "why did it stop scaling?"
     const events = expired.map((s): ScalingEvent => ({
@@ -280,13 +308,15 @@ export class Engine {
     try {
       await serial(t, async () => {
         const record = { ...t.record, pause };
-        await this.#store.saveTarget(record);
+        // Among replicas the rest of the record is the holder's: only the pause is written.
+        if (this.#ownership.shared && isClusterStore(this.#store)) await this.#store.savePause(name, pause);
+        else await this.#store.saveTarget(record);
         t.record = record;
       });
       this.#changed(t);
       this.#offer(t);
       this.#publishTarget(t);
-      return stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now());
+      return stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now(), this.#ownership.ownerOf(t.stack));
     } finally {
       this.#submitting -= 1;
       this.#notify();
@@ -295,7 +325,8 @@ export class Engine {
 
   /** Appends an event that ends no operation and publishes it. */
   async record(event: ScalingEvent): Promise<void> {
-    await this.#store.appendEvent(event);
+    const t = this.#targets.get(event.target);
+    await this.#store.appendEvent(event, t === undefined ? undefined : this.#fence(t));
     this.#published(event);
   }
 
@@ -325,7 +356,7 @@ export class Engine {
         }
         if (verdict === 'reject') return this.#closeWhileHeld(t, open, actor);
         const approved: Approval = { ...open, status: 'approved', decidedBy: actor, decidedAt: new Date(this.#clock.now()).toISOString() };
-        await this.#store.saveApproval(approved);
+        await this.#store.saveApproval(approved, {}, this.#fenceIfHeld(t));
         t.approval = approved;
         return approved;
       });
@@ -354,7 +385,7 @@ export class Engine {
   /** The write and memory change of a close, inside the target's serial queue. */
   async #closeWhileHeld(t: TargetRuntime, open: Approval, actor: Actor | null): Promise<Approval> {
     const closed = closeApproval({ approval: open, actor, target: t.config, record: t.record, id: this.#deps.newId(), now: this.#clock.now(), dryRun: this.#deps.dryRun });
-    await this.#store.saveApproval(closed.approval, { event: closed.event, record: closed.record, consumed: open.commands });
+    await this.#store.saveApproval(closed.approval, { event: closed.event, record: closed.record, consumed: open.commands }, this.#fenceIfHeld(t));
     t.record = closed.record;
     t.commands = t.commands.filter((c) => !open.commands.includes(c.id));
     t.approval = null;
@@ -368,12 +399,12 @@ export class Engine {
   /** One target's state, or null for a name that is not configured. */
   async state(name: string): Promise<TargetState | null> {
     const t = this.#targets.get(name);
-    return t === undefined ? null : stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now());
+    return t === undefined ? null : stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now(), this.#ownership.ownerOf(t.stack));
   }
 
   /** Every target's state, in config order. */
   async states(): Promise<TargetState[]> {
-    return [...this.#targets.values()].map((t) => stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now()));
+    return [...this.#targets.values()].map((t) => stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now(), this.#ownership.ownerOf(t.stack)));
   }
 
   /** True once a drain has begun. */
@@ -418,64 +449,232 @@ export class Engine {
   }
 
   async #load(): Promise<void> {
-    const [records, commands, signals, running, lastEvents, fires, pending, approved] = await Promise.all([
-      this.#store.loadTargets(),
-      this.#store.loadCommands(),
-      this.#store.loadSignals(),
-      this.#store.loadRunning(),
-      this.#store.lastEvents(),
-      this.#store.lastFires(),
-      this.#store.listApprovals({ status: 'pending', limit: 1000 }),
-      this.#store.listApprovals({ status: 'approved', limit: 1000 }),
-    ]);
-    // Newest first: each target keeps its newest open approval (the store holds one at a time).
-    for (const a of [...approved, ...pending].reverse()) {
-      const t = this.#targets.get(a.target);
-      if (t !== undefined && t.config.approval !== undefined) t.approval = a;
-      else {
-        // Its target no longer asks for approval (or is gone): nothing will apply or expire it.
-        this.#logger.warn({ target: a.target, approval: a.id }, 'an open approval of a target without approval is closed as superseded');
-        await this.#store.saveApproval({ ...a, status: 'superseded' });
-      }
-    }
-    // Points catch up from their last handled fire (a missed one is recorded as such).
-    for (const fire of fires) this.#pointsHandled.set(`${fire.target}\0${fire.schedule}`, Date.parse(fire.at));
-    for (const t of this.#targets.values()) {
-      const name = t.config.name;
-      const saved = records.get(name);
-      // The config says whether a target is paused; the stored flag only mirrors it.
-      if (saved !== undefined) t.record = { ...saved, name, paused: t.config.paused };
-      t.lastEvent = lastEvents.get(name) ?? null;
-      t.commands = [...(commands.get(name) ?? [])];
-      const slot = running.get(name);
-      if (slot?.applying) {
-        this.#logger.warn({ target: name, applying: slot.applying }, 'an operation was cut off mid-apply by a stop; it will be finished');
-        t.running = slot;
-      } else if (slot !== undefined) {
-        // It had not begun to apply: nothing to finish, its commands are still queued.
-        await this.#store.finishOperation(name, { events: [], record: t.record, consumed: [] });
-      }
-      this.#unread.add(name);
-    }
-    for (const t of this.#targets.values()) await this.#dropStalePoints(t);
-    const startedAt = this.#clock.now();
-    for (const t of this.#targets.values()) {
-      const every = t.config.drift?.every ?? null;
-      if (every !== null) t.driftDueAt = startedAt + every;
-    }
-    for (const s of signals) this.#targets.get(s.target)?.signals.set(s);
+    const snapshot = await this.#snapshot();
+    const all = [...this.#targets.values()];
+    // Among replicas, a target's work is taken up when its stack's lease is (`acquired`); until
+    // then its memory only mirrors the store, for the state served.
+    await this.#adopt(all.filter((t) => this.#ownership.holds(t.stack)), snapshot);
+    for (const t of all) if (!this.#ownership.holds(t.stack)) this.#mirror(t, snapshot, { whole: true });
+    const { commands, running, signals } = snapshot;
     for (const name of new Set([...commands.keys(), ...running.keys(), ...signals.map((s) => s.target)])) {
       if (!this.#targets.has(name)) this.#logger.warn({ target: name }, 'commands or signals of a target no longer configured are left in the store');
     }
-    // The oldest waiting work goes first.
-    const waiting = [...this.#targets.values()].filter((t) => t.running !== null || t.commands.length > 0 || t.signals.size > 0);
-    waiting.sort((a, b) => (a.commands[0]?.receivedAt ?? '~').localeCompare(b.commands[0]?.receivedAt ?? '~'));
-    for (const t of waiting) this.#scheduler.offer(t.config.name);
     this.#loaded = true;
     this.#armTick();
     await this.#onSchedules();
     this.#pump();
     this.#notify();
+  }
+
+  /**
+   * What the store holds that the engine's memory mirrors; with `inputsOnly`, what a reload of
+   * the inputs needs (records, commands, signals, approvals), the rest left empty.
+   */
+  async #snapshot(opts: { inputsOnly?: boolean } = {}): Promise<Snapshot> {
+    const none = async <T>(empty: T): Promise<T> => empty;
+    const [records, commands, signals, running, lastEvents, fires, pending, approved] = await Promise.all([
+      this.#store.loadTargets(),
+      this.#store.loadCommands(),
+      this.#store.loadSignals(),
+      opts.inputsOnly ? none(new Map<string, RunningOperation>()) : this.#store.loadRunning(),
+      opts.inputsOnly ? none(new Map<string, ScalingEvent>()) : this.#store.lastEvents(),
+      opts.inputsOnly ? none<ScheduleFire[]>([]) : this.#store.lastFires(),
+      this.#store.listApprovals({ status: 'pending', limit: 1000 }),
+      this.#store.listApprovals({ status: 'approved', limit: 1000 }),
+    ]);
+    // Newest first in the store: each target keeps its newest open approval (one at a time).
+    const open = new Map<string, Approval>();
+    for (const a of [...approved, ...pending].reverse()) open.set(a.target, a);
+    return { records, commands, signals, running, lastEvents, fires, open };
+  }
+
+  /**
+   * Takes up the work of targets this daemon now acts on (all of them at start, for one daemon;
+   * those of acquired stacks, among replicas): memory from the store, then what a start does —
+   * drops the running slots of operations that had not begun to apply (their commands are still
+   * queued), keeps the others to finish, catches the schedules up from their last fire, and
+   * reads every value. Its writes are fenced; the caller holds the targets' serial queues or
+   * runs before anything else can write.
+   */
+  async #adopt(ts: readonly TargetRuntime[], snapshot: Snapshot): Promise<void> {
+    for (const t of ts) {
+      const a = snapshot.open.get(t.config.name);
+      if (a !== undefined && t.config.approval === undefined) {
+        // Its target no longer asks for approval: nothing will apply or expire it.
+        this.#logger.warn({ target: a.target, approval: a.id }, 'an open approval of a target without approval is closed as superseded');
+        await this.#store.saveApproval({ ...a, status: 'superseded' }, {}, this.#fence(t));
+        snapshot.open.delete(t.config.name);
+      }
+    }
+    // Points catch up from their last handled fire (a missed one is recorded as such).
+    const names = new Set(ts.map((t) => t.config.name));
+    for (const fire of snapshot.fires) if (names.has(fire.target)) this.#pointsHandled.set(`${fire.target}\0${fire.schedule}`, Date.parse(fire.at));
+    for (const t of ts) {
+      const name = t.config.name;
+      this.#mirror(t, snapshot, { whole: true });
+      const slot = snapshot.running.get(name);
+      if (slot?.applying) {
+        this.#logger.warn({ target: name, applying: slot.applying }, 'an operation was cut off mid-apply; it will be finished');
+        t.running = slot;
+      } else {
+        t.running = null;
+        // It had not begun to apply: nothing to finish, its commands are still queued.
+        if (slot !== undefined) await this.#store.finishOperation(name, { events: [], record: t.record, consumed: [] }, this.#fence(t));
+      }
+      this.#unread.add(name);
+    }
+    for (const t of ts) await this.#dropStalePoints(t);
+    const startedAt = this.#clock.now();
+    for (const t of ts) {
+      const every = t.config.drift?.every ?? null;
+      if (every !== null) t.driftDueAt = startedAt + every;
+    }
+    // The oldest waiting work goes first.
+    const waiting = ts.filter((t) => t.running !== null || t.commands.length > 0 || t.signals.size > 0);
+    waiting.sort((a, b) => (a.commands[0]?.receivedAt ?? '~').localeCompare(b.commands[0]?.receivedAt ?? '~'));
+    for (const t of waiting) this.#scheduler.offer(t.config.name);
+  }
+
+  /**
+   * Makes a target's memory what the store holds: its inputs (queued commands, signals, pause,
+   * open approval) always; with `whole`, its whole record, newest event and running slot too (a
+   * target this daemon does not act on, or takes up now). Resolves whether an input changed.
+   */
+  #mirror(t: TargetRuntime, snapshot: Snapshot, opts: { whole: boolean }): boolean {
+    const name = t.config.name;
+    const saved = snapshot.records.get(name);
+    let changed = false;
+    // The config says whether a target is paused; the stored flag only mirrors it.
+    if (opts.whole) {
+      if (saved !== undefined) t.record = { ...saved, name, paused: t.config.paused };
+      t.lastEvent = snapshot.lastEvents.get(name) ?? t.lastEvent;
+      if (!this.#ownership.holds(t.stack)) t.running = snapshot.running.get(name) ?? null;
+    } else if (saved !== undefined && JSON.stringify(saved.pause) !== JSON.stringify(t.record.pause)) {
+      t.record = { ...t.record, pause: saved.pause };
+      changed = true;
+    }
+    const commands = snapshot.commands.get(name) ?? [];
+    if (commands.map((c) => c.id).join('\0') !== t.commands.map((c) => c.id).join('\0')) changed = true;
+    t.commands = [...commands];
+    const stored = new Map(snapshot.signals.filter((s) => s.target === name).map((s) => [s.id, s]));
+    for (const s of [...t.signals.values()]) {
+      if (!stored.has(s.id)) {
+        t.signals.delete(s.id);
+        changed = true;
+      }
+    }
+    for (const s of stored.values()) {
+      const before = t.signals.get(s.id);
+      if (before === undefined || before.direction !== s.direction || before.value !== s.value) changed = true;
+      if (before === undefined || JSON.stringify(before) !== JSON.stringify(s)) t.signals.set(s);
+    }
+    const open = snapshot.open.get(name) ?? null;
+    if (open?.id !== t.approval?.id || open?.status !== t.approval?.status) changed = true;
+    t.approval = t.config.approval === undefined ? null : open;
+    if (changed) this.#changed(t);
+    return changed;
+  }
+
+  /**
+   * Stacks this replica just acquired (cluster/lease-keeper.ts): their targets' work is taken up
+   * from the store, which the replica that held them before wrote. Rejects when the store could
+   * not be read (the keeper then gives the leases back).
+   */
+  async acquired(stacks: readonly string[]): Promise<void> {
+    await this.#ready();
+    const wanted = new Set(stacks);
+    const ts = [...this.#targets.values()].filter((t) => wanted.has(t.stack));
+    if (ts.length === 0 || this.#draining) return;
+    this.#submitting += 1;
+    try {
+      await underAll(ts, async () => this.#adopt(ts, await this.#snapshot()));
+      for (const t of ts) this.#publishTarget(t);
+    } finally {
+      this.#submitting -= 1;
+      this.#notify();
+    }
+    // A fire due while no replica held the stack is made now (once: the store claims it).
+    await this.#onSchedules();
+  }
+
+  /** Stacks given up or lost: nothing more starts on them here (a running `up` finishes). */
+  lost(stacks: readonly string[]): void {
+    const gone = new Set(stacks);
+    for (const t of this.#targets.values()) {
+      if (!gone.has(t.stack)) continue;
+      this.#driftDue.delete(t.config.name);
+      this.#unread.delete(t.config.name);
+      this.#publishTarget(t);
+    }
+    this.#notify();
+  }
+
+  /** Whether an operation, read or drift check holds `stack` now. */
+  busy(stack: string): boolean {
+    return this.#scheduler.lockOf(stack) !== undefined;
+  }
+
+  /**
+   * Another replica (or this one) wrote inputs for these targets (the store's watch): the ones
+   * this daemon acts on reload their inputs soon, together.
+   */
+  inputsChanged(targets: readonly string[]): void {
+    for (const name of targets) {
+      const t = this.#targets.get(name);
+      if (t !== undefined && this.#ownership.holds(t.stack)) this.#toReload.add(t);
+    }
+    this.#reloadSoon();
+  }
+
+  /** Every target reloads from the store soon: the watch was lost, or at each evaluation among replicas. */
+  reloadAll(): void {
+    for (const t of this.#targets.values()) this.#toReload.add(t);
+    this.#reloadSoon();
+  }
+
+  /** Reloads the targets waiting in #toReload, one snapshot for all of them, until none waits. */
+  #reloadSoon(): void {
+    if (this.#reloading !== null || this.#toReload.size === 0 || this.#draining || !this.#loaded) return;
+    this.#submitting += 1;
+    this.#reloading = (async () => {
+      while (this.#toReload.size > 0 && !this.#draining) {
+        const ts = [...this.#toReload];
+        this.#toReload.clear();
+        try {
+          await this.#reload(ts);
+        } catch (err) {
+          this.#logger.warn({ err, targets: ts.length }, 'could not reload inputs written by other replicas; will try at the next evaluation');
+        }
+      }
+    })().finally(() => {
+      this.#reloading = null;
+      this.#submitting -= 1;
+      this.#notify();
+    });
+  }
+
+  async #reload(ts: readonly TargetRuntime[]): Promise<void> {
+    const changed: TargetRuntime[] = [];
+    const rejected: { t: TargetRuntime; open: Approval; by: Actor | null }[] = [];
+    await underAll(ts, async () => {
+      // Targets held here need their inputs only; the others mirror everything, for the state served.
+      const snapshot = await this.#snapshot({ inputsOnly: ts.every((t) => this.#ownership.holds(t.stack)) });
+      for (const t of ts) {
+        const held = this.#ownership.holds(t.stack);
+        const before = t.approval;
+        if (this.#mirror(t, snapshot, { whole: !held })) changed.push(t);
+        // Rejected on another replica: its holder records the outcome and the cooldown.
+        if (held && before?.status === 'pending' && t.approval?.id !== before.id) {
+          const now = await this.#store.getApproval(before.id);
+          if (now?.status === 'rejected') rejected.push({ t, open: before, by: now.decidedBy ?? null });
+        }
+      }
+    });
+    for (const { t, open, by } of rejected) {
+      t.approval = open;
+      await this.#closeApproval(t, open.id, by);
+    }
+    if (changed.length > 0) await this.#evaluateSoon(new Set(changed));
   }
 
   /**
@@ -493,7 +692,7 @@ export class Engine {
     });
     if (stale.length === 0) return;
     const events = stale.map((c) => missedCommandEvent(t, c, { id: this.#deps.newId(), now }));
-    await this.#store.finishOperation(t.config.name, { events, record: t.record, consumed: stale.map((c) => c.id) });
+    await this.#store.finishOperation(t.config.name, { events, record: t.record, consumed: stale.map((c) => c.id) }, this.#fence(t));
     t.commands = t.commands.filter((c) => !stale.includes(c));
     for (const event of events) this.#published(event);
   }
@@ -503,7 +702,7 @@ export class Engine {
     if (!this.#loaded || this.#draining) return;
     const picked = this.#scheduler.pick((name) => {
       const t = this.#targets.get(name);
-      if (t === undefined) return null;
+      if (t === undefined || !this.#ownership.holds(t.stack)) return null;
       const readyAt = this.#evaluate(t);
       return readyAt === null ? null : { stack: t.stack, readyAt };
     });
@@ -514,6 +713,7 @@ export class Engine {
     for (const name of this.#driftDue) {
       if (this.#scheduler.full) break;
       const t = this.#targets.get(name) as TargetRuntime;
+      if (!this.#ownership.holds(t.stack)) continue;
       // Work first: the check looks again once the target is idle (at a later tick).
       if (this.#unread.has(name) || this.#evaluate(t, { quiet: true }) !== null) continue;
       if (!this.#scheduler.acquire(t.stack, { target: name, kind: 'drift' })) continue;
@@ -523,6 +723,7 @@ export class Engine {
     for (const name of this.#unread) {
       if (this.#scheduler.full) break;
       const t = this.#targets.get(name) as TargetRuntime;
+      if (!this.#ownership.holds(t.stack)) continue;
       // A target with work reads its value when its operation starts.
       if (this.#evaluate(t, { quiet: true }) !== null) continue;
       if (!this.#scheduler.acquire(t.stack, { target: name, kind: 'read' })) continue;
@@ -665,6 +866,9 @@ export class Engine {
   /** One operation, from planning on the present to publishing the outcome. Never rejects. */
   async #operate(t: TargetRuntime): Promise<void> {
     const name = t.config.name;
+    // The lease this operation runs under: its writes carry it, so that once the stack was held
+    // by another replica in between, a later hold of this one's does not make them valid again.
+    const fence = this.#fence(t);
     this.#unread.delete(name);
     const controller = new AbortController();
     this.#operations.set(name, controller);
@@ -697,7 +901,8 @@ export class Engine {
         },
         (running) =>
           serial(t, async () => {
-            await this.#store.startOperation(name, running);
+            // Fenced: among replicas, the store checks the lease once more just before the up.
+            await this.#store.startOperation(name, running, fence);
             t.running = running;
           }),
         controller.signal,
@@ -715,7 +920,7 @@ export class Engine {
       return;
     }
     if (outcome.desired !== null) this.#remember(t, { desired: outcome.desired, recommendation: outcome.recommendation } as SignalPlan, this.#clock.now());
-    if (!(await this.#finish(t, outcome))) return;
+    if (!(await this.#finish(t, outcome, fence))) return;
     if (outcome.events.some((e) => e.kind !== 'unlocked')) t.reported = Math.max(t.reported, changesSeen);
     if (outcome.kind === 'previewed' && t.running === null) t.previewed = outcome.events.at(-1)?.to ?? null;
     t.error = errorOf(outcome.events);
@@ -737,7 +942,7 @@ export class Engine {
    * a shutdown gives up on it, which leaves the running slot in the store to resume at the next
    * start. Resolves whether the end was stored.
    */
-  async #finish(t: TargetRuntime, outcome: OperationOutcome): Promise<boolean> {
+  async #finish(t: TargetRuntime, outcome: OperationOutcome, fence: Fence | undefined): Promise<boolean> {
     const name = t.config.name;
     // Notices written on their own are dropped once stored, so a retry never writes one twice.
     let notices = outcome.keepRunning ? [...outcome.events] : [];
@@ -751,12 +956,12 @@ export class Engine {
           if (outcome.keepRunning) {
             // A resumed operation to try again: its running slot (and value) stays.
             for (const event of notices) {
-              await this.#store.appendEvent(event);
+              await this.#store.appendEvent(event, fence);
               notices = notices.slice(1);
             }
-            await this.#store.saveTarget(record);
+            await this.#store.saveTarget(record, fence);
           } else {
-            await this.#store.finishOperation(name, { events: outcome.events, record, consumed: outcome.consumed, approvals: outcome.approvals });
+            await this.#store.finishOperation(name, { events: outcome.events, record, consumed: outcome.consumed, approvals: outcome.approvals }, fence);
             t.running = null;
             for (const a of outcome.approvals) {
               if (a.status === 'pending' || a.status === 'approved') t.approval = a;
@@ -768,6 +973,13 @@ export class Engine {
         });
         return true;
       } catch (err) {
+        if (err instanceof LeaseLostError) {
+          // Another replica holds the stack now: it finishes this operation from its running
+          // slot (the value being applied), so this replica writes nothing more about it.
+          this.#logger.warn({ target: name, events: outcome.events }, 'the lease of the stack was lost during the operation; its new holder records the outcome');
+          if (fence !== undefined) this.#ownership.refused(fence);
+          return false;
+        }
         const delayMs = backoffDelay(attempt, this.#retry);
         this.#logger.error({ target: name, err, events: outcome.events, attempt, delayMs }, 'could not record the end of an operation; will write it again');
         if (this.#interrupting) return false;
@@ -784,6 +996,7 @@ export class Engine {
    */
   async #checkDrift(t: TargetRuntime): Promise<void> {
     const name = t.config.name;
+    const fence = this.#fence(t);
     const every = t.config.drift?.every ?? null;
     const controller = new AbortController();
     const timer = this.#clock.setTimer(
@@ -806,11 +1019,11 @@ export class Engine {
         // Only what the check owns changes: the present record may have moved meanwhile (a pause).
         if (outcome.adopt !== undefined) {
           const record = { ...t.record, current: outcome.adopt, applied: outcome.adopt };
-          await this.#store.saveTarget(record);
+          await this.#store.saveTarget(record, fence);
           t.record = record;
         }
-        if (outcome.command !== null) await this.#store.addCommand(outcome.command);
-        if (outcome.event !== null) await this.#store.appendEvent(outcome.event);
+        if (outcome.command !== null) await this.#store.addCommand(outcome.command, fence);
+        if (outcome.event !== null) await this.#store.appendEvent(outcome.event, fence);
         if (outcome.command !== null) t.commands.push(outcome.command);
       });
       t.driftSeen = outcome.signature;
@@ -858,7 +1071,7 @@ export class Engine {
       if (read !== t.record.current) {
         await serial(t, async () => {
           const record = { ...t.record, current: read };
-          await this.#store.saveTarget(record);
+          await this.#store.saveTarget(record, this.#fence(t));
           t.record = record;
         });
       }
@@ -898,6 +1111,8 @@ export class Engine {
 
   async #onTick(): Promise<void> {
     const now = this.#clock.now();
+    // Among replicas, a missed word of another's write is made up for here.
+    if (this.#ownership.shared) this.reloadAll();
     await this.#endExpired();
     for (const t of this.#targets.values()) if (t.signals.size > 0 || t.commands.length > 0) this.#scheduler.offer(t.config.name);
     for (const t of this.#targets.values()) if (t.driftDueAt !== null && t.driftDueAt <= now) this.#driftDue.add(t.config.name);
@@ -918,6 +1133,7 @@ export class Engine {
     this.#submitting += 1;
     try {
       for (const t of this.#targets.values()) {
+        if (!this.#ownership.holds(t.stack)) continue;
         for (const point of pointsOf(t)) {
           const key = `${t.config.name}\0${point.name}`;
           const from = this.#pointsHandled.get(key) ?? now - point.startingDeadline;
@@ -943,7 +1159,7 @@ export class Engine {
   /** Claims one fire in the store (once per fire time), then queues its command in memory. */
   async #claim(t: TargetRuntime, claim: PointClaim): Promise<void> {
     const claimed = await serial(t, async () => {
-      if (!(await this.#store.claimFire(claim.fire, { command: claim.command, event: claim.event }))) return false;
+      if (!(await this.#store.claimFire(claim.fire, { command: claim.command, event: claim.event }, this.#fence(t)))) return false;
       if (claim.command !== null) t.commands.push(claim.command);
       return true;
     });
@@ -995,6 +1211,16 @@ export class Engine {
     }
   }
 
+  /** The fence of this daemon's writes about `t` (none for one daemon alone). */
+  #fence(t: TargetRuntime): Fence | undefined {
+    return this.#ownership.fence(t.stack);
+  }
+
+  /** The fence when this daemon acts on `t`; none for an input taken for another replica's stack. */
+  #fenceIfHeld(t: TargetRuntime): Fence | undefined {
+    return this.#ownership.holds(t.stack) ? this.#fence(t) : undefined;
+  }
+
   #offer(t: TargetRuntime): void {
     this.#scheduler.offer(t.config.name);
     this.#pump();
@@ -1029,6 +1255,7 @@ export class Engine {
     if (!this.#loaded || this.#draining) return true;
     const now = this.#clock.now();
     for (const t of this.#targets.values()) {
+      if (!this.#ownership.holds(t.stack)) continue;
       const at = this.#evaluate(t, { quiet: true });
       if (at !== null && at <= now) return false;
     }
@@ -1037,6 +1264,36 @@ export class Engine {
 
   #notify(): void {
     this.#waiters.notify();
+  }
+}
+
+/** What the store holds that the engine's memory mirrors, read at once. */
+interface Snapshot {
+  records: Map<string, TargetRecord>;
+  commands: Map<string, Command[]>;
+  signals: Signal[];
+  running: Map<string, RunningOperation>;
+  lastEvents: Map<string, ScalingEvent>;
+  fires: ScheduleFire[];
+  /** Each target's newest open (pending or approved) approval. */
+  open: Map<string, Approval>;
+}
+
+/**
+ * Runs `fn` while holding the serial queues of every target of `ts`: the writes queued before
+ * it have settled, and none of theirs runs until it is done, so what `fn` reads from the store
+ * and puts in memory is never overtaken by a write of this daemon.
+ */
+async function underAll<T>(ts: readonly TargetRuntime[], fn: () => Promise<T>): Promise<T> {
+  let release = (): void => undefined;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  await Promise.all(ts.map((t) => new Promise<void>((entered) => void serial(t, () => (entered(), gate)))));
+  try {
+    return await fn();
+  } finally {
+    release();
   }
 }
 

@@ -192,6 +192,15 @@ export async function runOperation(
       const detail = `an operation cut off by a stop (${cutOff.from ?? 'unset'} -> ${cutOff.to}) is not resumed: target is paused; the config is back at ${cutOff.from ?? 'unset'}`;
       return outcome({ events: [event('skipped', null, detail, { skipReason: 'paused' })], record: { ...record, current }, consumed: consumed(), kind: 'skipped' });
     }
+    if (cutOff !== null && (await deps.executor.deployedValue(target)) === cutOff.to) {
+      // Cut off after its `up` had succeeded (a crash, a replica killed or cut off past its
+      // lease): only the record is missing, and a second `up` would apply the change twice.
+      plan = { kind: 'resume', commandIds: input.resume?.commandIds ?? [], decision: resumeDecision(cutOff, 'cut off', { min: input.bounds.min, max: input.bounds.max }) };
+      const cooldownUntil = cooldownAfter(record.cooldownUntil, plan.decision.direction, clock.now(), target.cooldown);
+      current = cutOff.from;
+      const finished = event('changed', cutOff.to, `${plan.decision.reason}; its up had succeeded before it was cut off`);
+      return outcome({ events: [finished], record: { ...record, current: cutOff.to, applied: cutOff.to, cooldownUntil, retry: null }, consumed: consumed(), kind: 'changed' });
+    }
     plan = planFor(input, current, clock.now());
     if (plan === null) return outcome({ record: { ...record, current } });
     // One request at a time: while one waits, only a person's commands run.

@@ -117,7 +117,7 @@ export function activeSignals(t: TargetRuntime, now: number): Signal[] {
  * The target's state as served. `running` is about the stack: an operation of any target that
  * shares it counts, since it holds this target's work back too.
  */
-export function stateOf(t: TargetRuntime, lock: StackLock | undefined, now: number): TargetState {
+export function stateOf(t: TargetRuntime, lock: StackLock | undefined, now: number, owner: string | null = null): TargetState {
   const { retry: _retry, applied: _applied, ...record } = t.record;
   // The commands an operation is applying now stay stored until its event; they are not queued.
   const covered = new Set(t.running?.commandIds ?? []);
@@ -150,5 +150,6 @@ export function stateOf(t: TargetRuntime, lock: StackLock | undefined, now: numb
     running: lock?.kind === 'operation',
     lastEvent: t.lastEvent,
     error: t.error,
+    owner,
   };
 }

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { boundsAt, timeline } from '../schedule/index.js';
 import { PulumiScaleError } from '../errors.js';
 import { requireCredentials } from './auth.js';
-import type { AppDeps } from './deps.js';
+import type { AppDeps, ClusterView } from './deps.js';
 import { known, pause, refuseWhileDraining, resume, scale } from './operator.js';
 import { parseScenario, ScenarioError } from '../simulate/input.js';
 import { simulate, SimulationTooLargeError } from '../simulate/simulate.js';
@@ -68,6 +68,13 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
   const now = deps.now ?? Date.now;
 
   app.get('/api/v1/targets', async () => deps.engine.states());
+
+  // Without a cluster (an app built for tests): a daemon alone, holding its stacks without leases.
+  const startedAt = new Date(now()).toISOString();
+  app.get('/api/v1/cluster', async (): Promise<ClusterView> => {
+    if (deps.cluster !== undefined) return deps.cluster.view();
+    return { self: 'local', replicas: [{ id: 'local', lastSeen: new Date(now()).toISOString(), startedAt, draining: deps.engine.isDraining() }], leases: [] };
+  });
 
   app.get<{ Params: { name: string } }>('/api/v1/targets/:name', async (req) => {
     const state = await deps.engine.state(req.params.name);

@@ -8,7 +8,7 @@ import type { Followups } from '../notify/chat/followups.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { StreamHub } from './stream.js';
 import type { CertFetcher } from '../sources/sns.js';
-import type { SignalChange, Store } from '../store/store.js';
+import type { Lease, ReplicaSeen, SignalChange, Store } from '../store/store.js';
 import type { Actor, Approval, Command, Pause, ScalingEvent, TargetState } from '../types.js';
 
 /** The engine as the HTTP layer sees it. */
@@ -34,6 +34,14 @@ export interface EngineApi {
   decideApproval(id: string, verdict: 'approve' | 'reject', actor: Actor): Promise<Approval>;
 }
 
+/** What `GET /api/v1/cluster` answers: this replica, the live replicas and the held leases. */
+export interface ClusterView {
+  /** This replica's id. */
+  self: string;
+  replicas: ReplicaSeen[];
+  leases: Lease[];
+}
+
 /** Everything `buildApp` is given. */
 export interface AppDeps {
   config: Readonly<Config>;
@@ -45,6 +53,8 @@ export interface AppDeps {
   newId?: () => string;
   /** The clock (Date.now by default). */
   now?: () => number;
+  /** The replicas and leases (`GET /api/v1/cluster`); without it the route answers for this daemon alone. */
+  cluster?: { view(): Promise<ClusterView> };
   /** The live stream's hub (`GET /api/v1/stream`); without it the route is not served. */
   stream?: StreamHub;
   /** Chat plumbing: where slash commands' outcomes are reported, how Slack response URLs are posted to. */

@@ -19,6 +19,10 @@ export type BusMessage =
   | { type: 'drift-check'; target: string; outcome: 'clean' | 'drifted' | 'failed' }
   /** One notification attempt's outcome (notify/notifier.ts); `destination` is a configured name. */
   | { type: 'notification'; destination: string; outcome: 'sent' | 'retried' | 'rate-limited' | 'rejected' | 'expired' }
+  /** Leases this replica took or gave up (cluster/lease-keeper.ts), and why. */
+  | { type: 'lease-change'; reason: 'acquired' | 'released' | 'lost' | 'store-unavailable'; count: number }
+  /** After each lease beat: the leases this replica holds and the live replicas it sees. */
+  | { type: 'cluster'; held: number; replicasLive: number }
   | {
       type: 'target';
       target: string;

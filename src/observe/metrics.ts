@@ -140,6 +140,25 @@ export class Metrics {
     // prom-client calls this on each scrape; `this` is the gauge, hence the captured metrics.
     collect: async () => this.#collectQueued(),
   });
+  /** Stack leases this replica holds (several replicas on PostgreSQL; 0 for a daemon on SQLite). */
+  readonly leasesHeld = new Gauge({
+    name: 'pulumiscale_leases_held',
+    help: 'Stack leases this replica holds (only the holder of a stack acts on it).',
+    registers: [this.registry],
+  });
+  /** Leases taken or given up, by why. */
+  readonly leaseChanges = new Counter({
+    name: 'pulumiscale_lease_changes_total',
+    help: 'Stack leases this replica acquired, released (drain, rebalance), lost (expired or taken) or stepped down from (store-unavailable).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  /** Replicas seen alive at the last lease beat (not draining), this one included. */
+  readonly replicasLive = new Gauge({
+    name: 'pulumiscale_replicas_live',
+    help: 'Replicas that heartbeat within the lease TTL and are not draining, as this replica last saw them.',
+    registers: [this.registry],
+  });
   /**
    * Counts the outbox per destination for the queued gauge (the daemon sets it to the store's
    * `countMessages`), and the destinations to report (0 for those with none waiting).
@@ -210,6 +229,13 @@ export class Metrics {
           if (msg.outcome !== 'failed') this.drifted.set({ target }, msg.outcome === 'drifted' ? 1 : 0);
           break;
         }
+        case 'lease-change':
+          this.leaseChanges.inc({ reason: msg.reason }, msg.count);
+          break;
+        case 'cluster':
+          this.leasesHeld.set(msg.held);
+          this.replicasLive.set(msg.replicasLive);
+          break;
         case 'notification':
           this.notifications.inc({ destination: msg.destination, outcome: msg.outcome });
           break;

@@ -57,6 +57,7 @@ const PROTECTED: { method: string; path: string; body?: string }[] = [
   { method: 'GET', path: '/api/v1/approvals/a1' },
   { method: 'POST', path: '/api/v1/approvals/a1/approve' },
   { method: 'POST', path: '/api/v1/approvals/a1/reject' },
+  { method: 'GET', path: '/api/v1/cluster' },
 ];
 
 /** Ways to spell the same path that a router may decode or fold into the canonical one. */

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterEach } from 'vitest';
 import type { TargetConfig } from '../../src/config/schema.js';
 import { Engine } from '../../src/engine/engine.js';
+import type { Ownership } from '../../src/engine/ownership.js';
 import { EventBus, type BusMessage } from '../../src/observe/bus.js';
 import type { Adjustment, Intent, ScalingEvent, Signal } from '../../src/types.js';
 import { FakeClock } from './fake-clock.js';
@@ -79,6 +80,8 @@ export function setup(opts: {
   store?: MemoryStore;
   /** The fake clock's start (default 2025-01-01T00:00:00Z, a Wednesday). */
   start?: number;
+  /** Which stacks the engine acts on (default: all of them, as one daemon alone). */
+  ownership?: Ownership;
 }): Setup {
   const store = opts.store ?? new MemoryStore();
   const exec = new FakeExecutor();
@@ -104,6 +107,7 @@ export function setup(opts: {
     evaluationInterval: 15_000,
     // Unique across engines: a test that restarts on the same store must not reuse an id.
     newId: () => `event-${++ids}`,
+    ownership: opts.ownership,
   });
   const events = (): ScalingEvent[] => messages.flatMap((m) => (m.type === 'event' ? [m.event] : []));
   const s = { engine, store, exec, clock, messages, events };

@@ -181,6 +181,7 @@ export class FakeEngine implements EngineApi {
       running: false,
       lastEvent: last,
       error: null,
+      owner: 'local',
     };
   }
 
