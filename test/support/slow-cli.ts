@@ -9,17 +9,20 @@ import path from 'node:path';
 import type { PulumiSandbox } from './pulumi.js';
 
 /** Makes the folder under the sandbox and returns it, for a config's `pulumi.cliDir`. */
-export async function slowCli(sandbox: PulumiSandbox, opts: { commands: readonly string[]; seconds: number; name?: string }): Promise<string> {
-  const dir = path.join(sandbox.root, opts.name ?? `slow-cli-${opts.commands.join('-')}`);
+export async function slowCli(sandbox: PulumiSandbox, opts: { commands: readonly string[]; seconds: number; name?: string; after?: boolean }): Promise<string> {
+  const dir = path.join(sandbox.root, opts.name ?? `slow-cli-${opts.commands.join('-')}${opts.after ? '-after' : ''}`);
   await mkdir(dir, { recursive: true });
   const real = path.join(sandbox.cliDir, 'pulumi');
+  // `after`: the real command runs first (taking and releasing the stack's lock), then the
+  // script sleeps before it exits: a command whose work is done but whose caller has not heard.
+  const slow = opts.after ? `"${real}" "$@"; rc=$?; sleep ${opts.seconds}; exit $rc` : `sleep ${opts.seconds}; break`;
   const script = [
     '#!/bin/sh',
-    `# Sleeps ${opts.seconds}s before: ${opts.commands.join(', ')}; then runs the real CLI.`,
+    `# ${opts.after ? 'After' : 'Before'} ${opts.commands.join(', ')}: sleeps ${opts.seconds}s; otherwise the real CLI.`,
     "trap '' INT",
     'for arg in "$@"; do',
     '  case "$arg" in',
-    `    ${opts.commands.join('|')}) sleep ${opts.seconds}; break ;;`,
+    `    ${opts.commands.join('|')}) ${slow} ;;`,
     '  esac',
     'done',
     `exec "${real}" "$@"`,
