@@ -511,6 +511,9 @@ export class Engine {
     for (const fire of snapshot.fires) if (names.has(fire.target)) this.#pointsHandled.set(`${fire.target}\0${fire.schedule}`, Date.parse(fire.at));
     for (const t of ts) {
       const name = t.config.name;
+      // Taken over from another replica, which may have changed the stack since this process
+      // last opened it: opened afresh (an inline stack's config seeded from its outputs again).
+      if (this.#ownership.shared && !this.busy(t.stack)) await this.#deps.executor.forget(t.config);
       this.#mirror(t, snapshot, { whole: true });
       const slot = snapshot.running.get(name);
       if (slot?.applying) {

@@ -195,6 +195,14 @@ export class AutomationExecutor implements Executor {
     await this.#track(this.#open(target));
   }
 
+  async forget(target: TargetConfig): Promise<void> {
+    const opening = this.#stacks.get(target.name);
+    this.#stacks.delete(target.name);
+    this.#seen.delete(target.name);
+    const opened = await opening?.catch(() => undefined);
+    if (opened?.ownedDir !== undefined) await rm(opened.ownedDir, { recursive: true, force: true });
+  }
+
   /** Waits for running operations, then drops every workspace and removes the folders it created. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.#running]);

@@ -111,6 +111,13 @@ export interface Executor {
    * Aborting `signal` ends the CLI call and rejects with the signal's reason.
    */
   checkDrift(target: TargetConfig, opts?: { signal?: AbortSignal }): Promise<{ resources: DriftReport; value: number | null }>;
+  /**
+   * Forgets what was opened or read of the target's stack, so that the next call opens it
+   * afresh: an inline stack's config (kept in a workspace of this process) is then seeded again
+   * from the outputs of its latest update. For a replica taking a stack over from another, which
+   * may have changed it since this process last looked. Not while an operation of it runs.
+   */
+  forget(target: TargetConfig): Promise<void>;
   /** Releases workspaces. Does not interrupt running operations. */
   close(): Promise<void>;
 }

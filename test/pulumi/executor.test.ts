@@ -211,6 +211,19 @@ describe('AutomationExecutor on an inline program', () => {
     await expect(executor().read(t)).resolves.toBe(7);
   });
 
+  it('forget: a replica that read the stack before another changed it reads the new value', async () => {
+    const t = target({ stack: 'taken-over', inline: { project } });
+    const mine = executor();
+    const theirs = executor();
+    await mine.apply(t, 3, { dryRun: false });
+    await expect(mine.read(t)).resolves.toBe(3);
+    // Another replica (its own workspace) changes the stack meanwhile.
+    await theirs.apply(t, 5, { dryRun: false });
+    await expect(mine.read(t)).resolves.toBe(3);
+    await mine.forget(t);
+    await expect(mine.read(t)).resolves.toBe(5);
+  });
+
   it('an update refused because another holds the stack lock is a StackConflictError, and restores', async () => {
     const t = target({ stack: 'locked', inline: { project } });
     let entered!: () => void;

@@ -178,6 +178,13 @@ export class FakeExecutor implements Executor {
     return this.deployed.get(target.name) ?? null;
   }
 
+  /** Targets forgotten (`forget`), in call order. */
+  readonly forgotten: string[] = [];
+
+  async forget(target: TargetConfig): Promise<void> {
+    this.forgotten.push(target.name);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }

@@ -92,6 +92,8 @@ describe('engine among replicas: acting only on held stacks', () => {
     expect(store.fenced).toEqual([]);
     leases.take(WEB);
     await engine.acquired([WEB]);
+    // Taken over: what this process had opened of the stack is forgotten before anything reads it.
+    expect(exec.forgotten).toEqual(['web']);
     await engine.idle();
     expect(exec.applies).toEqual([{ op: 'apply', target: 'web', to: 4, dryRun: false }]);
     expect(events().filter((e) => e.kind === 'changed')).toMatchObject([{ from: 3, to: 4 }]);
