@@ -48,6 +48,7 @@ import type { Pool } from 'pg';
 import { LeaseLostError, StoreUnavailableError } from '../errors.js';
 import type { Approval, Command, Intent, Pause, RunningOperation, ScalingEvent, Signal, TargetRecord } from '../types.js';
 import { describeError, listen, openPool, redactUrl, transaction, type PoolOptions } from './postgres-connect.js';
+import { SignalBatcher } from './postgres-batch.js';
 import { advisoryLock, inputChannel, migrate } from './postgres-schema.js';
 import * as rows from './postgres-sql.js';
 import { SQL } from './postgres-sql.js';
@@ -120,6 +121,8 @@ export class PostgresStore implements Store, ClusterStore {
   readonly #now: () => Date;
   readonly #replicaId: string;
   readonly #notifyInputs: boolean;
+  /** Alert deliveries without events, committed together. */
+  readonly #signalWrites = new SignalBatcher((upsert, end) => this.#run('applySignals', (pool) => rows.writeSignals(pool, upsert, end, this.#told())));
   /** The server process ids of the pool's connections (see `watch`). */
   readonly #ownBackends = new Set<number>();
   #pool: Pool | null = null;
@@ -183,6 +186,8 @@ export class PostgresStore implements Store, ClusterStore {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#opening?.catch(() => undefined);
+    // Deliveries already taken are written before the pool goes.
+    await this.#signalWrites.idle();
     const pool = this.#pool;
     this.#pool = null;
     await Promise.allSettled([...this.#inFlight]);
@@ -238,9 +243,10 @@ export class PostgresStore implements Store, ClusterStore {
   }
 
   async applySignals(change: SignalChange): Promise<void> {
-    // Without events it is one statement: no transaction, and no wait on the history lock.
+    // Without events it is written with the deliveries that arrive meanwhile (postgres-batch.ts):
+    // one statement for them all, no transaction, and no wait on the history lock.
     if (change.events.length === 0) {
-      await this.#run('applySignals', (pool) => rows.writeSignals(pool, change.upsert, change.end, this.#told()));
+      await this.#signalWrites.add(change.upsert, change.end);
       return;
     }
     await this.#write('applySignals', change.events, async (client) => {
