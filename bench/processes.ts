@@ -176,17 +176,20 @@ export interface DaemonConfig {
   /** The `targets:` entries, each a YAML line indented by two spaces. */
   targets: string[];
   bodyLimit?: string;
+  /** The `store:` section as YAML flow text (`{ driver: postgres, url: … }`); default: SQLite in `dir`. */
+  store?: string;
 }
 
 /**
- * A daemon config: SQLite store, the Alertmanager webhook without credentials, log level warn,
- * and a short drain so that stopping a bench daemon never waits on a Pulumi operation for long.
+ * A daemon config: a SQLite store unless `store` says otherwise, the Alertmanager webhook
+ * without credentials, log level warn, and a short drain so that stopping a bench daemon never
+ * waits on a Pulumi operation for long.
  */
 export function daemonConfig(c: DaemonConfig): string {
   return [
     `server: { host: 127.0.0.1, port: ${c.port}, bodyLimit: ${c.bodyLimit ?? '1mb'} }`,
     'engine: { drainTimeout: 3s, cancelGrace: 1s }',
-    `store: { driver: sqlite, path: ${JSON.stringify(path.join(c.dir, 'state.db'))} }`,
+    `store: ${c.store ?? `{ driver: sqlite, path: ${JSON.stringify(path.join(c.dir, 'state.db'))} }`}`,
     'webhooks: { alertmanager: { signalTTL: 1h } }',
     'log: { level: warn }',
     c.pulumi,

@@ -4,7 +4,7 @@
  * is missed (or a figure could not be measured). `npm run bench` builds first.
  *
  *   npm run bench
- *   BENCH_ONLY=intake,big npm run bench      # some figures: intake, big, operation, storm, targets
+ *   BENCH_ONLY=intake,big npm run bench      # some figures: intake, big, operation, storm, targets, pg-intake
  *   BENCH_INTAKE_SECONDS=2                   # a shorter intake load while working on it (default 8)
  *   BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   # Node options for the daemons
  *   BENCH_CLI_DIR=/tmp/wrapped/bin           # the daemons' pulumi.cliDir (say, a wrapper that logs each call)
@@ -22,6 +22,7 @@ import { BODY_LIMIT_BYTES, type BenchContext, type Figure } from './context.js';
 import { intake, storm } from './intake.js';
 import { manyTargets } from './many-targets.js';
 import { operation } from './operation.js';
+import { pgIntake } from './pg-intake.js';
 import { startBaseline, stopAll } from './processes.js';
 import { table, type Failure, type Row } from './report.js';
 
@@ -31,6 +32,7 @@ const FIGURES: Record<string, Figure> = {
   operation,
   storm,
   targets: manyTargets,
+  'pg-intake': pgIntake,
 };
 
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter((s) => s !== '');
