@@ -354,6 +354,14 @@ export class Engine {
           await this.#closeWhileHeld(t, open, null);
           throw approvalClosed({ ...open, status: 'expired' });
         }
+        if (verdict === 'reject' && this.#ownership.shared && !this.#ownership.holds(t.stack)) {
+          // The decision alone: the holder of the stack records it and starts the cooldown when
+          // it hears of it (#reload), as it would for its own.
+          const rejected: Approval = { ...open, status: 'rejected', decidedBy: actor, decidedAt: new Date(this.#clock.now()).toISOString() };
+          await this.#store.saveApproval(rejected);
+          t.approval = null;
+          return rejected;
+        }
         if (verdict === 'reject') return this.#closeWhileHeld(t, open, actor);
         const approved: Approval = { ...open, status: 'approved', decidedBy: actor, decidedAt: new Date(this.#clock.now()).toISOString() };
         await this.#store.saveApproval(approved, {}, this.#fenceIfHeld(t));
