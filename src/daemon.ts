@@ -143,6 +143,8 @@ export async function startDaemon(config: Readonly<Config>, opts: DaemonOptions 
     ownership: keeper ?? soleOwnership(self),
   });
   keeper?.attach(engine);
+  // A daemon alone is the one live replica (it holds no leases: every stack is its own).
+  if (keeper === null) metrics.replicasLive.set(1);
   const cluster = keeper ?? {
     view: async () => ({ self, replicas: [{ id: self, lastSeen: new Date(clock.now()).toISOString(), startedAt, draining: engine.isDraining() }], leases: [] }),
   };

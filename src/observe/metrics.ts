@@ -153,7 +153,7 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
-  /** Replicas seen alive at the last lease beat (not draining), this one included. */
+  /** Replicas seen alive at the last lease beat (not draining), this one included; 1 for a daemon on SQLite. */
   readonly replicasLive = new Gauge({
     name: 'pulumiscale_replicas_live',
     help: 'Replicas that heartbeat within the lease TTL and are not draining, as this replica last saw them.',

@@ -64,3 +64,20 @@ describe('drain', () => {
     expect(exec.closed).toBe(true);
   });
 });
+
+describe('a daemon alone (SQLite)', () => {
+  it('is a cluster of one: GET /api/v1/cluster lists itself and no leases, it owns every target, and counts one live replica', async () => {
+    const exec = new FakeExecutor();
+    exec.values.set('web', 2);
+    const d = await startDaemon(config, { executor: exec, clock: new FakeClock(), logger: pino({ level: 'silent' }) });
+    daemon = d;
+    const cluster = (await d.app.inject({ url: '/api/v1/cluster' })).json<{ self: string; replicas: { id: string; draining: boolean }[]; leases: unknown[] }>();
+    expect(cluster.self).toMatch(/.+-[0-9a-f]{6}$/);
+    expect(cluster.replicas).toMatchObject([{ id: cluster.self, draining: false }]);
+    expect(cluster.leases).toEqual([]);
+    expect((await d.app.inject({ url: '/api/v1/targets/web' })).json()).toMatchObject({ owner: cluster.self });
+    const metrics = (await d.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/^pulumiscale_replicas_live 1$/m);
+    expect(metrics).toMatch(/^pulumiscale_leases_held 0$/m);
+  });
+});
