@@ -1,51 +1,17 @@
 // The PostgreSQL store shared by replicas (store.ts `ClusterStore`): two stores on one schema
 // play two replicas. The replica table and leases run on the database's clock, so where time
 // must pass the tests move a row's time back with their own connection instead of waiting.
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseLostError, StoreUnavailableError } from '../../src/errors.js';
 import { MESSAGE_CLAIM_MS, PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres.js';
 import type { Fence, OutboxRouter } from '../../src/store/store.js';
 import type { Pause } from '../../src/types.js';
 import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { usePostgresStores } from '../support/postgres-stores.js';
 import { at, makeApproval, makeCommand, makeEvent, makeRecord, makeRunning, makeSignal } from './store-conformance.js';
 
-let server: PostgresServer;
-/** The tests' own connections: schemas, and moving times back behind the stores' backs. */
-let admin: pg.Pool;
-
-beforeAll(async () => {
-  server = await startPostgres();
-  admin = new pg.Pool({ connectionString: server.url, max: 3 });
-}, 60_000);
-
-afterAll(async () => {
-  await admin?.end();
-  await server?.remove();
-});
-
-let schemas = 0;
-/** A new, empty schema of the test database. */
-async function freshSchema(): Promise<string> {
-  const name = `cluster_${++schemas}`;
-  await admin.query(`CREATE SCHEMA ${name}`);
-  return name;
-}
-
-/** Stores opened by a test, closed after it even when it fails. */
-const opened: PostgresStore[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-});
-
-/** A store on `schema`, initialised. */
-async function open(schema: string, opts: Partial<PostgresStoreOptions> & { on?: PostgresServer } = {}): Promise<PostgresStore> {
-  const { on, ...rest } = opts;
-  const store = new PostgresStore({ url: (on ?? server).urlFor(schema), ...rest });
-  opened.push(store);
-  await store.init();
-  return store;
-}
+const db = usePostgresStores('cluster');
+const { freshSchema, open, peek } = db;
 
 /** Two replicas, `r1` and `r2`, on one fresh schema. */
 async function twoReplicas(opts: Partial<PostgresStoreOptions> = {}): Promise<{ schema: string; a: PostgresStore; b: PostgresStore }> {
@@ -54,10 +20,6 @@ async function twoReplicas(opts: Partial<PostgresStoreOptions> = {}): Promise<{ 
   return { schema, a, b };
 }
 
-/** Rows of `sql` run on the tests' own connection. */
-async function peek<R extends object>(sql: string, values: unknown[] = []): Promise<R[]> {
-  return (await admin.query<R & Record<string, unknown>>(sql, values)).rows;
-}
 
 /** The database's clock, in epoch ms. */
 async function dbNow(): Promise<number> {
@@ -92,11 +54,11 @@ describe('PostgresStore replicas', () => {
   it('a replica unseen for longer than the TTL drops out of the list; one unseen for an hour is forgotten', async () => {
     const { schema, a, b } = await twoReplicas();
     await b.heartbeat({ id: 'r2', startedAt: at(0), draining: false }, 1_000);
-    await admin.query(`UPDATE ${schema}.replicas SET last_seen = now() - interval '2 seconds' WHERE id = 'r2'`);
+    await db.admin.query(`UPDATE ${schema}.replicas SET last_seen = now() - interval '2 seconds' WHERE id = 'r2'`);
     expect((await a.heartbeat({ id: 'r1', startedAt: at(1), draining: false }, 1_000)).map((r) => r.id)).toEqual(['r1']);
     expect(await peek(`SELECT id FROM ${schema}.replicas ORDER BY id`)).toEqual([{ id: 'r1' }, { id: 'r2' }]);
 
-    await admin.query(`UPDATE ${schema}.replicas SET last_seen = now() - interval '2 hours' WHERE id = 'r2'`);
+    await db.admin.query(`UPDATE ${schema}.replicas SET last_seen = now() - interval '2 hours' WHERE id = 'r2'`);
     await a.heartbeat({ id: 'r1', startedAt: at(1), draining: false }, 1_000);
     expect(await peek(`SELECT id FROM ${schema}.replicas`)).toEqual([{ id: 'r1' }]);
     // A replica that comes back is listed again.
@@ -109,7 +71,7 @@ describe('PostgresStore leases', () => {
 
   /** Moves a lease's expiry into the past. */
   async function expire(schema: string, stack: string): Promise<void> {
-    await admin.query(`UPDATE ${schema}.leases SET expires_at = now() - interval '1 second' WHERE stack = $1`, [stack]);
+    await db.admin.query(`UPDATE ${schema}.leases SET expires_at = now() - interval '1 second' WHERE stack = $1`, [stack]);
   }
 
   it('two replicas acquiring the same stacks at once get disjoint sets that cover them all, at epoch 1', async () => {
@@ -206,7 +168,7 @@ describe('PostgresStore fencing', () => {
   async function takenOver(): Promise<{ a: PostgresStore; b: PostgresStore; stale: Fence; current: Fence }> {
     const { schema, a, b } = await twoReplicas({ route });
     await a.acquireLeases('r1', [stack], 1, TTL);
-    await admin.query(`UPDATE ${schema}.leases SET expires_at = now() WHERE stack = $1`, [stack]);
+    await db.admin.query(`UPDATE ${schema}.leases SET expires_at = now() WHERE stack = $1`, [stack]);
     await b.acquireLeases('r2', [stack], 1, TTL);
     // Unfenced: a slot for markApplying and finishOperation, a command to consume.
     const command = makeCommand();
@@ -248,7 +210,7 @@ describe('PostgresStore fencing', () => {
   ])('a fence whose lease was %s no longer holds', async (_name, change) => {
     const { schema, a } = await twoReplicas();
     const [lease] = await a.acquireLeases('r1', [stack], 1, TTL);
-    await admin.query(`UPDATE ${schema}.leases SET ${change}`);
+    await db.admin.query(`UPDATE ${schema}.leases SET ${change}`);
     await expect(a.saveTarget(makeRecord(), { stack, owner: 'r1', epoch: lease!.epoch })).rejects.toBeInstanceOf(LeaseLostError);
     expect(await a.loadTargets()).toEqual(new Map());
   });
@@ -257,7 +219,7 @@ describe('PostgresStore fencing', () => {
     const { schema, a, b } = await twoReplicas();
     const [lease] = await a.acquireLeases('r1', [stack], 1, 300);
     // The write's insert sleeps past the lease's expiry, its fence checked at the start.
-    await admin.query(`
+    await db.admin.query(`
       CREATE FUNCTION ${schema}.slow() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(0.6); RETURN NEW; END $$ LANGUAGE plpgsql;
       CREATE TRIGGER slow BEFORE INSERT ON ${schema}.targets FOR EACH ROW EXECUTE FUNCTION ${schema}.slow();`);
     const write = a.saveTarget(makeRecord(), { stack, owner: 'r1', epoch: lease!.epoch });
@@ -486,14 +448,14 @@ describe('PostgresStore outbox claims', () => {
   it("the claim of a replica that stopped lapses after its time, and the head goes to another", async () => {
     const { schema, a, b, first } = await twoMessages();
     await a.nextMessage('chat');
-    await admin.query(`UPDATE ${schema}.outbox SET claimed_until = now() - interval '1 second'`);
+    await db.admin.query(`UPDATE ${schema}.outbox SET claimed_until = now() - interval '1 second'`);
     expect((await b.nextMessage('chat'))?.event.id).toBe(first);
     expect(await a.nextMessage('chat')).toBeNull();
   });
 
   it('a head locked by another session gives none at once, not the next message', async () => {
     const { schema, a, first } = await twoMessages();
-    const holder = await admin.connect();
+    const holder = await db.admin.connect();
     try {
       await holder.query('BEGIN');
       await holder.query(`SELECT seq FROM ${schema}.outbox WHERE destination = 'chat' ORDER BY seq LIMIT 1 FOR UPDATE`);

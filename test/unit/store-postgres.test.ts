@@ -2,55 +2,22 @@
 // test starts empty without a database per test), then what only PostgreSQL can show — replicas
 // migrating and writing side by side, the unique signal key, a server that stops and comes
 // back, statement timeouts, and failures injected inside a transaction.
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { createStore } from '../../src/store/index.js';
 import { MAX_EVENTS_PAGE, PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres.js';
 import { SCHEMA_VERSION } from '../../src/store/postgres-schema.js';
 import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { usePostgresStores } from '../support/postgres-stores.js';
 import { at, describeStoreConformance, makeCommand, makeEvent, makeRecord, makeRunning, makeSignal } from './store-conformance.js';
 
-let server: PostgresServer;
-/** The tests' own connections: schemas, and looking at rows behind the store's back. */
-let admin: pg.Pool;
-
-beforeAll(async () => {
-  server = await startPostgres();
-  admin = new pg.Pool({ connectionString: server.url, max: 3 });
-}, 60_000);
-
-afterAll(async () => {
-  await admin?.end();
-  await server?.remove();
-});
-
-let schemas = 0;
-/** A new, empty schema of the test database. */
-async function freshSchema(): Promise<string> {
-  const name = `store_${++schemas}`;
-  await admin.query(`CREATE SCHEMA ${name}`);
-  return name;
-}
-
-/** Stores opened by a test, closed after it even when it fails. */
-const opened: PostgresStore[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-});
+const db = usePostgresStores('store');
+const { freshSchema, peek } = db;
 
 /** A store on `schema` (a fresh one by default), initialised. */
 async function open(opts: Partial<PostgresStoreOptions> & { schema?: string; on?: PostgresServer } = {}): Promise<PostgresStore> {
-  const { schema, on, ...rest } = opts;
-  const store = new PostgresStore({ url: (on ?? server).urlFor(schema ?? (await freshSchema())), ...rest });
-  opened.push(store);
-  await store.init();
-  return store;
-}
-
-/** Rows of `sql` run on the tests' own connection. */
-async function peek<R extends object>(sql: string, values: unknown[] = []): Promise<R[]> {
-  return (await admin.query<R & Record<string, unknown>>(sql, values)).rows;
+  const { schema, ...rest } = opts;
+  return db.open(schema ?? (await freshSchema()), rest);
 }
 
 describeStoreConformance('postgres', (limits) => open(limits));
@@ -58,8 +25,9 @@ describeStoreConformance('postgres', (limits) => open(limits));
 describe('PostgresStore schema', () => {
   it('two replicas starting together migrate once: one row per version, both stores usable', async () => {
     const schema = await freshSchema();
-    const [a, b] = [new PostgresStore({ url: server.urlFor(schema) }), new PostgresStore({ url: server.urlFor(schema) })];
-    opened.push(a, b);
+    const [a, b] = [new PostgresStore({ url: db.server.urlFor(schema) }), new PostgresStore({ url: db.server.urlFor(schema) })];
+    db.track(a);
+    db.track(b);
     await Promise.all([a.init(), b.init()]);
     const versions = await peek<{ version: number }>(`SELECT version FROM ${schema}.pulumiscale_schema ORDER BY version`);
     expect(versions.map((v) => v.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
@@ -69,12 +37,12 @@ describe('PostgresStore schema', () => {
 
   it('init waits for the migration lock another session holds, then migrates', async () => {
     const schema = await freshSchema();
-    const holder = await admin.connect();
+    const holder = await db.admin.connect();
     try {
       await holder.query('BEGIN');
       await holder.query(`SELECT pg_advisory_xact_lock(hashtext('pulumiscale.migrate'), hashtext($1))`, [schema]);
-      const store = new PostgresStore({ url: server.urlFor(schema) });
-      opened.push(store);
+      const store = new PostgresStore({ url: db.server.urlFor(schema) });
+      db.track(store);
       let done = false;
       const init = store.init().then(() => (done = true));
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -90,9 +58,9 @@ describe('PostgresStore schema', () => {
   it('a database written by a newer schema is refused with StoreUnavailableError, its schema left alone', async () => {
     const schema = await freshSchema();
     await (await open({ schema })).close();
-    await admin.query(`INSERT INTO ${schema}.pulumiscale_schema (version) VALUES ($1)`, [SCHEMA_VERSION + 1]);
-    const store = new PostgresStore({ url: server.urlFor(schema) });
-    opened.push(store);
+    await db.admin.query(`INSERT INTO ${schema}.pulumiscale_schema (version) VALUES ($1)`, [SCHEMA_VERSION + 1]);
+    const store = new PostgresStore({ url: db.server.urlFor(schema) });
+    db.track(store);
     const failure = store.init();
     await expect(failure).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(failure).rejects.toThrow(/newer than this PulumiScale understands/);
@@ -159,7 +127,7 @@ describe('PostgresStore failures', () => {
   it('a statement past statementTimeoutMs is cancelled: the write rejects and changes nothing; writes without events do not wait', async () => {
     const schema = await freshSchema();
     const store = await open({ schema, statementTimeoutMs: 300 });
-    const holder = await admin.connect();
+    const holder = await db.admin.connect();
     try {
       await holder.query('BEGIN');
       await holder.query(`SELECT pg_advisory_xact_lock(hashtext('pulumiscale.history'), hashtext($1))`, [schema]);
@@ -189,7 +157,7 @@ describe('PostgresStore failures', () => {
     await store.addCommand(command);
     const running = makeRunning({ commandIds: [command.id] });
     await store.startOperation('web', running);
-    await admin.query(`
+    await db.admin.query(`
       CREATE FUNCTION ${schema}.fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql;
       CREATE TRIGGER fail BEFORE INSERT ON ${schema}.${table} FOR EACH ROW EXECUTE FUNCTION ${schema}.fail();`);
     const fire = { target: 'web', schedule: 'night', at: at(60), outcome: 'fired' as const };
@@ -242,7 +210,7 @@ describe('PostgresStore on a server that stops', () => {
   it('init against a stopped server rejects with StoreUnavailableError and its cause, and may be retried', async () => {
     await own.stop();
     const store = new PostgresStore({ url: own.urlFor('public') });
-    opened.push(store);
+    db.track(store);
     try {
       const failure = store.init();
       await expect(failure).rejects.toBeInstanceOf(StoreUnavailableError);
@@ -293,8 +261,8 @@ describe('PostgresStore bounded growth and clock', () => {
 
 describe('PostgresStore lifecycle', () => {
   it('a store used before init rejects every call with StoreUnavailableError; init after close rejects', async () => {
-    const store = new PostgresStore({ url: server.urlFor(await freshSchema()) });
-    opened.push(store);
+    const store = new PostgresStore({ url: db.server.urlFor(await freshSchema()) });
+    db.track(store);
     await expect(store.addCommand(makeCommand())).rejects.toThrow(/not initialised/);
     await store.init();
     await store.init();
@@ -318,7 +286,7 @@ describe('PostgresStore lifecycle', () => {
   });
 
   it('createStore builds an uninitialised PostgresStore for driver postgres', async () => {
-    const config = { driver: 'postgres', url: server.url, poolSize: 2, statementTimeout: 1000, leaseTTL: 15_000, historyLimit: 5, historyTotalLimit: 50 } as const;
+    const config = { driver: 'postgres', url: db.server.url, poolSize: 2, statementTimeout: 1000, leaseTTL: 15_000, historyLimit: 5, historyTotalLimit: 50 } as const;
     const store = createStore(config);
     expect(store).toBeInstanceOf(PostgresStore);
     await expect(store.loadTargets()).rejects.toThrow(/not initialised/);
