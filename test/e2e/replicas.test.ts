@@ -158,6 +158,21 @@ function byId(ds: readonly DaemonProcess[], ids: readonly string[], id: string):
   return ds[i] as DaemonProcess;
 }
 
+/**
+ * Three replicas with a 3 s TTL on three stacks, once each holds one: the first stack's lease
+ * (its holder, that holder's epoch) and another replica.
+ */
+async function threeOnThree(mine: FixtureStack[], url: string, ids: string[], cliDir: string) {
+  const ds = await Promise.all(ids.map((id) => replica(id, url, mine, { leaseTTL: '3s', cliDir })));
+  const c = await clusterWhere(ds[0] as DaemonProcess, (v) => v.leases.length === 3 && holdings(v).size === 3, 'one lease per replica');
+  const target = mine[0] as FixtureStack;
+  const lease = c.leases.find((l) => l.stack === stackKey(target));
+  const ownerId = lease?.owner as string;
+  const owner = byId(ds, ids, ownerId);
+  const other = ds.find((d) => d !== owner) as DaemonProcess;
+  return { ds, target, ownerId, owner, other, epoch: lease?.epoch as number };
+}
+
 describe('three replicas on one PostgreSQL', () => {
   it('spread 30 stacks (at most 12 each), apply every alert posted round-robin exactly once, and hand leases over on SIGTERM', async () => {
     const all = await stacks('spread', 30);
@@ -209,12 +224,7 @@ describe('three replicas on one PostgreSQL', () => {
     const ids = ['k1', 'k2', 'k3'];
     // Each `up` waits 4 s before it starts: a window to kill its replica in.
     const cliDir = await slowCli(sandbox, { commands: ['up'], seconds: 4 });
-    const ds = await Promise.all(ids.map((id) => replica(id, url, mine, { leaseTTL: '3s', cliDir })));
-    const c = await clusterWhere(ds[0] as DaemonProcess, (v) => v.leases.length === 3 && holdings(v).size === 3, 'one lease per replica');
-    const target = mine[0] as FixtureStack;
-    const ownerId = c.leases.find((l) => l.stack === stackKey(target))?.owner as string;
-    const owner = byId(ds, ids, ownerId);
-    const other = ds.find((d) => d !== owner) as DaemonProcess;
+    const { ds, target, ownerId, owner, other } = await threeOnThree(mine, url, ids, cliDir);
 
     expect(await fire(other, target.name)).toMatchObject({ status: 202 });
     await until(async () => ((await state(owner, target.name)).running ? true : undefined), `${ownerId} to run the up`, 30_000);
@@ -244,13 +254,7 @@ describe('three replicas on one PostgreSQL', () => {
     // The up runs at once, then its CLI lingers 10 s before it exits: the replica has applied
     // the change but not recorded it, the moment a pause hurts most.
     const cliDir = await slowCli(sandbox, { commands: ['up'], seconds: 10, after: true });
-    const ds = await Promise.all(ids.map((id) => replica(id, url, mine, { leaseTTL: '3s', cliDir })));
-    const c = await clusterWhere(ds[0] as DaemonProcess, (v) => v.leases.length === 3 && holdings(v).size === 3, 'one lease per replica');
-    const target = mine[0] as FixtureStack;
-    const ownerId = c.leases.find((l) => l.stack === stackKey(target))?.owner as string;
-    const owner = byId(ds, ids, ownerId);
-    const other = ds.find((d) => d !== owner) as DaemonProcess;
-    const epoch = c.leases.find((l) => l.stack === stackKey(target))?.epoch as number;
+    const { ds, target, ownerId, owner, other, epoch } = await threeOnThree(mine, url, ids, cliDir);
 
     expect(await fire(other, target.name)).toMatchObject({ status: 202 });
     await until(async () => ((await updates(target)) === 2 ? true : undefined), 'the up to be applied', 60_000);
