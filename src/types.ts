@@ -264,6 +264,11 @@ export interface Approval {
   decidedAt: string | null;
   /** The queued commands (a schedule's) the change covers: consumed when it is applied, rejected or expires. */
   commands: string[];
+  /**
+   * Rejected on a replica that does not hold the target's stack (several replicas): the holder
+   * has yet to record the outcome (the skip, the cooldown), and does when it hears of it.
+   */
+  awaitingHolder?: true;
 }
 
 /** One entry of the scaling history (`GET /api/v1/events`). */

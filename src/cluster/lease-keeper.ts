@@ -81,10 +81,18 @@ export class LeaseKeeper implements Ownership {
   readonly #stacks: string[];
   readonly #monotonic: () => number;
   readonly #held = new Map<string, Held>();
+  /**
+   * Leases stepped down from because the store could not be reached, by stack: renewed first
+   * when it can be again, so that a short outage does not leave the stacks idle for a whole TTL
+   * (their rows are still this replica's, so no one else may take them meanwhile).
+   */
+  readonly #unreachable = new Map<string, number>();
   #holder: LeaseHolder | null = null;
   #replicas: ReplicaSeen[] = [];
   #table = new Map<string, Lease>();
   #timer: unknown = null;
+  /** Loads of acquired stacks under way (see #took), which a hand-over waits for. */
+  readonly #taking = new Set<Promise<void>>();
   #beating: Promise<void> | null = null;
   /** A beat asked for while one ran, run right after it. */
   #again: Promise<void> | null = null;
@@ -163,6 +171,8 @@ export class LeaseKeeper implements Ownership {
     this.#timer = null;
     await this.#beating;
     await this.#again;
+    await Promise.allSettled([...this.#taking]);
+    this.#unreachable.clear();
     const fences = this.#fences();
     this.#drop(fences.map((f) => f.stack), 'released');
     try {
@@ -223,6 +233,7 @@ export class LeaseKeeper implements Ownership {
       const stacks = [...this.#held.keys()];
       if (stacks.length > 0) logger.warn({ err, leases: stacks.length }, 'the store cannot be reached: stepping down from every stack until it can');
       else logger.warn({ err }, 'the store cannot be reached: no lease taken');
+      for (const [stack, held] of this.#held) this.#unreachable.set(stack, held.epoch);
       this.#drop(stacks, 'store-unavailable');
     } finally {
       this.#publish();
@@ -232,9 +243,12 @@ export class LeaseKeeper implements Ownership {
   /** Renews every lease held; the ones missing from the answer are lost. */
   async #renew(): Promise<void> {
     const fences = this.#fences();
-    if (fences.length === 0) return;
+    const stale = this.#draining ? [] : [...this.#unreachable].map(([stack, epoch]) => ({ stack, owner: this.self, epoch }));
+    if (fences.length + stale.length === 0) return;
     const sent = this.#monotonic();
-    const renewed = await this.#store.renewLeases(fences, this.#opts.ttlMs);
+    const renewed = await this.#store.renewLeases([...fences, ...stale], this.#opts.ttlMs);
+    // Asked once the store answers: one missing from the answer has lapsed or was taken.
+    this.#unreachable.clear();
     const kept = new Set(renewed.map((l) => l.stack));
     for (const lease of renewed) {
       const held = this.#held.get(lease.stack);
@@ -245,6 +259,9 @@ export class LeaseKeeper implements Ownership {
       this.#opts.logger.warn({ stacks: lost }, 'leases lost (expired or taken by another replica): stepping down from those stacks');
       this.#drop(lost, 'lost');
     }
+    // Back after an outage, at the same epoch: nobody took them; taken up again from the store.
+    const back = renewed.filter((l) => stale.some((f) => f.stack === l.stack && f.epoch === l.epoch));
+    if (back.length > 0) this.#took(back, sent);
   }
 
   /** Takes free leases up to the fair share, or gives idle ones up above it. */
@@ -264,20 +281,27 @@ export class LeaseKeeper implements Ownership {
     const candidates = this.#stacks.filter((s) => !this.#held.has(s));
     const sent = this.#monotonic();
     const acquired = await this.#store.acquireLeases(this.self, candidates, share - this.#held.size, this.#opts.ttlMs);
-    if (acquired.length === 0) return;
-    for (const lease of acquired) this.#held.set(lease.stack, { epoch: lease.epoch, validUntil: this.#deadline(sent) });
-    this.#count('acquired', acquired.length);
-    const stacks = acquired.map((l) => l.stack);
-    this.#opts.logger.info({ stacks, epochs: acquired.map((l) => l.epoch) }, 'leases acquired');
-    try {
-      await this.#holder?.acquired(stacks);
-    } catch (err) {
+    if (acquired.length > 0) this.#took(acquired, sent);
+  }
+
+  /**
+   * Holds `leases` (set by a request sent at `sent`) and tells the engine, which loads their
+   * state. Not awaited: the beats, and so the renewals, never wait on that work.
+   */
+  #took(leases: readonly Lease[], sent: number): void {
+    for (const lease of leases) this.#held.set(lease.stack, { epoch: lease.epoch, validUntil: this.#deadline(sent) });
+    this.#count('acquired', leases.length);
+    const stacks = leases.map((l) => l.stack);
+    this.#opts.logger.info({ stacks, epochs: leases.map((l) => l.epoch) }, 'leases acquired');
+    const taking = (this.#holder?.acquired(stacks) ?? Promise.resolve()).catch(async (err: unknown) => {
       // Acting on a stack whose state could not be loaded would act on a guess: give it back.
       this.#opts.logger.warn({ err, stacks }, 'could not load the state of acquired stacks; giving them back');
-      const fences = this.#fences().filter((f) => stacks.includes(f.stack));
-      this.#drop(stacks, 'released');
-      await this.#store.releaseLeases(fences);
-    }
+      const fences = this.#fences().filter((f) => stacks.includes(f.stack) && leases.some((l) => l.stack === f.stack && l.epoch === f.epoch));
+      this.#drop(fences.map((f) => f.stack), 'released');
+      await this.#store.releaseLeases(fences).catch(() => undefined);
+    });
+    this.#taking.add(taking);
+    void taking.finally(() => this.#taking.delete(taking));
   }
 
   /** The local deadline of a lease whose expiry was set by a request sent at `sent`. */

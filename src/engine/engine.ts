@@ -28,7 +28,7 @@ import { planSignals, type SignalPlan } from '../policy/signals.js';
 import { boundsAt, nextChange } from '../schedule/index.js';
 import { pruneRecommendations } from '../policy/stabilization.js';
 import type { Executor } from '../pulumi/executor.js';
-import { isClusterStore, type Fence, type ScheduleFire, type SignalChange, type Store } from '../store/store.js';
+import { isClusterStore, type ClusterStore, type Fence, type ScheduleFire, type SignalChange, type Store } from '../store/store.js';
 import type { Actor, Approval, Command, Pause, RunningOperation, ScalingEvent, Signal, TargetRecord, TargetState } from '../types.js';
 import { closeApproval, isAutomatic } from './approvals.js';
 import { checkDrift } from './drift.js';
@@ -122,6 +122,8 @@ export class Engine {
   /** Per `target\0schedule`: the instant up to which its point fires were handled (epoch ms). */
   readonly #pointsHandled = new Map<string, number>();
   readonly #ownership: Ownership;
+  /** The store as replicas share it, when they do (else null: one daemon alone). */
+  readonly #cluster: (Store & ClusterStore) | null;
   /** Targets whose inputs another replica may have written, reloaded together (see #reloadSoon). */
   readonly #toReload = new Set<TargetRuntime>();
   #reloading: Promise<void> | null = null;
@@ -138,6 +140,7 @@ export class Engine {
     this.#deps = { executor: opts.executor, clock: opts.clock, logger: opts.logger, dryRun: opts.dryRun, retry: opts.retry, newId: opts.newId ?? randomUUID };
     this.#waiters = new Waiters(opts.clock);
     this.#ownership = opts.ownership ?? soleOwnership('local');
+    this.#cluster = this.#ownership.shared && isClusterStore(opts.store) ? opts.store : null;
     this.#scheduler = new Scheduler({ concurrency: opts.concurrency, clock: opts.clock, wake: () => this.#pump() });
     for (const config of opts.targets) this.#targets.set(config.name, newRuntime(config));
   }
@@ -207,6 +210,11 @@ export class Engine {
           this.#changed(t);
           touched.add(t);
         }
+      }
+      // A reload that read the store before this write must not undo it in memory (#reload).
+      for (const name of new Set([...upsert.map((s) => s.target), ...change.end.map((k) => k.target)])) {
+        const t = this.#targets.get(name);
+        if (t !== undefined) t.signalWrites += 1;
       }
       for (const event of change.events) this.#published(event);
       this.#ledger.settle(accepted);
@@ -309,7 +317,7 @@ export class Engine {
       await serial(t, async () => {
         const record = { ...t.record, pause };
         // Among replicas the rest of the record is the holder's: only the pause is written.
-        if (this.#ownership.shared && isClusterStore(this.#store)) await this.#store.savePause(name, pause);
+        if (this.#cluster !== null) await this.#cluster.savePause(name, pause);
         else await this.#store.saveTarget(record);
         t.record = record;
       });
@@ -350,21 +358,26 @@ export class Engine {
       const decided = await serial(t, async () => {
         const open = t.approval;
         if (open === null || open.id !== id || open.status !== 'pending') throw approvalClosed(open ?? (await this.#store.getApproval(id)));
-        if (Date.parse(open.expiresAt) <= this.#clock.now()) {
+        const expired = Date.parse(open.expiresAt) <= this.#clock.now();
+        const decidedAt = new Date(this.#clock.now()).toISOString();
+        if (this.#cluster !== null && !this.#ownership.holds(t.stack)) {
+          // Taken by a replica that does not hold the stack: the decision alone, and only while
+          // the approval is still pending in the store (this replica's copy may be behind). The
+          // holder applies an approval, or records a rejection and its cooldown, when it hears.
+          if (expired) throw approvalClosed({ ...open, status: 'expired' });
+          const decided: Approval =
+            verdict === 'reject' ? { ...open, status: 'rejected', decidedBy: actor, decidedAt, awaitingHolder: true } : { ...open, status: 'approved', decidedBy: actor, decidedAt };
+          if (!(await this.#cluster.decideApproval(decided))) throw approvalClosed(await this.#store.getApproval(id));
+          t.approval = verdict === 'approve' ? decided : null;
+          return decided;
+        }
+        if (expired) {
           await this.#closeWhileHeld(t, open, null);
           throw approvalClosed({ ...open, status: 'expired' });
         }
-        if (verdict === 'reject' && this.#ownership.shared && !this.#ownership.holds(t.stack)) {
-          // The decision alone: the holder of the stack records it and starts the cooldown when
-          // it hears of it (#reload), as it would for its own.
-          const rejected: Approval = { ...open, status: 'rejected', decidedBy: actor, decidedAt: new Date(this.#clock.now()).toISOString() };
-          await this.#store.saveApproval(rejected);
-          t.approval = null;
-          return rejected;
-        }
         if (verdict === 'reject') return this.#closeWhileHeld(t, open, actor);
-        const approved: Approval = { ...open, status: 'approved', decidedBy: actor, decidedAt: new Date(this.#clock.now()).toISOString() };
-        await this.#store.saveApproval(approved, {}, this.#fenceIfHeld(t));
+        const approved: Approval = { ...open, status: 'approved', decidedBy: actor, decidedAt };
+        await this.#store.saveApproval(approved, {}, this.#fence(t));
         t.approval = approved;
         return approved;
       });
@@ -392,8 +405,10 @@ export class Engine {
 
   /** The write and memory change of a close, inside the target's serial queue. */
   async #closeWhileHeld(t: TargetRuntime, open: Approval, actor: Actor | null): Promise<Approval> {
-    const closed = closeApproval({ approval: open, actor, target: t.config, record: t.record, id: this.#deps.newId(), now: this.#clock.now(), dryRun: this.#deps.dryRun });
-    await this.#store.saveApproval(closed.approval, { event: closed.event, record: closed.record, consumed: open.commands }, this.#fenceIfHeld(t));
+    const { awaitingHolder: _recorded, ...pending } = open;
+    const closed = closeApproval({ approval: pending, actor, target: t.config, record: t.record, id: this.#deps.newId(), now: this.#clock.now(), dryRun: this.#deps.dryRun });
+    // The holder's write (fenced among replicas): the record it carries is the holder's to write.
+    await this.#store.saveApproval(closed.approval, { event: closed.event, record: closed.record, consumed: open.commands }, this.#fence(t));
     t.record = closed.record;
     t.commands = t.commands.filter((c) => !open.commands.includes(c.id));
     t.approval = null;
@@ -480,7 +495,7 @@ export class Engine {
    */
   async #snapshot(opts: { inputsOnly?: boolean } = {}): Promise<Snapshot> {
     const none = async <T>(empty: T): Promise<T> => empty;
-    const [records, commands, signals, running, lastEvents, fires, pending, approved] = await Promise.all([
+    const [records, commands, signals, running, lastEvents, fires, pending, approved, rejected] = await Promise.all([
       this.#store.loadTargets(),
       this.#store.loadCommands(),
       this.#store.loadSignals(),
@@ -489,11 +504,12 @@ export class Engine {
       opts.inputsOnly ? none<ScheduleFire[]>([]) : this.#store.lastFires(),
       this.#store.listApprovals({ status: 'pending', limit: 1000 }),
       this.#store.listApprovals({ status: 'approved', limit: 1000 }),
+      this.#cluster === null ? none<Approval[]>([]) : this.#store.listApprovals({ status: 'rejected', limit: 1000 }),
     ]);
     // Newest first in the store: each target keeps its newest open approval (one at a time).
     const open = new Map<string, Approval>();
     for (const a of [...approved, ...pending].reverse()) open.set(a.target, a);
-    return { records, commands, signals, running, lastEvents, fires, open };
+    return { records, commands, signals, running, lastEvents, fires, open, rejected: rejected.filter((a) => a.awaitingHolder === true) };
   }
 
   /**
@@ -551,7 +567,7 @@ export class Engine {
    * open approval) always; with `whole`, its whole record, newest event and running slot too (a
    * target this daemon does not act on, or takes up now). Resolves whether an input changed.
    */
-  #mirror(t: TargetRuntime, snapshot: Snapshot, opts: { whole: boolean }): boolean {
+  #mirror(t: TargetRuntime, snapshot: Snapshot, opts: { whole: boolean; signals?: boolean }): boolean {
     const name = t.config.name;
     const saved = snapshot.records.get(name);
     let changed = false;
@@ -568,7 +584,8 @@ export class Engine {
     if (commands.map((c) => c.id).join('\0') !== t.commands.map((c) => c.id).join('\0')) changed = true;
     t.commands = [...commands];
     const stored = new Map(snapshot.signals.filter((s) => s.target === name).map((s) => [s.id, s]));
-    for (const s of [...t.signals.values()]) {
+    if (opts.signals === false) stored.clear();
+    for (const s of opts.signals === false ? [] : [...t.signals.values()]) {
       if (!stored.has(s.id)) {
         t.signals.delete(s.id);
         changed = true;
@@ -598,8 +615,14 @@ export class Engine {
     if (ts.length === 0 || this.#draining) return;
     this.#submitting += 1;
     try {
-      await underAll(ts, async () => this.#adopt(ts, await this.#snapshot()));
+      const rejected = await underAll(ts, async () => {
+        const snapshot = await this.#snapshot();
+        await this.#adopt(ts, snapshot);
+        return this.#awaiting(ts, snapshot);
+      });
       for (const t of ts) this.#publishTarget(t);
+      // A person's "no" taken elsewhere while the stack changed hands is recorded by its new holder.
+      await this.#recordRejections(rejected);
     } finally {
       this.#submitting -= 1;
       this.#notify();
@@ -666,26 +689,47 @@ export class Engine {
 
   async #reload(ts: readonly TargetRuntime[]): Promise<void> {
     const changed: TargetRuntime[] = [];
-    const rejected: { t: TargetRuntime; open: Approval; by: Actor | null }[] = [];
+    // Deliveries are not written under the targets' serial queues (signals()): one that reached
+    // memory while the snapshot was read leaves that target's signals to the next reload.
+    const writes = new Map(ts.map((t) => [t, t.signalWrites]));
+    let rejected: Approval[] = [];
     await underAll(ts, async () => {
       // Targets held here need their inputs only; the others mirror everything, for the state served.
       const snapshot = await this.#snapshot({ inputsOnly: ts.every((t) => this.#ownership.holds(t.stack)) });
       for (const t of ts) {
         const held = this.#ownership.holds(t.stack);
-        const before = t.approval;
-        if (this.#mirror(t, snapshot, { whole: !held })) changed.push(t);
-        // Rejected on another replica: its holder records the outcome and the cooldown.
-        if (held && before?.status === 'pending' && t.approval?.id !== before.id) {
-          const now = await this.#store.getApproval(before.id);
-          if (now?.status === 'rejected') rejected.push({ t, open: before, by: now.decidedBy ?? null });
-        }
+        const signals = writes.get(t) === t.signalWrites;
+        if (!signals) this.#toReload.add(t);
+        if (this.#mirror(t, snapshot, { whole: !held, signals })) changed.push(t);
       }
+      rejected = this.#awaiting(ts, snapshot);
     });
-    for (const { t, open, by } of rejected) {
-      t.approval = open;
-      await this.#closeApproval(t, open.id, by);
-    }
+    await this.#recordRejections(rejected);
     if (changed.length > 0) await this.#evaluateSoon(new Set(changed));
+  }
+
+  /** The rejections taken by other replicas that wait for this holder to record them (of `ts`). */
+  #awaiting(ts: readonly TargetRuntime[], snapshot: Snapshot): Approval[] {
+    const held = new Set(ts.filter((t) => this.#ownership.holds(t.stack)).map((t) => t.config.name));
+    return snapshot.rejected.filter((a) => held.has(a.target));
+  }
+
+  /** Records rejections taken elsewhere as this holder records its own: a skip and the cooldown. */
+  async #recordRejections(rejected: readonly Approval[]): Promise<void> {
+    for (const a of rejected) {
+      const t = this.#targets.get(a.target);
+      if (t === undefined) continue;
+      this.#submitting += 1;
+      try {
+        await serial(t, async () => this.#closeWhileHeld(t, { ...a, status: 'pending' }, a.decidedBy));
+        this.#offer(t);
+      } catch (err) {
+        this.#logger.warn({ target: a.target, approval: a.id, err }, 'could not record a rejection taken by another replica; will try again');
+      } finally {
+        this.#submitting -= 1;
+        this.#notify();
+      }
+    }
   }
 
   /**
@@ -1122,8 +1166,12 @@ export class Engine {
 
   async #onTick(): Promise<void> {
     const now = this.#clock.now();
-    // Among replicas, a missed word of another's write is made up for here.
-    if (this.#ownership.shared) this.reloadAll();
+    // Among replicas, a missed word of another's write is made up for here, before expired
+    // signals are ended: one another replica refreshed meanwhile must not be ended.
+    if (this.#ownership.shared) {
+      this.reloadAll();
+      await this.#reloading;
+    }
     await this.#endExpired();
     for (const t of this.#targets.values()) if (t.signals.size > 0 || t.commands.length > 0) this.#scheduler.offer(t.config.name);
     for (const t of this.#targets.values()) if (t.driftDueAt !== null && t.driftDueAt <= now) this.#driftDue.add(t.config.name);
@@ -1227,11 +1275,6 @@ export class Engine {
     return this.#ownership.fence(t.stack);
   }
 
-  /** The fence when this daemon acts on `t`; none for an input taken for another replica's stack. */
-  #fenceIfHeld(t: TargetRuntime): Fence | undefined {
-    return this.#ownership.holds(t.stack) ? this.#fence(t) : undefined;
-  }
-
   #offer(t: TargetRuntime): void {
     this.#scheduler.offer(t.config.name);
     this.#pump();
@@ -1288,6 +1331,8 @@ interface Snapshot {
   fires: ScheduleFire[];
   /** Each target's newest open (pending or approved) approval. */
   open: Map<string, Approval>;
+  /** Rejections taken by replicas not holding the stack, waiting for its holder to record them. */
+  rejected: Approval[];
 }
 
 /**

@@ -198,8 +198,17 @@ export async function runOperation(
       plan = { kind: 'resume', commandIds: input.resume?.commandIds ?? [], decision: resumeDecision(cutOff, 'cut off', { min: input.bounds.min, max: input.bounds.max }) };
       const cooldownUntil = cooldownAfter(record.cooldownUntil, plan.decision.direction, clock.now(), target.cooldown);
       current = cutOff.from;
-      const finished = event('changed', cutOff.to, `${plan.decision.reason}; its up had succeeded before it was cut off`);
-      return outcome({ events: [finished], record: { ...record, current: cutOff.to, applied: cutOff.to, cooldownUntil, retry: null }, consumed: consumed(), kind: 'changed' });
+      // The approved change it was applying is applied.
+      const open = input.approval;
+      const used = open?.status === 'approved' && open.from === cutOff.from && open.to === cutOff.to ? { ...open, status: 'applied' as const } : null;
+      const finished = event('changed', cutOff.to, `${plan.decision.reason}; its up had succeeded before it was cut off`, used === null ? {} : { approval: approvalNote(used) });
+      return outcome({
+        events: [finished],
+        record: { ...record, current: cutOff.to, applied: cutOff.to, cooldownUntil, retry: null },
+        consumed: consumed(),
+        kind: 'changed',
+        ...(used === null ? {} : { approvals: [used] }),
+      });
     }
     plan = planFor(input, current, clock.now());
     if (plan === null) return outcome({ record: { ...record, current } });

@@ -63,6 +63,8 @@ export interface TargetRuntime {
   declined: { from: number | null; to: number } | null;
   /** Serialises this target's store writes, so memory sees them in the order the store did. */
   tail: Promise<unknown>;
+  /** Counts the deliveries (and ends) of signals that reached memory: a reload compares it (engine #reload). */
+  signalWrites: number;
 }
 
 /** A target's runtime before anything was loaded: value unknown, nothing queued. */
@@ -89,6 +91,7 @@ export function newRuntime(config: TargetConfig): TargetRuntime {
     guarded: null,
     declined: null,
     tail: Promise.resolve(),
+    signalWrites: 0,
   };
 }
 

@@ -291,6 +291,7 @@ export const SQL = {
   countMessages: 'SELECT destination, count(*) AS n FROM outbox GROUP BY destination ORDER BY destination',
 
   selectApproval: 'SELECT json FROM approvals WHERE id = $1',
+  decidePending: "UPDATE approvals SET status = $2, json = $3 WHERE id = $1 AND status = 'pending'",
   listApprovals: 'SELECT json FROM approvals ORDER BY seq DESC LIMIT $1',
   listApprovalsIn: 'SELECT json FROM approvals WHERE status = $2 ORDER BY seq DESC LIMIT $1',
 } as const;

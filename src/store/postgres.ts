@@ -380,6 +380,15 @@ export class PostgresStore implements Store, ClusterStore {
     }, fence);
   }
 
+  async decideApproval(decided: Approval): Promise<boolean> {
+    return this.#write('decideApproval', [], async (client) => {
+      const changed = await client.query(SQL.decidePending, [decided.id, decided.status, JSON.stringify(decided)]);
+      if (changed.rowCount !== 1) return false;
+      await rows.notify(client, this.#told(), decided.target);
+      return true;
+    });
+  }
+
   async getApproval(id: string): Promise<Approval | null> {
     const [row] = await this.#select<{ json: string }>('getApproval', SQL.selectApproval, [id]);
     return row === undefined ? null : (JSON.parse(row.json) as Approval);

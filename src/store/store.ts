@@ -283,6 +283,13 @@ export interface ClusterStore {
    * the holder never writes back a pause it has not heard of yet.
    */
   savePause(target: string, pause: Pause | null): Promise<void>;
+  /**
+   * Writes a person's decision on an approval, taken by a replica that does not hold its stack:
+   * only while the stored approval is still pending, atomically; resolves false, writing
+   * nothing, when it is not (decided, expired, applied or superseded meanwhile). Tells the
+   * watchers, as for any input.
+   */
+  decideApproval(decided: Approval): Promise<boolean>;
 }
 
 /** Whether a store is shared by replicas. */

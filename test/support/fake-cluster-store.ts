@@ -23,7 +23,7 @@ import { MemoryStore, type MemoryStoreOptions, type StoreMethod } from './memory
 /** A ClusterStore method name. */
 export type ClusterMethod = keyof ClusterStore;
 
-const CLUSTER_METHODS: readonly ClusterMethod[] = ['heartbeat', 'acquireLeases', 'renewLeases', 'releaseLeases', 'listLeases', 'watch', 'savePause'];
+const CLUSTER_METHODS: readonly ClusterMethod[] = ['heartbeat', 'acquireLeases', 'renewLeases', 'releaseLeases', 'listLeases', 'watch', 'savePause', 'decideApproval'];
 
 /** A lease row: `owner` null once released. Times in database ms. */
 export interface LeaseRow {
@@ -210,6 +210,14 @@ export class FakeClusterStore extends MemoryStore implements ClusterStore {
     const record: TargetRecord = stored === undefined ? { name: target, current: null, paused: false, cooldownUntil: { up: null, down: null }, pause, retry: null } : { ...stored, pause };
     this.targets.set(target, structuredClone(record));
     this.#tell([target]);
+  }
+
+  async decideApproval(decided: Approval): Promise<boolean> {
+    this.#cluster('decideApproval');
+    if (this.approvals.get(decided.id)?.status !== 'pending') return false;
+    this.approvals.set(decided.id, structuredClone(decided));
+    this.#tell([decided.target]);
+    return true;
   }
 
   // ---- Store writes: fenced ones checked first, inputs told to the watchers ----

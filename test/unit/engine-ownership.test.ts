@@ -8,62 +8,20 @@ import { describe, expect, it } from 'vitest';
 import { LeaseKeeper } from '../../src/cluster/lease-keeper.js';
 import { keepWatching } from '../../src/cluster/watch.js';
 import type { Engine } from '../../src/engine/engine.js';
-import type { Ownership } from '../../src/engine/ownership.js';
-import type { Fence } from '../../src/store/store.js';
 import type { RunningOperation, TargetRecord } from '../../src/types.js';
 import { EventBus } from '../../src/observe/bus.js';
 import { intent, setup, signal, started, target, to } from '../support/engine.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { FakeClusterStore } from '../support/fake-cluster-store.js';
+import { HandLeases } from '../support/hand-leases.js';
 
 const TTL = 30_000;
 const WEB = target('web').stackKey;
 
-/** This replica's leases, taken in the store by hand (the keeper is tested on its own). */
-class Leases implements Ownership {
-  readonly shared = true;
-  readonly refusedFor: string[] = [];
-  readonly #epochs = new Map<string, number>();
-
-  constructor(
-    readonly store: FakeClusterStore,
-    readonly self = 'r1',
-  ) {}
-
-  /** Acquires `stack`'s lease in the store (raising its epoch) and acts on it from now on. */
-  take(stack: string): number {
-    const { epoch } = this.store.grant(stack, this.self, TTL);
-    this.#epochs.set(stack, epoch);
-    return epoch;
-  }
-
-  /** Gives `stack` up (the keeper's lease lapsed or was released). */
-  give(stack: string): void {
-    this.#epochs.delete(stack);
-  }
-
-  holds(stack: string): boolean {
-    return this.#epochs.has(stack);
-  }
-
-  fence(stack: string): Fence {
-    return { stack, owner: this.self, epoch: this.#epochs.get(stack) ?? 0 };
-  }
-
-  ownerOf(stack: string): string | null {
-    return this.holds(stack) ? this.self : this.store.holder(stack);
-  }
-
-  refused(fence: Fence): void {
-    this.refusedFor.push(fence.stack);
-    if (this.#epochs.get(fence.stack) === fence.epoch) this.#epochs.delete(fence.stack);
-  }
-}
-
 /** A replica `r1` on a fresh shared store, holding the stacks of `hold`, started. */
 async function replica(opts: { targets?: ReturnType<typeof target>[]; values?: Record<string, number>; hold?: string[]; store?: FakeClusterStore; self?: string } = {}) {
   const store = opts.store ?? new FakeClusterStore();
-  const leases = new Leases(store, opts.self);
+  const leases = new HandLeases(store, opts.self, TTL);
   for (const stack of opts.hold ?? []) leases.take(stack);
   const s = await started({ targets: opts.targets ?? [target('web')], values: opts.values ?? { web: 3 }, store, ownership: leases });
   return { ...s, store, leases };
@@ -127,7 +85,7 @@ describe('engine among replicas: acting only on held stacks', () => {
     expect(store.events.filter((e) => e.kind === 'ignored')).toHaveLength(held ? 1 : 0);
   });
 
-  it.each<[string, (s: { store: FakeClusterStore; leases: Leases }) => void, string | null]>([
+  it.each<[string, (s: { store: FakeClusterStore; leases: HandLeases }) => void, string | null]>([
     ['this replica, when it holds the stack', ({ leases }) => leases.take(WEB), 'r1'],
     ['the replica holding it, as the lease table says', ({ store }) => store.grant(WEB, 'r2', TTL), 'r2'],
     ['nobody, when no replica holds it', () => undefined, null],
@@ -188,7 +146,7 @@ describe('engine among replicas: fenced writes', () => {
     expect(store.commands.get('web')).toEqual([command]);
 
     // The new holder (on the same stack: its up had succeeded) records it without a second up.
-    const leases2 = new Leases(store, 'r2');
+    const leases2 = new HandLeases(store, 'r2', TTL);
     const r2 = setup({ targets: [target('web')], store, ownership: leases2 });
     r2.exec.values.set('web', 4);
     r2.exec.deployed.set('web', 4);

@@ -407,6 +407,28 @@ describe('PostgresStore watch', () => {
   });
 });
 
+describe('PostgresStore decideApproval', () => {
+  it('writes a decision only while the approval is pending, and tells the other replicas', async () => {
+    const { a, b } = await twoReplicas();
+    const pending = makeApproval({ target: 'web', status: 'pending' });
+    await a.saveApproval(pending);
+    const heard: string[] = [];
+    const stop = await b.watch((target) => heard.push(target), () => undefined);
+    const rejected = { ...pending, status: 'rejected' as const, decidedBy: { via: 'slack' as const, id: 'U1', name: 'alice' }, awaitingHolder: true as const };
+    expect(await a.decideApproval(rejected)).toBe(true);
+    await until(() => heard.length > 0);
+    expect(heard).toEqual(['web']);
+    expect(await b.getApproval(pending.id)).toEqual(rejected);
+    // Decided already: a second decision (a stale copy's) writes nothing.
+    expect(await b.decideApproval({ ...pending, status: 'approved' })).toBe(false);
+    expect((await a.getApproval(pending.id))?.status).toBe('rejected');
+    await a.saveApproval({ ...pending, status: 'applied' });
+    expect(await a.decideApproval({ ...pending, status: 'rejected' })).toBe(false);
+    expect(await a.decideApproval({ ...makeApproval(), status: 'approved' })).toBe(false);
+    await stop();
+  });
+});
+
 describe('PostgresStore outbox claims', () => {
   const route: OutboxRouter = (event) => (event.kind === 'changed' ? ['chat', 'audit'] : ['audit']);
 
