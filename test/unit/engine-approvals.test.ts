@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/types.js';
 import { intent, setup, signal, started, target, to } from '../support/engine.js';
 import { MemoryStore } from '../support/memory-store.js';
+import { makeApproval } from './store-fixtures.js';
 
 const alice: Actor = { via: 'slack', id: 'U1', name: 'alice' };
 const guarded = (over = {}) => target('web', { approval: { via: 'ops-slack', timeout: 60_000 }, cooldown: { up: 30_000, down: 30_000 }, ...over });
@@ -191,5 +192,21 @@ describe('engine: approvals, what the review found', () => {
     const second = setup({ targets: [target('web')], values: { web: 3 }, store });
     await second.engine.start();
     expect(store.approvals.get(id)?.status).toBe('superseded');
+  });
+});
+
+describe('engine: an approved change cut off after its up succeeded', () => {
+  it('is recorded at the next start without a second up, and its approval is applied', async () => {
+    const store = new MemoryStore();
+    const approval = makeApproval({ target: 'web', status: 'approved', from: 3, to: 4, decidedBy: { via: 'api', id: 'api', name: 'api' } });
+    await store.saveApproval(approval);
+    await store.startOperation('web', { kind: 'signals', commandIds: [], dryRun: false, startedAt: '2025-01-01T00:00:00.000Z', applying: { from: 3, to: 4 } });
+    const s = setup({ targets: [guarded()], values: { web: 4 }, store });
+    s.exec.deployed.set('web', 4);
+    await s.engine.start();
+    await s.engine.idle();
+    expect(s.exec.applies.filter((a) => !a.dryRun)).toEqual([]);
+    expect(s.events()).toMatchObject([{ kind: 'changed', from: 3, to: 4, approval: { id: approval.id, status: 'applied' } }]);
+    expect(store.approvals.get(approval.id)?.status).toBe('applied');
   });
 });
