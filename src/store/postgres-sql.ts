@@ -138,26 +138,22 @@ export async function writeSignals(q: Queryable, upsert: readonly Signal[], end:
   const keys = [...ended.values()];
   const targets = channel === null ? [] : [...new Set([...rows.map((s) => s.target), ...keys.map((k) => k.target)])];
   // The writes are CTEs, which always run to completion; the notifications are the main query.
+  // The signals go as one JSON array: `json_array_elements` hands each element's text back as
+  // it was written (the type json keeps text, unlike jsonb), and one string costs the client far
+  // less than a text[] literal, whose every element is escaped character by character (a
+  // profile of the PostgreSQL intake had that escaping and its UTF-8 writes near the top).
   await q.query(
     `WITH ended AS (
-       DELETE FROM signals s USING unnest($4::text[], $5::text[]) AS k(target, id)
+       DELETE FROM signals s USING unnest($2::text[], $3::text[]) AS k(target, id)
        WHERE s.target = k.target AND s.id = k.id
      ), upserted AS (
        INSERT INTO signals (target, id, json)
-       SELECT s.target, s.id, s.json FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS s(target, id, json, o)
+       SELECT s.e ->> 'target', s.e ->> 'id', s.e::text FROM json_array_elements($1::json) WITH ORDINALITY AS s(e, o)
        ORDER BY s.o
        ON CONFLICT (target, id) DO UPDATE SET json = excluded.json
      )
-     SELECT pg_notify($6, t.target) FROM unnest($7::text[]) AS t(target)`,
-    [
-      rows.map((s) => s.target),
-      rows.map((s) => s.id),
-      rows.map((s) => JSON.stringify(s)),
-      keys.map((k) => k.target),
-      keys.map((k) => k.id),
-      channel,
-      targets,
-    ],
+     SELECT pg_notify($4, t.target) FROM unnest($5::text[]) AS t(target)`,
+    [JSON.stringify(rows), keys.map((k) => k.target), keys.map((k) => k.id), channel, targets],
   );
 }
 
