@@ -142,8 +142,10 @@ export async function writeSignals(q: Queryable, upsert: readonly Signal[], end:
   // it was written (the type json keeps text, unlike jsonb), and one string costs the client far
   // less than a text[] literal, whose every element is escaped character by character (a
   // profile of the PostgreSQL intake had that escaping and its UTF-8 writes near the top).
-  await q.query(
-    `WITH ended AS (
+  // Named: each connection parses and plans it once, not at every delivery.
+  await q.query({
+    name: 'pulumiscale.write-signals',
+    text: `WITH ended AS (
        DELETE FROM signals s USING unnest($2::text[], $3::text[]) AS k(target, id)
        WHERE s.target = k.target AND s.id = k.id
      ), upserted AS (
@@ -153,8 +155,8 @@ export async function writeSignals(q: Queryable, upsert: readonly Signal[], end:
        ON CONFLICT (target, id) DO UPDATE SET json = excluded.json
      )
      SELECT pg_notify($4, t.target) FROM unnest($5::text[]) AS t(target)`,
-    [JSON.stringify(rows), keys.map((k) => k.target), keys.map((k) => k.id), channel, targets],
-  );
+    values: [JSON.stringify(rows), keys.map((k) => k.target), keys.map((k) => k.id), channel, targets],
+  });
 }
 
 /** Tells the watchers of `channel` (if any) that `target` has a new input, at the transaction's commit. */
