@@ -140,6 +140,11 @@ export class LeaseKeeper implements Ownership {
     if (this.#held.get(fence.stack)?.epoch === fence.epoch) this.#drop([fence.stack], 'lost');
   }
 
+  /** Whether the last beat saw no other replica (draining ones count: they still hold stacks). */
+  get alone(): boolean {
+    return this.#replicas.every((r) => r.id === this.self);
+  }
+
   /** How many leases this replica holds now. */
   get heldCount(): number {
     return this.#held.size;
@@ -226,6 +231,8 @@ export class LeaseKeeper implements Ownership {
     const { ttlMs, logger } = this.#opts;
     try {
       this.#replicas = await this.#store.heartbeat({ id: this.self, startedAt: this.#opts.startedAt, draining: this.#draining }, ttlMs);
+      // Alone, inputs written here need telling nobody; told again before any stack is given up.
+      this.#store.notifyOthers(!this.alone);
       await this.#renew();
       await this.#balance();
       this.#table = new Map((await this.#store.listLeases()).map((l) => [l.stack, l]));
@@ -234,6 +241,8 @@ export class LeaseKeeper implements Ownership {
       if (stacks.length > 0) logger.warn({ err, leases: stacks.length }, 'the store cannot be reached: stepping down from every stack until it can');
       else logger.warn({ err }, 'the store cannot be reached: no lease taken');
       for (const [stack, held] of this.#held) this.#unreachable.set(stack, held.epoch);
+      // Not knowing who else there is, it tells everyone.
+      this.#store.notifyOthers(true);
       this.#drop(stacks, 'store-unavailable');
     } finally {
       this.#publish();

@@ -1168,7 +1168,7 @@ export class Engine {
     const now = this.#clock.now();
     // Among replicas, a missed word of another's write is made up for here, before expired
     // signals are ended: one another replica refreshed meanwhile must not be ended.
-    if (this.#ownership.shared) {
+    if (this.#ownership.shared && this.#ownership.alone !== true) {
       this.reloadAll();
       await this.#reloading;
     }

@@ -14,6 +14,8 @@ export interface Ownership {
   readonly self: string;
   /** Whether other replicas write the same store: memory must then be reloaded from it. */
   readonly shared: boolean;
+  /** Among replicas: true while no other is seen, so none writes inputs this daemon must reload. */
+  readonly alone?: boolean;
   /** Whether this daemon may act on `stack` now. */
   holds(stack: string): boolean;
   /** The fence for this daemon's writes about `stack`; undefined when writes need none. */

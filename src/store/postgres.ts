@@ -31,8 +31,8 @@
  *   replica took the request (`savePause`), and the holder hears of them through `watch`;
  * - writes of inputs (commands, signals, pauses, approvals' decisions) `pg_notify` the store's
  *   channel (postgres-schema.ts `inputChannel`) with their target, which PostgreSQL delivers at
- *   commit to each `watch`, a connection of its own outside the pool. A daemon alone may turn
- *   this off (`notifyInputs`): notifying commits are serialized database-wide;
+ *   commit to each `watch`, a connection of its own outside the pool. A replica alone turns
+ *   this off (`notifyOthers`): notifying commits are serialized database-wide;
  * - a destination's head message is claimed by one replica at a time (`nextMessage`), for
  *   {@link MESSAGE_CLAIM_MS}, so that replicas never send a message twice nor out of order.
  *
@@ -102,12 +102,7 @@ export interface PostgresStoreOptions {
   now?: () => Date;
   /** Who claims outbox messages (`nextMessage`): the replica's id (default: one of this store's own). */
   replicaId?: string;
-  /**
-   * Whether writes of inputs notify the watchers (default true). A daemon alone on its database
-   * has nobody to tell, and may say false: PostgreSQL serializes the commits of notifying
-   * transactions database-wide (one lock, held through the commit's WAL flush), which caps
-   * concurrent intake. `watch` is then refused, as it would never hear anything.
-   */
+  /** Whether writes of inputs notify the watchers at first (default true); see `notifyOthers`. */
   notifyInputs?: boolean;
 }
 
@@ -120,7 +115,7 @@ export class PostgresStore implements Store, ClusterStore {
   readonly #route: OutboxRouter | null;
   readonly #now: () => Date;
   readonly #replicaId: string;
-  readonly #notifyInputs: boolean;
+  #notifyInputs: boolean;
   /** Alert deliveries without events, committed together. */
   readonly #signalWrites = new SignalBatcher((upsert, end) => this.#run('applySignals', (pool) => rows.writeSignals(pool, upsert, end, this.#told())));
   /** The server process ids of the pool's connections (see `watch`). */
@@ -435,7 +430,6 @@ export class PostgresStore implements Store, ClusterStore {
   /** Listens on a connection of its own (not the pool's), which `close` ends too. */
   async watch(listener: (target: string) => void, lost: (err: Error) => void): Promise<() => Promise<void>> {
     return this.#run('watch', async () => {
-      if (!this.#notifyInputs) throw new Error('this store was opened with notifyInputs false: a watch would hear nothing');
       let stopListening: (() => Promise<void>) | undefined = undefined;
       const ended = (err: Error): void => {
         if (stopListening !== undefined) this.#watches.delete(stopListening);
@@ -461,6 +455,10 @@ export class PostgresStore implements Store, ClusterStore {
   async getIntent(id: string): Promise<Intent | null> {
     const [row] = await this.#select<{ json: string }>('getIntent', SQL.selectIntent, [id]);
     return row === undefined ? null : (JSON.parse(row.json) as Intent);
+  }
+
+  notifyOthers(on: boolean): void {
+    this.#notifyInputs = on;
   }
 
   /** The channel writes of inputs notify, or null when they notify none. */

@@ -290,6 +290,14 @@ export interface ClusterStore {
    * watchers, as for any input.
    */
   decideApproval(decided: Approval): Promise<boolean>;
+  /**
+   * Whether this store's writes of inputs tell the other replicas (on at first). A replica that
+   * sees no other turns it off: PostgreSQL lets one notifying transaction commit at a time,
+   * database-wide (a lock held through the commit's flush), which caps intake. It must be on
+   * again before the replica gives any stack up to another (lease-keeper.ts does so at the beat
+   * that first sees one), since the holder of a stack hears of inputs only through it.
+   */
+  notifyOthers(on: boolean): void;
 }
 
 /** Whether a store is shared by replicas. */

@@ -23,7 +23,7 @@ import { MemoryStore, type MemoryStoreOptions, type StoreMethod } from './memory
 /** A ClusterStore method name. */
 export type ClusterMethod = keyof ClusterStore;
 
-const CLUSTER_METHODS: readonly ClusterMethod[] = ['heartbeat', 'acquireLeases', 'renewLeases', 'releaseLeases', 'listLeases', 'watch', 'savePause', 'decideApproval'];
+const CLUSTER_METHODS: readonly ClusterMethod[] = ['heartbeat', 'acquireLeases', 'renewLeases', 'releaseLeases', 'listLeases', 'watch', 'savePause', 'decideApproval', 'notifyOthers'];
 
 /** A lease row: `owner` null once released. Times in database ms. */
 export interface LeaseRow {
@@ -210,6 +210,13 @@ export class FakeClusterStore extends MemoryStore implements ClusterStore {
     const record: TargetRecord = stored === undefined ? { name: target, current: null, paused: false, cooldownUntil: { up: null, down: null }, pause, retry: null } : { ...stored, pause };
     this.targets.set(target, structuredClone(record));
     this.#tell([target]);
+  }
+
+  /** The last `notifyOthers` said (the fake tells the watchers either way). */
+  notifying = true;
+
+  notifyOthers(on: boolean): void {
+    this.notifying = on;
   }
 
   async decideApproval(decided: Approval): Promise<boolean> {

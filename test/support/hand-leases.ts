@@ -9,6 +9,8 @@ import type { FakeClusterStore } from './fake-cluster-store.js';
 /** This replica's leases, taken in the store by hand (the keeper is tested on its own). */
 export class HandLeases implements Ownership {
   readonly shared = true;
+  /** No other replica seen (the keeper's `alone`). */
+  alone = false;
   readonly refusedFor: string[] = [];
   readonly #epochs = new Map<string, number>();
 

@@ -281,6 +281,29 @@ describe('LeaseKeeper: when it cannot know', () => {
     expect(r.holder.acquiredWith.flat().filter((s) => s === 's1')).toHaveLength(2);
   });
 
+  it('alone it tells nobody of inputs; once it sees another replica it tells them again, before it gives any stack up', async () => {
+    const r = replica({ stacks: ['s1', 's2'] });
+    await r.keeper.beat();
+    expect(r.keeper.alone).toBe(true);
+    expect(r.store.notifying).toBe(false);
+    const notifyingAtRelease: boolean[] = [];
+    const release = r.store.releaseLeases.bind(r.store);
+    r.store.releaseLeases = async (held) => {
+      notifyingAtRelease.push(r.store.notifying);
+      return release(held);
+    };
+    r.store.seen('r2');
+    await r.keeper.beat();
+    expect(r.keeper.alone).toBe(false);
+    expect(r.store.heldBy(SELF)).toHaveLength(1);
+    expect(notifyingAtRelease).toEqual([true]);
+    // Not knowing who else there is (the store cannot be reached), it tells everyone.
+    r.store.cutOff(true);
+    r.store.notifying = false;
+    await r.keeper.beat();
+    expect(r.store.notifying).toBe(true);
+  });
+
   it("the beats, and so the renewals, never wait for the engine's load of acquired stacks", async () => {
     const r = replica({ stacks: ['s1', 's2'] });
     let open = (): void => undefined;

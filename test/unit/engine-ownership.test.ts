@@ -222,6 +222,16 @@ describe('engine among replicas: inputs written by other replicas', () => {
     expect(exec.applies).toEqual([{ op: 'apply', target: 'web', to: 4, dryRun: false }]);
   });
 
+  it('alone (no other replica seen), the evaluation does not reload: nobody else writes', async () => {
+    const { engine, exec, store, clock, leases } = await replica({ hold: [WEB] });
+    leases.alone = true;
+    const reads = store.calls.filter((c) => c === 'loadSignals').length;
+    clock.advance(15_000);
+    await engine.idle();
+    expect(store.calls.filter((c) => c === 'loadSignals').length).toBe(reads);
+    expect(exec.applies).toEqual([]);
+  });
+
   it('a pause taken by a replica that does not hold the stack is written alone and heard by the holder', async () => {
     const store = new FakeClusterStore();
     const holder = await replica({ store, hold: [WEB], targets: [target('web', { max: 3 })] });

@@ -350,19 +350,24 @@ describe('PostgresStore watch', () => {
     await expect(b.watch(() => undefined, () => undefined)).rejects.toBeInstanceOf(StoreUnavailableError);
   });
 
-  it('a store opened with notifyInputs false tells nobody, and refuses to watch', async () => {
+  it('a store told not to notify (a replica alone) tells nobody until told again, and still hears the others', async () => {
     const { schema, b } = await twoReplicas();
-    const quiet = await open(schema, { notifyInputs: false });
+    const quiet = await open(schema);
+    quiet.notifyOthers(false);
     const watch = await watching(b);
+    const heardByQuiet = await watching(quiet);
     await quiet.addCommand(makeCommand({ target: 'web' }));
     await quiet.applySignals({ upsert: [makeSignal({ target: 'api' })], end: [], events: [] });
     await quiet.savePause('queue', null);
     await quiet.saveApproval(makeApproval({ target: 'jobs' }));
     await (await open(schema)).addCommand(makeCommand({ target: 'last' }));
-    await until(() => watch.heard.includes('last'));
+    await until(() => watch.heard.includes('last') && heardByQuiet.heard.includes('last'));
     expect(watch.heard).toEqual(['last']);
     expect((await b.loadCommands()).get('web')).toHaveLength(1);
-    await expect(quiet.watch(() => undefined, () => undefined)).rejects.toThrow(/notifyInputs/);
+    // Another replica appeared: told again.
+    quiet.notifyOthers(true);
+    await quiet.addCommand(makeCommand({ target: 'again' }));
+    await until(() => watch.heard.includes('again'));
   });
 
   it('a listener that throws ends its watch as lost', async () => {
