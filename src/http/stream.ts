@@ -37,6 +37,12 @@ export class StreamHub {
   readonly #dirty = new Set<string>();
   #seq = 0;
   #flushing = false;
+  /**
+   * Set when the first stream opens. Before it nothing is kept: a daemon nobody watches keeps no
+   * 10,000 messages (a storm's events, in the storm's memory), and an id a client could ask to
+   * replay from is only ever given to a stream, after this is set.
+   */
+  #watched = false;
   #timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -45,7 +51,7 @@ export class StreamHub {
   ) {
     bus.subscribe((msg) => {
       if (msg.type === 'event') {
-        this.#send('event', JSON.stringify(msg.event));
+        if (this.#watched) this.#send('event', JSON.stringify(msg.event));
         // Its target's state moved with it (value, last event): sent right after.
         this.#stateSoon(msg.event.target);
       } else if (msg.type === 'target') this.#stateSoon(msg.target);
@@ -55,6 +61,11 @@ export class StreamHub {
   /** How many streams are open. */
   get clients(): number {
     return this.#clients.size;
+  }
+
+  /** How many messages are kept for replay. */
+  get buffered(): number {
+    return this.#buffer.length;
   }
 
   /** Serves one stream on a raw response, replaying what `lastEventId` missed. */
@@ -71,6 +82,7 @@ export class StreamHub {
       if (missed === null) res.write(frame(`${this.#boot}-${this.#seq}`, 'reset', '{}'));
       else for (const m of missed) res.write(m.text);
     }
+    this.#watched = true;
     this.#clients.add(res);
     res.on('close', () => this.#clients.delete(res));
     this.#flushSoon();
@@ -97,6 +109,7 @@ export class StreamHub {
   }
 
   #send(event: string, data: string): void {
+    if (!this.#watched) return;
     const seq = ++this.#seq;
     const text = frame(`${this.#boot}-${seq}`, event, data);
     this.#buffer.push({ seq, text });

@@ -119,7 +119,7 @@ describe('GET /api/v1/stream', () => {
     expect(JSON.parse(reader.frames.find((f) => f.event === 'state')?.data ?? '{}')).toMatchObject({ name: 'web' });
   });
 
-  it('builds no state while no stream is open; the next stream gets the latest state of what changed', async () => {
+  it('keeps and builds nothing before the first stream opens; that stream gets the latest state of what changed', async () => {
     t = await makeTestApp();
     bus = new EventBus();
     const built: string[] = [];
@@ -127,12 +127,16 @@ describe('GET /api/v1/stream', () => {
       built.push(name);
       return t.engine.state(name);
     };
-    app = buildApp({ ...t.deps, stream: new StreamHub(bus, state) });
+    const hub = new StreamHub(bus, state);
+    app = buildApp({ ...t.deps, stream: hub });
     await app.listen({ host: '127.0.0.1', port: 0 });
     url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     for (let i = 0; i < 50; i++) bus.publish({ type: 'target', target: 'web', current: i, desired: null, signals: { up: 0, down: 0 } });
+    // Nor does it keep events for replay before anyone watched: no id of this boot was given out.
+    for (let i = 0; i < 20; i++) publish({ target: 'web' });
     await new Promise((resolve) => setImmediate(resolve));
     expect(built).toEqual([]);
+    expect(hub.buffered).toBe(0);
     const { reader } = await open();
     await reader.until((f) => f.some((x) => x.event === 'state'));
     expect(built).toEqual(['web']);
