@@ -324,7 +324,7 @@ export class Engine {
       this.#changed(t);
       this.#offer(t);
       this.#publishTarget(t);
-      return stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now(), this.#ownership.ownerOf(t.stack));
+      return this.#stateOf(t);
     } finally {
       this.#submitting -= 1;
       this.#notify();
@@ -422,12 +422,12 @@ export class Engine {
   /** One target's state, or null for a name that is not configured. */
   async state(name: string): Promise<TargetState | null> {
     const t = this.#targets.get(name);
-    return t === undefined ? null : stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now(), this.#ownership.ownerOf(t.stack));
+    return t === undefined ? null : this.#stateOf(t);
   }
 
   /** Every target's state, in config order. */
   async states(): Promise<TargetState[]> {
-    return [...this.#targets.values()].map((t) => stateOf(t, this.#scheduler.lockOf(t.stack), this.#clock.now(), this.#ownership.ownerOf(t.stack)));
+    return [...this.#targets.values()].map((t) => this.#stateOf(t));
   }
 
   /** True once a drain has begun. */
@@ -1268,6 +1268,16 @@ export class Engine {
       await this.#started;
       if (this.#draining) throw draining();
     }
+  }
+
+  /**
+   * A target's state as served. For a stack another replica holds, whether an operation runs is
+   * its running slot as last read from the store (this replica's scheduler knows nothing of it).
+   */
+  #stateOf(t: TargetRuntime): TargetState {
+    const held = this.#ownership.holds(t.stack);
+    const lock = held ? this.#scheduler.lockOf(t.stack) : t.running !== null ? { target: t.config.name, kind: 'operation' as const } : undefined;
+    return stateOf(t, lock, this.#clock.now(), this.#ownership.ownerOf(t.stack));
   }
 
   /** The fence of this daemon's writes about `t` (none for one daemon alone). */

@@ -222,6 +222,20 @@ describe('engine among replicas: inputs written by other replicas', () => {
     expect(exec.applies).toEqual([{ op: 'apply', target: 'web', to: 4, dryRun: false }]);
   });
 
+  it("a replica not holding the stack serves the holder's operation as running, from the store", async () => {
+    const store = new FakeClusterStore();
+    const other = await replica({ store, self: 'r2' });
+    expect((await other.engine.state('web'))?.running).toBe(false);
+    await store.startOperation('web', { kind: 'commands', commandIds: [], dryRun: false, startedAt: other.clock.iso(), applying: { from: 3, to: 4 } });
+    other.engine.reloadAll();
+    await other.engine.idle();
+    expect((await other.engine.state('web'))?.running).toBe(true);
+    await store.finishOperation('web', { events: [], record: { name: 'web', current: 4, paused: false, cooldownUntil: { up: null, down: null }, pause: null, retry: null }, consumed: [] });
+    other.engine.reloadAll();
+    await other.engine.idle();
+    expect(await other.engine.state('web')).toMatchObject({ running: false, current: 4 });
+  });
+
   it('alone (no other replica seen), the evaluation does not reload: nobody else writes', async () => {
     const { engine, exec, store, clock, leases } = await replica({ hold: [WEB] });
     leases.alone = true;
