@@ -24,6 +24,7 @@ import type { TargetConfig } from '../config/schema.js';
 import { LeaseLostError, OperationInterruptedError, OperationTimeoutError, PulumiScaleError } from '../errors.js';
 import type { EventBus } from '../observe/bus.js';
 import { planBounds } from '../policy/bounds.js';
+import { keyValues } from '../policy/derived.js';
 import { planSignals, type SignalPlan } from '../policy/signals.js';
 import { boundsAt, nextChange } from '../schedule/index.js';
 import { pruneRecommendations } from '../policy/stabilization.js';
@@ -536,8 +537,12 @@ export class Engine {
     for (const t of ts) {
       const name = t.config.name;
       // Taken over from another replica, which may have changed the stack since this process
-      // last opened it: opened afresh (an inline stack's config seeded from its outputs again).
-      if (this.#ownership.shared && !this.busy(t.stack)) await this.#deps.executor.forget(t.config);
+      // last opened it: opened afresh (an inline stack's config seeded from its outputs again),
+      // and a folder's settings file checked before the first read (#syncTakenOver).
+      if (this.#ownership.shared && !this.busy(t.stack)) {
+        await this.#deps.executor.forget(t.config);
+        t.takenOver = true;
+      }
       this.#mirror(t, snapshot, { whole: true });
       const slot = snapshot.running.get(name);
       if (slot?.applying) {
@@ -937,6 +942,7 @@ export class Engine {
     // What the decision covers: a signal that changes while it runs is reported by the next one.
     const changesSeen = t.changes;
     try {
+      await this.#syncTakenOver(t);
       const now = this.#clock.now();
       outcome = await runOperation(
         this.#deps,
@@ -1101,6 +1107,7 @@ export class Engine {
    * read), keeping each that changed. Never rejects.
    */
   async #refresh(group: readonly TargetRuntime[]): Promise<void> {
+    for (const t of group) await this.#syncTakenOver(t);
     // Bounded like an operation: a hung backend must not hold the stack's slot forever.
     const controller = new AbortController();
     const timer = this.#clock.setTimer(
@@ -1116,6 +1123,31 @@ export class Engine {
       this.#clock.clearTimer(timer);
     }
     for (const t of group) await this.#keepRead(t, values.get(t.config.name) ?? new Error('no value was read'));
+  }
+
+  /**
+   * Before the first read of a stack taken over from another replica: a target with a workDir
+   * keeps its value in the folder's stack settings file, and a replica with a copy of its own
+   * (a pod's) may hold a value the other replica has since changed. When the stack's latest
+   * update holds exactly what the store says the daemon last applied, and the copy says
+   * otherwise, the copy is behind: it is set to the latest update's value (config only, no `up`).
+   * Anything else (an operator's edit, no update yet) is left to the drift rules. Never rejects.
+   */
+  async #syncTakenOver(t: TargetRuntime): Promise<void> {
+    if (!t.takenOver) return;
+    t.takenOver = false;
+    if (t.config.workDir === undefined) return;
+    const executor = this.#deps.executor;
+    try {
+      const deployed = await executor.deployedValue(t.config);
+      if (deployed === null || t.record.applied !== deployed) return;
+      const local = await executor.read(t.config);
+      if (local === deployed) return;
+      this.#logger.warn({ target: t.config.name, local, deployed }, "this replica's copy of the stack settings was behind the stack: set to its latest update");
+      await executor.revert(t.config, deployed, t.config.derived.length === 0 ? undefined : keyValues(t.config, deployed));
+    } catch (err) {
+      this.#logger.warn({ target: t.config.name, err }, "could not check this replica's copy of the stack settings against the stack");
+    }
   }
 
   /** Keeps one target's read value (stored when it changed), or its read error. Never rejects. */

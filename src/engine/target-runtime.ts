@@ -65,6 +65,8 @@ export interface TargetRuntime {
   tail: Promise<unknown>;
   /** Counts the deliveries (and ends) of signals that reached memory: a reload compares it (engine #reload). */
   signalWrites: number;
+  /** Just taken over from another replica: its folder's settings are checked before the first read. */
+  takenOver: boolean;
 }
 
 /** A target's runtime before anything was loaded: value unknown, nothing queued. */
@@ -92,6 +94,7 @@ export function newRuntime(config: TargetConfig): TargetRuntime {
     declined: null,
     tail: Promise.resolve(),
     signalWrites: 0,
+    takenOver: false,
   };
 }
 

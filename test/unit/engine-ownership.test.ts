@@ -236,6 +236,24 @@ describe('engine among replicas: inputs written by other replicas', () => {
     expect(await other.engine.state('web')).toMatchObject({ running: false, current: 4 });
   });
 
+  it.each<[string, number, number]>([
+    // The store says 5 was last applied, the stack's latest update holds 5: this copy (3) is behind.
+    ['is set to the latest update when it is behind what the daemon last applied', 5, 5],
+    // The latest update holds 6, not what the daemon applied: someone else's, left to the drift rules.
+    ['is left alone when the stack moved otherwise', 6, 3],
+  ])("a taken-over stack's folder settings copy %s", async (_name, deployed, after) => {
+    const store = new FakeClusterStore();
+    await store.saveTarget({ name: 'web', current: 5, applied: 5, paused: false, cooldownUntil: { up: null, down: null }, pause: null, retry: null });
+    const { engine, exec, leases } = await replica({ store, values: { web: 3 } });
+    exec.deployed.set('web', deployed);
+    leases.take(WEB);
+    await engine.acquired([WEB]);
+    await engine.idle();
+    expect(exec.values.get('web')).toBe(after);
+    expect((await engine.state('web'))?.current).toBe(after);
+    expect(exec.applies).toEqual([]);
+  });
+
   it('alone (no other replica seen), the evaluation does not reload: nobody else writes', async () => {
     const { engine, exec, store, clock, leases } = await replica({ hold: [WEB] });
     leases.alone = true;
