@@ -73,3 +73,23 @@ export function usePostgresStores(prefix: string): PostgresStores {
   };
   return stores;
 }
+
+/**
+ * A server of its own for a `describe` whose tests stop or kill it (the file's server stays
+ * up for the others); started before them, removed after. Call it inside the `describe`.
+ */
+export function useOwnServer(): { readonly server: PostgresServer } {
+  let server: PostgresServer | undefined;
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 60_000);
+  afterAll(async () => {
+    await server?.remove();
+  });
+  return {
+    get server() {
+      if (server === undefined) throw new Error('the PostgreSQL server is not started yet (use it inside a test)');
+      return server;
+    },
+  };
+}

@@ -283,32 +283,6 @@ describe('engine among replicas: inputs written by other replicas', () => {
     expect(store.targets.get('web')?.pause).toEqual(pause);
   });
 
-  it.each(['approve', 'reject'] as const)('a person may %s on a replica that does not hold the stack; the holder acts on it once', async (verdict) => {
-    const store = new FakeClusterStore();
-    const guarded = target('web', { approval: { via: 'ops-slack', timeout: 60_000 }, cooldown: { up: 30_000, down: 30_000 } });
-    const holder = await replica({ store, hold: [WEB], targets: [guarded] });
-    const other = await replica({ store, self: 'r2', targets: [guarded] });
-    await holder.engine.signals({ upsert: [signal('web', 'cpu')], end: [], events: [] });
-    await holder.engine.idle();
-    const id = holder.events().find((e) => e.kind === 'awaiting-approval')?.approval?.id as string;
-    other.engine.reloadAll();
-    await other.engine.idle();
-    const decided = await other.engine.decideApproval(id, verdict, { name: 'alice', id: 'U1', via: 'slack' });
-    expect(decided.status).toBe(verdict === 'approve' ? 'approved' : 'rejected');
-    // The other replica wrote the decision alone: no event, no record.
-    expect(other.events()).toEqual([]);
-    holder.engine.inputsChanged(['web']);
-    await holder.engine.idle();
-    if (verdict === 'approve') {
-      expect(holder.exec.applies.filter((a) => !a.dryRun)).toEqual([{ op: 'apply', target: 'web', to: 4, dryRun: false }]);
-      expect(store.approvals.get(id)?.status).toBe('applied');
-    } else {
-      expect(holder.exec.applies.filter((a) => !a.dryRun)).toEqual([]);
-      expect(holder.events().filter((e) => e.kind === 'skipped')).toHaveLength(1);
-      expect(store.approvals.get(id)).toMatchObject({ status: 'rejected', decidedBy: { name: 'alice' } });
-      expect((await holder.engine.state('web'))?.cooldownUntil.up).not.toBeNull();
-    }
-  });
 });
 
 describe('engine among replicas: with the lease keeper', () => {

@@ -20,7 +20,42 @@ async function replica(opts: { targets: ReturnType<typeof target>[]; hold?: stri
 const guarded = target('web', { approval: { via: 'ops-slack', timeout: 60_000 }, cooldown: { up: 30_000, down: 30_000 } });
 const alice = { name: 'alice', id: 'U1', via: 'slack' as const };
 
+/**
+ * A holder `r1` whose alert-driven change waits for approval, and a replica `r2` not holding
+ * the stack that has read the store since (as its ticks do): the approval's id.
+ */
+async function pendingApproval(store: FakeClusterStore) {
+  const holder = await replica({ store, hold: [WEB], targets: [guarded] });
+  const other = await replica({ store, self: 'r2', targets: [guarded] });
+  await holder.engine.signals({ upsert: [signal('web', 'cpu')], end: [], events: [] });
+  await holder.engine.idle();
+  const id = holder.events().find((e) => e.kind === 'awaiting-approval')?.approval?.id as string;
+  other.engine.reloadAll();
+  await other.engine.idle();
+  return { holder, other, id };
+}
+
 describe('approvals decided on a replica not holding the stack', () => {
+  it.each(['approve', 'reject'] as const)('a person may %s on a replica that does not hold the stack; the holder acts on it once', async (verdict) => {
+    const store = new FakeClusterStore();
+    const { holder, other, id } = await pendingApproval(store);
+    const decided = await other.engine.decideApproval(id, verdict, alice);
+    expect(decided.status).toBe(verdict === 'approve' ? 'approved' : 'rejected');
+    // The other replica wrote the decision alone: no event, no record.
+    expect(other.events()).toEqual([]);
+    holder.engine.inputsChanged(['web']);
+    await holder.engine.idle();
+    if (verdict === 'approve') {
+      expect(holder.exec.applies.filter((a) => !a.dryRun)).toEqual([{ op: 'apply', target: 'web', to: 4, dryRun: false }]);
+      expect(store.approvals.get(id)?.status).toBe('applied');
+    } else {
+      expect(holder.exec.applies.filter((a) => !a.dryRun)).toEqual([]);
+      expect(holder.events().filter((e) => e.kind === 'skipped')).toHaveLength(1);
+      expect(store.approvals.get(id)).toMatchObject({ status: 'rejected', decidedBy: { name: 'alice' } });
+      expect((await holder.engine.state('web'))?.cooldownUntil.up).not.toBeNull();
+    }
+  });
+
   it('an expired approval clicked on a non-holder is refused there and writes nothing: the holder\'s value and a pause stay', async () => {
     const store = new FakeClusterStore();
     const holder = await replica({ store, hold: [WEB], targets: [guarded] });
@@ -46,13 +81,7 @@ describe('approvals decided on a replica not holding the stack', () => {
 
   it('a rejection written alone by a non-holder is recorded by the next holder when the stack changes hands first', async () => {
     const store = new FakeClusterStore();
-    const r1 = await replica({ store, hold: [WEB], targets: [guarded] });
-    const r2 = await replica({ store, self: 'r2', targets: [guarded] });
-    await r1.engine.signals({ upsert: [signal('web', 'cpu')], end: [], events: [] });
-    await r1.engine.idle();
-    const id = r1.events().find((e) => e.kind === 'awaiting-approval')?.approval?.id as string;
-    r2.engine.reloadAll();
-    await r2.engine.idle();
+    const { holder: r1, other: r2, id } = await pendingApproval(store);
     const decided = await r2.engine.decideApproval(id, 'reject', alice);
     expect(decided.status).toBe('rejected');
     // r1 dies before it hears of it; r3 takes the stack over.
@@ -71,13 +100,7 @@ describe('approvals decided on a replica not holding the stack', () => {
 
   it('a non-holder with a stale copy cannot overwrite an approval the holder already applied: 409', async () => {
     const store = new FakeClusterStore();
-    const holder = await replica({ store, hold: [WEB], targets: [guarded] });
-    const other = await replica({ store, self: 'r2', targets: [guarded] });
-    await holder.engine.signals({ upsert: [signal('web', 'cpu')], end: [], events: [] });
-    await holder.engine.idle();
-    const id = holder.events().find((e) => e.kind === 'awaiting-approval')?.approval?.id as string;
-    other.engine.reloadAll();
-    await other.engine.idle();
+    const { holder, other, id } = await pendingApproval(store);
     // bob approves on the holder; it is applied.
     await holder.engine.decideApproval(id, 'approve', { name: 'bob', id: 'U2', via: 'slack' });
     await holder.engine.idle();

@@ -1,13 +1,12 @@
 // The PostgreSQL store shared by replicas (store.ts `ClusterStore`): two stores on one schema
 // play two replicas. The replica table and leases run on the database's clock, so where time
 // must pass the tests move a row's time back with their own connection instead of waiting.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LeaseLostError, StoreUnavailableError } from '../../src/errors.js';
 import { MESSAGE_CLAIM_MS, PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres.js';
 import type { Fence, OutboxRouter } from '../../src/store/store.js';
 import type { Pause } from '../../src/types.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
-import { usePostgresStores } from '../support/postgres-stores.js';
+import { useOwnServer, usePostgresStores } from '../support/postgres-stores.js';
 import { at, makeApproval, makeCommand, makeEvent, makeRecord, makeRunning, makeSignal } from './store-conformance.js';
 
 const db = usePostgresStores('cluster');
@@ -382,30 +381,24 @@ describe('PostgresStore watch', () => {
   });
 
   describe('on a server that stops', () => {
-    let own: PostgresServer;
-    beforeAll(async () => {
-      own = await startPostgres();
-    }, 60_000);
-    afterAll(async () => {
-      await own?.remove();
-    });
+    const ownServer = useOwnServer();
 
     it('calls lost once; restarted, a new watch hears again', async () => {
-      const store = await open('public', { on: own });
+      const store = await open('public', { on: ownServer.server });
       const watch = await watching(store);
-      await own.stop();
+      await ownServer.server.stop();
       try {
         await until(() => watch.lost.length > 0);
         await new Promise((resolve) => setTimeout(resolve, 100));
         expect(watch.lost).toHaveLength(1);
         expect(watch.lost[0]).toBeInstanceOf(Error);
       } finally {
-        await own.start();
+        await ownServer.server.start();
       }
       await watch.stop();
       const again = await watching(store);
       // Another store writes: a store's own writes are not news to its watch.
-      await (await open('public', { on: own })).addCommand(makeCommand({ target: 'back' }));
+      await (await open('public', { on: ownServer.server })).addCommand(makeCommand({ target: 'back' }));
       await until(() => again.heard.includes('back'));
       expect(watch.lost).toHaveLength(1);
     });

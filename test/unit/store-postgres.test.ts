@@ -2,13 +2,13 @@
 // test starts empty without a database per test), then what only PostgreSQL can show — replicas
 // migrating and writing side by side, the unique signal key, a server that stops and comes
 // back, statement timeouts, and failures injected inside a transaction.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { createStore } from '../../src/store/index.js';
 import { MAX_EVENTS_PAGE, PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres.js';
 import { SCHEMA_VERSION } from '../../src/store/postgres-schema.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
-import { usePostgresStores } from '../support/postgres-stores.js';
+import type { PostgresServer } from '../support/postgres.js';
+import { useOwnServer, usePostgresStores } from '../support/postgres-stores.js';
 import { at, describeStoreConformance, makeCommand, makeEvent, makeRecord, makeRunning, makeSignal } from './store-conformance.js';
 
 const db = usePostgresStores('store');
@@ -175,19 +175,13 @@ describe('PostgresStore failures', () => {
 });
 
 describe('PostgresStore on a server that stops', () => {
-  let own: PostgresServer;
-  beforeAll(async () => {
-    own = await startPostgres();
-  }, 60_000);
-  afterAll(async () => {
-    await own?.remove();
-  });
+  const ownServer = useOwnServer();
 
   it.each([
-    ['stopped', () => own.stop()],
-    ['killed', () => own.kill()],
+    ['stopped', () => ownServer.server.stop()],
+    ['killed', () => ownServer.server.kill()],
   ])('a %s server makes every call reject with StoreUnavailableError and its cause; restarted, the store works again', async (_name, down) => {
-    const store = await open({ on: own, schema: 'public' });
+    const store = await open({ on: ownServer.server, schema: 'public' });
     const kept = makeCommand();
     await store.addCommand(kept);
     await down();
@@ -200,7 +194,7 @@ describe('PostgresStore on a server that stops', () => {
       await expect(call).rejects.toBeInstanceOf(StoreUnavailableError);
       await expect(call).rejects.toHaveProperty('cause', expect.any(Error));
     }
-    await own.start();
+    await ownServer.server.start();
     expect((await store.loadCommands()).get('web')).toContainEqual(kept);
     const after = makeCommand();
     await store.addCommand(after);
@@ -208,8 +202,8 @@ describe('PostgresStore on a server that stops', () => {
   });
 
   it('init against a stopped server rejects with StoreUnavailableError and its cause, and may be retried', async () => {
-    await own.stop();
-    const store = new PostgresStore({ url: own.urlFor('public') });
+    await ownServer.server.stop();
+    const store = new PostgresStore({ url: ownServer.server.urlFor('public') });
     db.track(store);
     try {
       const failure = store.init();
@@ -217,7 +211,7 @@ describe('PostgresStore on a server that stops', () => {
       await expect(failure).rejects.toHaveProperty('cause', expect.any(Error));
       await expect(store.loadTargets()).rejects.toThrow(/not initialised/);
     } finally {
-      await own.start();
+      await ownServer.server.start();
     }
     await store.init();
     await expect(store.loadTargets()).resolves.toBeInstanceOf(Map);
