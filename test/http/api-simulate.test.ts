@@ -15,6 +15,8 @@ const STEPS = {
 
 /** The issue's input. */
 const EXAMPLE = fixture('simulate/issue-example.json');
+/** What the example gives: the same at every entry point (policy, API, CLI). */
+const EXPECTED = fixture<{ changes: { at: string; from: number; to: number }[]; final: number }>('simulate/issue-example.expected.json');
 
 function post(body: unknown, name = 'web') {
   return t.app.inject({
@@ -31,15 +33,7 @@ describe('POST /api/v1/targets/:name/simulate', () => {
     const res = await post(EXAMPLE);
     expect(res.statusCode).toBe(200);
     const body = res.json<{ changes: { at: string; from: number; to: number; reason: string }[]; final: number }>();
-    expect(body.changes.map((c) => [c.at, c.from, c.to])).toEqual([
-      ['2026-11-29T10:00:00.000Z', 2, 7],
-      ['2026-11-29T10:01:00.000Z', 7, 12],
-      ['2026-11-29T10:02:00.000Z', 12, 17],
-      ['2026-11-29T10:03:00.000Z', 17, 22],
-      ['2026-11-29T10:04:00.000Z', 22, 27],
-      ['2026-11-29T10:06:00.000Z', 27, 3],
-    ]);
-    expect(body.final).toBe(3);
+    expect(body).toMatchObject(EXPECTED);
     expect(t.engine.untouched()).toBe(true);
   });
 
