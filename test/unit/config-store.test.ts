@@ -35,9 +35,9 @@ describe('config: store', () => {
     ],
     [
       'PostgreSQL with every field',
-      '{ driver: postgres, url: "${DATABASE_URL}", poolSize: 4, statementTimeout: 750ms, leaseTTL: 30s, historyLimit: 10, historyTotalLimit: 20 }',
-      { DATABASE_URL },
-      { driver: 'postgres', url: DATABASE_URL, poolSize: 4, statementTimeout: 750, leaseTTL: 30_000, historyLimit: 10, historyTotalLimit: 20 },
+      '{ driver: postgres, url: "${DATABASE_URL}", poolSize: 4, statementTimeout: 750ms, leaseTTL: 30s, replicaId: "${POD_NAME}", historyLimit: 10, historyTotalLimit: 20 }',
+      { DATABASE_URL, POD_NAME: 'pulumiscale-7d9f8c6b5-x2kqp' },
+      { driver: 'postgres', url: DATABASE_URL, poolSize: 4, statementTimeout: 750, leaseTTL: 30_000, replicaId: 'pulumiscale-7d9f8c6b5-x2kqp', historyLimit: 10, historyTotalLimit: 20 },
     ],
   ])('%s', (_name, store, env, expected) => {
     expect(parse(store, env).store).toStrictEqual(expected);
@@ -52,6 +52,9 @@ describe('config: store', () => {
     ['an unknown driver', '{ driver: mysql }', {}, [{ path: 'store.driver', message: 'unknown driver: use sqlite (the default) or postgres' }]],
     ['a statement timeout too short to run anything', '{ driver: postgres, url: x, statementTimeout: 10ms }', {}, [{ path: 'store.statementTimeout', message: 'must be at least 100ms' }]],
     ['a lease that is not a duration', '{ driver: postgres, url: x, leaseTTL: soon }', {}, [{ path: 'store.leaseTTL', message: expect.stringContaining('not a duration') as string }]],
+    ['a replica id with a space', '{ driver: postgres, url: x, replicaId: "pod 1" }', {}, [{ path: 'store.replicaId', message: 'letters, digits, _ . : - (at most 63)' }]],
+    ['a replica id from an unset variable', '{ driver: postgres, url: x, replicaId: "${POD_NAME}" }', {}, [{ path: 'store.replicaId', message: 'environment variable POD_NAME is not set' }]],
+    ['a lease shorter than a second', '{ driver: postgres, url: x, leaseTTL: 500ms }', {}, [{ path: 'store.leaseTTL', message: 'must be at least 1s' }]],
     ['a pool of no connections', '{ driver: postgres, url: x, poolSize: 0 }', {}, [{ path: 'store.poolSize', message: expect.stringContaining('>0') as string }]],
   ])('refuses %s', (_name, store, env, expected) => {
     expect(problemsOf(store, env)).toEqual(expected);
