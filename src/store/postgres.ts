@@ -102,8 +102,6 @@ export interface PostgresStoreOptions {
   now?: () => Date;
   /** Who claims outbox messages (`nextMessage`): the replica's id (default: one of this store's own). */
   replicaId?: string;
-  /** Whether writes of inputs notify the watchers at first (default true); see `notifyOthers`. */
-  notifyInputs?: boolean;
 }
 
 /** The PostgreSQL implementation of {@link Store}, shared by replicas as a {@link ClusterStore}. */
@@ -143,7 +141,7 @@ export class PostgresStore implements Store, ClusterStore {
     this.#route = opts.route ?? null;
     this.#now = opts.now ?? (() => new Date());
     this.#replicaId = opts.replicaId ?? randomUUID();
-    this.#notifyInputs = opts.notifyInputs ?? true;
+    this.#notifyInputs = true;
   }
 
   /**
