@@ -37,22 +37,26 @@ export class SignalLedger {
    * changes in flight (upserts first, then ends: a key in both ends, as in the store).
    */
   accept(change: Pick<SignalChange, 'upsert' | 'end'>, memory: (s: SignalKey) => Signal | undefined): Accepted {
-    const upsert = change.upsert.flatMap((s) => {
+    // Every upsert is judged before any of this delivery's changes is put in flight.
+    const upsert: Signal[] = [];
+    const upsertKeys: string[] = [];
+    for (const s of change.upsert) {
       const key = keyOf(s);
       const pending = this.#inFlight.get(key)?.change;
       const before = pending === undefined ? memory(s) : 'signal' in pending ? pending.signal : undefined;
-      if (before !== undefined && before.lastSeen > s.lastSeen) return [];
+      if (before !== undefined && before.lastSeen > s.lastSeen) continue;
       const resolved = pending !== undefined && 'endedAt' in pending ? pending.endedAt : this.#resolved.get(key);
-      if (before === undefined && resolved !== undefined && Date.parse(s.since) <= resolved) return [];
-      return [before === undefined ? s : { ...s, since: before.since }];
-    });
+      if (before === undefined && resolved !== undefined && Date.parse(s.since) <= resolved) continue;
+      upsert.push(before === undefined || before.since === s.since ? s : { ...s, since: before.since });
+      upsertKeys.push(key);
+    }
     const owner = {};
     const keys: string[] = [];
     const put = (key: string, pending: Pending): void => {
       this.#inFlight.set(key, { owner, change: pending });
       keys.push(key);
     };
-    for (const s of upsert) put(keyOf(s), { signal: s });
+    upsert.forEach((s, i) => put(upsertKeys[i] as string, { signal: s }));
     for (const end of change.end) put(keyOf(end), { endedAt: end.at === undefined ? undefined : Date.parse(end.at) });
     return { upsert, owner, keys };
   }

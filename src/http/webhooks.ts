@@ -66,16 +66,18 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
    */
   const storeResult = async (log: FastifyBaseLogger, result: SourceResult): Promise<WebhookReply> => {
     await deps.engine.signals({ upsert: result.signals, end: result.ended, events: result.ignored });
+    // Checked first: under a flood, the fields of lines that would not be written cost every request.
+    const info = deps.logger.isLevelEnabled('info');
     for (const event of result.ignored) {
       const fields = { target: event.target, source: event.source, reason: event.reason, evidence: event.evidence };
       // Only a rejection carries an error code (see sources/common.ts ignoredEvent).
       if (event.errorCode !== undefined) log.warn({ ...fields, code: event.errorCode }, 'alert refused');
-      else log.info(fields, 'alert resolved or ignored');
+      else if (info) log.info(fields, 'alert resolved or ignored');
     }
-    for (const s of result.signals) log.info({ target: s.target, source: s.source, signal: s.id, direction: s.direction, value: s.value }, 'signal active');
+    if (info) for (const s of result.signals) log.info({ target: s.target, source: s.source, signal: s.id, direction: s.direction, value: s.value }, 'signal active');
     for (const command of result.commands) {
       await deps.engine.command(command);
-      log.info({ target: command.target, source: command.source, intentId: command.id, adjustment: command.adjustment }, 'preview queued');
+      if (info) log.info({ target: command.target, source: command.source, intentId: command.id, adjustment: command.adjustment }, 'preview queued');
     }
     return {
       accepted: result.signals.length + result.commands.length,
@@ -99,8 +101,10 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
       const result =
         Array.isArray(alerts) && alerts.length > SLICE_ALERTS ? await translateInSlices(raw, alerts.length, query) : fromAlertmanager(parseAlertmanagerPayload(raw), query, amCtx);
       const body = await storeResult(req.log, result);
-      const group = raw as { receiver?: unknown; groupKey?: unknown };
-      req.log.info({ receiver: group.receiver, groupKey: group.groupKey, alerts: Array.isArray(alerts) ? alerts.length : 0, ...body }, 'alertmanager notification');
+      if (deps.logger.isLevelEnabled('info')) {
+        const group = raw as { receiver?: unknown; groupKey?: unknown };
+        req.log.info({ receiver: group.receiver, groupKey: group.groupKey, alerts: Array.isArray(alerts) ? alerts.length : 0, ...body }, 'alertmanager notification');
+      }
       return reply.status(202).send(body);
     },
   );

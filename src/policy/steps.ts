@@ -113,8 +113,14 @@ function placement(direction: 'up' | 'down', value: number | null, threshold: nu
  */
 export function stepClass(direction: 'up' | 'down', value: number | null, threshold: number | null, rules: StepRules | undefined): string {
   const placed = placement(direction, value, threshold, rules);
-  return placed.band === null ? `${direction}:step` : `${direction}:${placed.index}`;
+  if (placed.band === null) return PLAIN_STEP_CLASS[direction];
+  // Every active signal keeps its class: one string per band serves them all.
+  return (BAND_CLASSES[direction][placed.index] ??= `${direction}:${placed.index}`);
 }
+
+const PLAIN_STEP_CLASS = { up: 'up:step', down: 'down:step' } as const;
+/** The band classes made so far, by direction and band index (bounded by the rules' bands). */
+const BAND_CLASSES: Record<'up' | 'down', string[]> = { up: [], down: [] };
 
 /** The value one step of `direction` asks for, and the rule that decided it. Pure. */
 export function stepValue(input: StepInput): StepResult {

@@ -27,7 +27,7 @@ import {
   type SourceResult,
   type WebhookQuery,
 } from './common.js';
-import { EVIDENCE_LIMITS, boundedId, boundedLabels, clip } from './evidence.js';
+import { EVIDENCE_LIMITS, boundedId, boundedLabels, clip, shared } from './evidence.js';
 
 /** The label that names an alert's target. */
 export const TARGET_LABEL = 'pulumiscale_target';
@@ -101,8 +101,8 @@ export function alertEvidence(alert: AlertmanagerAlert): Evidence {
   const evidence: Evidence = { labels: boundedLabels(alert.labels, ['alertname', TARGET_LABEL, ACTION_LABEL]) };
   if (alert.fingerprint !== undefined) evidence.fingerprint = clip(alert.fingerprint);
   const name = alert.labels.alertname;
-  if (name !== undefined) evidence.alertName = clip(name);
-  if (alert.generatorURL) evidence.generatorURL = clip(alert.generatorURL, EVIDENCE_LIMITS.url);
+  if (name !== undefined) evidence.alertName = shared(clip(name));
+  if (alert.generatorURL) evidence.generatorURL = shared(clip(alert.generatorURL, EVIDENCE_LIMITS.url));
   const value = numeric(alert.annotations[VALUE_ANNOTATION]) ?? numeric(alert.labels.value);
   if (value !== undefined) evidence.metricValue = value;
   const threshold = numeric(alert.annotations[THRESHOLD_ANNOTATION]);

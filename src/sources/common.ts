@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { PulumiScaleError, type ErrorCode } from '../errors.js';
 import { NO_TARGET, UNKNOWN_TARGET, type Direction, type Evidence, type Intent, type IntentSource, type ScalingEvent, type Signal, type SignalKey } from '../types.js';
-import { EVIDENCE_LIMITS, clip } from './evidence.js';
+import { EVIDENCE_LIMITS, clip, shared } from './evidence.js';
 
 /** What a source needs to know of the world: the configured targets, ids and the time. */
 export interface SourceContext {
@@ -157,7 +157,7 @@ export function alertSignal(
 ): Signal {
   const now = ctx.now();
   const ttl = ctx.signalTTL ?? 0;
-  const started = fields.since === undefined ? Number.NaN : Date.parse(fields.since);
+  const lastSeen = seenAt.text(now);
   return {
     id: fields.id,
     target: fields.target,
@@ -165,13 +165,39 @@ export function alertSignal(
     direction: fields.action,
     value: fields.evidence.metricValue ?? null,
     threshold: fields.evidence.threshold ?? null,
-    since: new Date(Number.isNaN(started) ? now : started).toISOString(),
-    lastSeen: new Date(now).toISOString(),
-    expiresAt: ttl > 0 ? new Date(now + ttl).toISOString() : null,
-    reason: fields.reason,
+    since: (fields.since === undefined ? undefined : startedAt.text(fields.since)) ?? lastSeen,
+    lastSeen,
+    expiresAt: ttl > 0 ? expiringAt.text(now + ttl) : null,
+    reason: shared(fields.reason),
     evidence: fields.evidence,
   };
 }
+
+/**
+ * The last time formatted, kept with its text: the alerts of one delivery, and the deliveries of
+ * one millisecond, share one string (and one conversion) instead of one each, and every signal
+ * keeps its times for as long as it fires. One per field of the signal, so they do not evict
+ * each other.
+ */
+class LastTime {
+  #key: number | string | undefined;
+  #text: string | undefined;
+
+  /** `at` (epoch ms or a sender's date text) as ISO-8601 UTC; undefined for text that is not a date. */
+  text(at: number): string;
+  text(at: string): string | undefined;
+  text(at: number | string): string | undefined {
+    if (at === this.#key) return this.#text;
+    const ms = typeof at === 'number' ? at : Date.parse(at);
+    this.#key = at;
+    this.#text = Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+    return this.#text;
+  }
+}
+
+const seenAt = new LastTime();
+const expiringAt = new LastTime();
+const startedAt = new LastTime();
 
 /** An empty result, to fill. */
 export function emptyResult(): SourceResult {

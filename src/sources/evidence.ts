@@ -5,7 +5,8 @@
  * makes rows of megabytes. Sources build evidence through these helpers, so every stored event
  * has a known worst case, and what was cut is marked rather than silently lost.
  *
- * Pure, like every source: no I/O, nothing but strings in and out.
+ * Pure, like every source: no I/O, nothing but strings in and out (see {@link shared} for the
+ * one cache).
  */
 import { createHash } from 'node:crypto';
 
@@ -29,6 +30,25 @@ export const TRUNCATED_LABEL = 'pulumiscale_truncated';
 
 /** Ends a cut string, so a reader sees it was cut. */
 const ELLIPSIS = '…';
+
+/** How many distinct strings {@link shared} remembers before it starts over. */
+const SHARED_STRINGS = 4096;
+const sharedStrings = new Map<string, string>();
+
+/**
+ * One string for equal texts seen recently. Alerts repeat their label values (alertname, job,
+ * severity, the generator URL), and each firing alert's evidence is held for as long as it fires:
+ * 20,000 alerts of one rule would otherwise hold 20,000 copies of each. Bounded, so a sender's
+ * unique values (an instance, a pod) only ever cost the last {@link SHARED_STRINGS} of them.
+ * The one state this file keeps; what goes in comes out unchanged.
+ */
+export function shared(text: string): string {
+  const known = sharedStrings.get(text);
+  if (known !== undefined) return known;
+  if (sharedStrings.size >= SHARED_STRINGS) sharedStrings.clear();
+  sharedStrings.set(text, text);
+  return text;
+}
 
 /** `text` cut to at most `max` characters, the last of them `…` when anything was cut. */
 export function clip(text: string, max: number = EVIDENCE_LIMITS.text): string {
@@ -75,7 +95,7 @@ export function boundedLabels(labels: Readonly<Record<string, string>>, first: r
     // Two long names alike in their first characters clip to one key: the first one wins.
     if (kept.has(key)) continue;
     if (key !== name || value.length > max) cut += 1;
-    kept.set(key, clip(value));
+    kept.set(shared(key), shared(clip(value)));
   }
   const dropped = names.length - kept.size;
   if (needsMarker) {

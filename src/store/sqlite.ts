@@ -75,7 +75,7 @@ export class SqliteStore implements Store {
   #closed = false;
   #remembersSincePurge = 0;
   /** Each stored signal's key by target and id (see applySignals), and the last key given. */
-  #signalKeys = new Map<string, number>();
+  #signalKeys = new SignalKeys();
   #lastSignalKey = 0;
   /** The key map missed a reload after a failed commit: reloaded before the next one. */
   #keysStale = false;
@@ -214,37 +214,39 @@ export class SqliteStore implements Store {
 
   /** A generator: a delivery of thousands of alerts is written in slices, see #drive. */
   *#applySignals(sql: Statements, change: SignalChange): Generator<void, void> {
-    const staged = new Map<string, number | null>();
-    const keyOf = (name: string): number | undefined => (staged.has(name) ? (staged.get(name) ?? undefined) : this.#signalKeys.get(name));
+    // Memory takes the keys once the write is done: a write that fails leaves them as they were.
+    const staged = new Map<string, { target: string; id: string; key: number | null }>();
+    const keyOf = (target: string, id: string): number | undefined => {
+      const mine = staged.get(signalName(target, id));
+      return mine === undefined ? this.#signalKeys.get(target, id) : (mine.key ?? undefined);
+    };
     let rows = 0;
     for (const signal of change.upsert) {
       if (++rows % SLICE_ROWS === 0) yield;
-      const name = signalName(signal.target, signal.id);
       const json = JSON.stringify(signal);
-      const known = keyOf(name);
+      const known = keyOf(signal.target, signal.id);
       if (known !== undefined) {
         sql.updateSignal.run({ key: known, json });
       } else {
         const key = ++this.#lastSignalKey;
         sql.insertSignal.run({ key, target: signal.target, id: signal.id, json });
-        staged.set(name, key);
+        staged.set(signalName(signal.target, signal.id), { target: signal.target, id: signal.id, key });
       }
     }
     for (const end of change.end) {
       if (++rows % SLICE_ROWS === 0) yield;
-      const name = signalName(end.target, end.id);
-      const known = keyOf(name);
+      const known = keyOf(end.target, end.id);
       if (known === undefined) continue;
       sql.deleteSignal.run({ key: known });
-      staged.set(name, null);
+      staged.set(signalName(end.target, end.id), { target: end.target, id: end.id, key: null });
     }
     for (const event of change.events) {
       if (++rows % SLICE_ROWS === 0) yield;
       this.#insertEvent(sql, event);
     }
-    for (const [name, key] of staged) {
-      if (key === null) this.#signalKeys.delete(name);
-      else this.#signalKeys.set(name, key);
+    for (const { target, id, key } of staged.values()) {
+      if (key === null) this.#signalKeys.delete(target, id);
+      else this.#signalKeys.set(target, id, key);
     }
   }
 
@@ -409,10 +411,10 @@ export class SqliteStore implements Store {
   }
 
   #loadSignalKeys(sql: Statements): void {
-    this.#signalKeys = new Map();
+    this.#signalKeys = new SignalKeys();
     for (const row of sql.selectSignalKeys.all()) {
       const key = Number(row.key);
-      this.#signalKeys.set(signalName(text(row.target), text(row.id)), key);
+      this.#signalKeys.set(text(row.target), text(row.id), key);
       this.#lastSignalKey = Math.max(this.#lastSignalKey, key);
     }
   }
@@ -470,6 +472,30 @@ function completeRecord(saved: Omit<TargetRecord, 'pause' | 'retry'> & Partial<T
   return { ...saved, pause: saved.pause ?? null, retry: saved.retry ?? null };
 }
 
+/**
+ * Each stored signal's key, by target and then id: held for every active signal, so kept in two
+ * levels rather than under one joined string per signal (a string that would live as long).
+ */
+class SignalKeys {
+  readonly #byTarget = new Map<string, Map<string, number>>();
+
+  get(target: string, id: string): number | undefined {
+    return this.#byTarget.get(target)?.get(id);
+  }
+
+  set(target: string, id: string, key: number): void {
+    let ids = this.#byTarget.get(target);
+    if (ids === undefined) this.#byTarget.set(target, (ids = new Map<string, number>()));
+    ids.set(id, key);
+  }
+
+  delete(target: string, id: string): void {
+    const ids = this.#byTarget.get(target);
+    if (ids?.delete(id) === true && ids.size === 0) this.#byTarget.delete(target);
+  }
+}
+
+/** A signal's name within one write: its target and id joined by a NUL, which no target name contains. */
 function signalName(target: string, id: string): string {
   return `${target}\0${id}`;
 }

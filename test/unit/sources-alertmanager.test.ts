@@ -151,6 +151,25 @@ describe('what a signal carries', () => {
     expect(one({ startsAt })?.since).toBe(since);
   });
 
+  it('gives each alert its own times when the starts alternate, and each delivery its own now', () => {
+    const starts = ['2026-11-27T09:55:00Z', 'soon', '2026-11-27T11:50:00+02:00', '2026-11-27T09:55:00Z', 'soon'];
+    const delivery = payload(starts.map((startsAt) => ({ labels: { pulumiscale_target: 'web' }, startsAt })));
+    const times = (now: number) =>
+      fromAlertmanager(delivery, noQuery, ctx(HOUR, now)).signals.map((s) => [s.since, s.lastSeen, s.expiresAt]);
+    const at = (now: number, since: string) => [since, iso(now), iso(now + HOUR)];
+    const later = NOW + 1_234;
+    expect(times(NOW)).toEqual([
+      at(NOW, '2026-11-27T09:55:00.000Z'),
+      at(NOW, iso(NOW)),
+      at(NOW, '2026-11-27T09:50:00.000Z'),
+      at(NOW, '2026-11-27T09:55:00.000Z'),
+      at(NOW, iso(NOW)),
+    ]);
+    // A start that is not a time is "now" of each delivery, not of the first one that sent it.
+    expect(times(later)[1]).toEqual(at(later, iso(later)));
+    expect(times(NOW)[0]).toEqual(at(NOW, '2026-11-27T09:55:00.000Z'));
+  });
+
   it.each<{ rule: string; ttl: number | undefined; expiresAt: string | null }>([
     { rule: 'a signal expires signalTTL after it was last sent', ttl: HOUR, expiresAt: iso(NOW + HOUR) },
     { rule: 'a shorter signalTTL', ttl: 90_000, expiresAt: iso(NOW + 90_000) },
