@@ -143,7 +143,7 @@ export class Notifier {
     while (!this.#closed) {
       let message: OutboxMessage | null;
       try {
-        message = await this.#opts.store.nextMessage(d.name);
+        message = await this.#opts.store.nextMessage(d.name, d.timeout);
         storeFailures = 0;
       } catch (err) {
         storeFailures += 1;

@@ -70,11 +70,19 @@ export const PURGE_EVERY = 256;
 /**
  * How long a replica's claim on a destination's head message lasts (`nextMessage`): another
  * replica may send it only after. Longer than a delivery attempt takes (a destination's
- * `timeout`, 10 s by default) with its wait for the destination's pace, so that a live
- * claimer's post is never repeated by another; short enough that the messages of a replica
- * that crashed mid-send go out within minutes.
+ * `timeout`, 10 s by default; a destination whose timeout is longer gets a longer claim, see
+ * {@link claimMs}), so that a live claimer's post is never repeated by another; short enough
+ * that the messages of a replica that crashed mid-send go out within minutes.
  */
 export const MESSAGE_CLAIM_MS = 120_000;
+
+/** What a claim adds to a delivery attempt's own time: the formatting, the post's start, the store's write of the outcome. */
+export const CLAIM_MARGIN_MS = 30_000;
+
+/** How long a claim lasts for an attempt that may take `attemptMs`: {@link MESSAGE_CLAIM_MS}, longer for a longer attempt. */
+export function claimMs(attemptMs: number): number {
+  return Math.max(MESSAGE_CLAIM_MS, attemptMs + CLAIM_MARGIN_MS);
+}
 
 /** How long a replica unseen stays in the replica table (at least; 100 heartbeat TTLs if longer). */
 export const REPLICA_FORGOTTEN_MS = 3_600_000;
@@ -325,9 +333,9 @@ export class PostgresStore implements Store, ClusterStore {
   }
 
   /** The destination's head message, claimed for this store's replica (see {@link MESSAGE_CLAIM_MS}); null when another replica's claim on it lives. */
-  async nextMessage(destination: string): Promise<OutboxMessage | null> {
+  async nextMessage(destination: string, attemptMs = 0): Promise<OutboxMessage | null> {
     type Row = { seq: string; destination: string; created_at: string; attempts: number; not_before: string | null; json: string };
-    const [row] = await this.#select<Row>('nextMessage', SQL.nextMessage, [destination, this.#replicaId, MESSAGE_CLAIM_MS]);
+    const [row] = await this.#select<Row>('nextMessage', SQL.nextMessage, [destination, this.#replicaId, claimMs(attemptMs)]);
     if (row === undefined) return null;
     return {
       seq: Number(row.seq),

@@ -194,8 +194,12 @@ export interface Store {
   // one destination come back in the order they were added; the notifier removes each once
   // delivered or dropped. Decided approvals beyond the newest 1,000 may be forgotten.
 
-  /** The oldest message of `destination`, or null when none waits. */
-  nextMessage(destination: string): Promise<OutboxMessage | null>;
+  /**
+   * The oldest message of `destination`, or null when none waits. `attemptMs` is how long the
+   * caller may take to deliver it (its post's timeout): a store that several replicas share
+   * keeps the message from the others for at least that long.
+   */
+  nextMessage(destination: string, attemptMs?: number): Promise<OutboxMessage | null>;
   /** Removes a message (delivered, or dropped); an absent one is no error. */
   removeMessage(seq: number): Promise<void>;
   /** Records a failed attempt: the attempts so far and when to try next (ISO-8601 UTC). */

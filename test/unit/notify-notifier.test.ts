@@ -481,6 +481,27 @@ describe('Notifier: restart, close and poke', () => {
   });
 });
 
+describe('Notifier: claims', () => {
+  it("asks the store to hold each destination's head for as long as its post may take (its timeout)", async () => {
+    const r = rig([dest('slow', { timeout: 600_000 }), dest('quick', { timeout: 2_000 })]);
+    const asked: [string, number | undefined][] = [];
+    const next = r.store.nextMessage.bind(r.store);
+    r.store.nextMessage = (destination: string, attemptMs?: number) => {
+      asked.push([destination, attemptMs]);
+      return next(destination);
+    };
+    await r.add(event());
+    r.notifier.start();
+    await r.poster.calls.count(2);
+    expect(new Map(asked)).toEqual(
+      new Map([
+        ['slow', 600_000],
+        ['quick', 2_000],
+      ]),
+    );
+  });
+});
+
 describe('Notifier: store failures', () => {
   it('an outbox that cannot be read is read again after a backoff', async () => {
     const r = rig([dest('a')]);

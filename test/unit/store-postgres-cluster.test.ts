@@ -3,7 +3,7 @@
 // must pass the tests move a row's time back with their own connection instead of waiting.
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError, StoreUnavailableError } from '../../src/errors.js';
-import { MESSAGE_CLAIM_MS, PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres.js';
+import { CLAIM_MARGIN_MS, MESSAGE_CLAIM_MS, PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres.js';
 import type { Fence, OutboxRouter } from '../../src/store/store.js';
 import type { Pause } from '../../src/types.js';
 import { useOwnServer, usePostgresStores } from '../support/postgres-stores.js';
@@ -453,6 +453,20 @@ describe('PostgresStore outbox claims', () => {
     expect(Number(claim?.left)).toBeGreaterThan(MESSAGE_CLAIM_MS - 5_000);
     // Another destination's head is another matter.
     expect((await b.nextMessage('audit'))?.event.id).toBe(first);
+  });
+
+  it('a destination whose post may take longer than a claim gets a claim that long, and some', async () => {
+    const { schema, a, b } = await twoMessages();
+    const attemptMs = MESSAGE_CLAIM_MS * 5;
+    const head = await a.nextMessage('chat', attemptMs);
+    expect(await b.nextMessage('chat', attemptMs)).toBeNull();
+    const [claim] = await peek<{ left: number }>(`SELECT extract(epoch FROM claimed_until - now()) * 1000 AS left FROM ${schema}.outbox WHERE seq = $1`, [head?.seq]);
+    expect(Number(claim?.left)).toBeGreaterThan(attemptMs + CLAIM_MARGIN_MS - 5_000);
+    // A short attempt still claims for the usual time.
+    const audit = await a.nextMessage('audit', 1_000);
+    const [short] = await peek<{ left: number }>(`SELECT extract(epoch FROM claimed_until - now()) * 1000 AS left FROM ${schema}.outbox WHERE seq = $1`, [audit?.seq]);
+    expect(Number(short?.left)).toBeGreaterThan(MESSAGE_CLAIM_MS - 5_000);
+    expect(Number(short?.left)).toBeLessThanOrEqual(MESSAGE_CLAIM_MS);
   });
 
   it('a deferred head is free for any replica; a removed one makes the next the head', async () => {
