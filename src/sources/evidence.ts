@@ -39,10 +39,13 @@ const sharedStrings = new Map<string, string>();
  * One string for equal texts seen recently. Alerts repeat their label values (alertname, job,
  * severity, the generator URL), and each firing alert's evidence is held for as long as it fires:
  * 20,000 alerts of one rule would otherwise hold 20,000 copies of each. Bounded, so a sender's
- * unique values (an instance, a pod) only ever cost the last {@link SHARED_STRINGS} of them.
- * The one state this file keeps; what goes in comes out unchanged.
+ * unique values (an instance, a pod) only ever cost the last {@link SHARED_STRINGS} of them, of
+ * at most {@link EVIDENCE_LIMITS}.text characters each (about 2 MiB at worst). The one state
+ * this file keeps; what goes in comes out unchanged.
  */
 export function shared(text: string): string {
+  // A long text is rarely repeated, and would make the set's worst case large.
+  if (text.length > EVIDENCE_LIMITS.text) return text;
   const known = sharedStrings.get(text);
   if (known !== undefined) return known;
   if (sharedStrings.size >= SHARED_STRINGS) sharedStrings.clear();

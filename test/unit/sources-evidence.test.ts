@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { fromAlertmanager, parseAlertmanagerPayload, type AlertmanagerPayload } from '../../src/sources/alertmanager.js';
 import { fromCloudWatch, parseCloudWatchAlarm } from '../../src/sources/cloudwatch.js';
 import { NO_TARGET, UNKNOWN_TARGET, refusalTarget } from '../../src/sources/common.js';
-import { EVIDENCE_LIMITS, TRUNCATED_LABEL, boundedId, boundedLabels, clip } from '../../src/sources/evidence.js';
+import { EVIDENCE_LIMITS, TRUNCATED_LABEL, boundedId, boundedLabels, clip, shared } from '../../src/sources/evidence.js';
 import { fixture } from '../support/sns.js';
 import { noQuery, sourceContext } from '../support/sources.js';
 
@@ -165,5 +165,21 @@ describe('CloudWatch evidence', () => {
     expect(signal?.evidence.messageId).toHaveLength(EVIDENCE_LIMITS.text);
     expect(signal?.reason.length).toBeLessThan(EVIDENCE_LIMITS.text + 20);
     expect(signal?.id).toHaveLength(EVIDENCE_LIMITS.text);
+  });
+});
+
+describe('shared strings', () => {
+  it('give back the text they were given, short or long, before and after the set starts over', () => {
+    const texts = Array.from({ length: 10_000 }, (_, i) => `value-${i % 5_000}`);
+    expect(texts.map((t) => shared(t))).toEqual(texts);
+    const long = 'x'.repeat(EVIDENCE_LIMITS.text + 1);
+    expect(shared(long)).toBe(long);
+    expect(shared('')).toBe('');
+  });
+
+  it('leave the labels of many alerts as each alert sent them', () => {
+    const labels = (i: number) => ({ alertname: 'HighLoad', instance: `web-${i}:9100`, job: i % 2 === 0 ? 'node' : 'api' });
+    const kept = Array.from({ length: 6_000 }, (_, i) => boundedLabels(labels(i)));
+    expect(kept).toEqual(Array.from({ length: 6_000 }, (_, i) => labels(i)));
   });
 });
