@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { pino } from 'pino';
 import { PulumiScaleError } from '../errors.js';
 import {
   finishTranslation,
@@ -67,7 +68,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
   const storeResult = async (log: FastifyBaseLogger, result: SourceResult): Promise<WebhookReply> => {
     await deps.engine.signals({ upsert: result.signals, end: result.ended, events: result.ignored });
     // Checked first: under a flood, the fields of lines that would not be written cost every request.
-    const info = deps.logger.isLevelEnabled('info');
+    const info = writesInfo(log);
     for (const event of result.ignored) {
       const fields = { target: event.target, source: event.source, reason: event.reason, evidence: event.evidence };
       // Only a rejection carries an error code (see sources/common.ts ignoredEvent).
@@ -101,7 +102,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
       const result =
         Array.isArray(alerts) && alerts.length > SLICE_ALERTS ? await translateInSlices(raw, alerts.length, query) : fromAlertmanager(parseAlertmanagerPayload(raw), query, amCtx);
       const body = await storeResult(req.log, result);
-      if (deps.logger.isLevelEnabled('info')) {
+      if (writesInfo(req.log)) {
         const group = raw as { receiver?: unknown; groupKey?: unknown };
         req.log.info({ receiver: group.receiver, groupKey: group.groupKey, alerts: Array.isArray(alerts) ? alerts.length : 0, ...body }, 'alertmanager notification');
       }
@@ -184,6 +185,13 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
 
 /** Alerts validated and translated per turn of the event loop, in a large notification (about 10 ms of work). */
 const SLICE_ALERTS = 1000;
+
+/** Whether `log` writes info lines (a route's logger may have a level of its own). */
+function writesInfo(log: FastifyBaseLogger): boolean {
+  if (log.level === 'silent') return false;
+  // A level pino does not know counts as writing: the line is built, and pino decides.
+  return (pino.levels.values[log.level] ?? 0) <= (pino.levels.values.info ?? 0);
+}
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

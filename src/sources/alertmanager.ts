@@ -27,7 +27,7 @@ import {
   type SourceResult,
   type WebhookQuery,
 } from './common.js';
-import { EVIDENCE_LIMITS, boundedId, boundedLabels, clip, shared } from './evidence.js';
+import { boundedId, boundedLabels, clip, shared, sharedUrl } from './evidence.js';
 
 /** The label that names an alert's target. */
 export const TARGET_LABEL = 'pulumiscale_target';
@@ -102,7 +102,7 @@ export function alertEvidence(alert: AlertmanagerAlert): Evidence {
   if (alert.fingerprint !== undefined) evidence.fingerprint = clip(alert.fingerprint);
   const name = alert.labels.alertname;
   if (name !== undefined) evidence.alertName = shared(clip(name));
-  if (alert.generatorURL) evidence.generatorURL = shared(clip(alert.generatorURL, EVIDENCE_LIMITS.url));
+  if (alert.generatorURL) evidence.generatorURL = sharedUrl(alert.generatorURL);
   const value = numeric(alert.annotations[VALUE_ANNOTATION]) ?? numeric(alert.labels.value);
   if (value !== undefined) evidence.metricValue = value;
   const threshold = numeric(alert.annotations[THRESHOLD_ANNOTATION]);
@@ -210,7 +210,16 @@ export function translateAlerts(alerts: readonly AlertmanagerAlert[], first: num
       return;
     }
     result.signals.push(
-      alertSignal(ctx, { target: resolved.target, action: resolved.action, source: 'alertmanager', id, since: alert.startsAt, reason: `alert ${label}`, evidence }),
+      // The reason names the rule, shared by its alerts; an alert named by its fingerprint alone has its own.
+      alertSignal(ctx, {
+        target: resolved.target,
+        action: resolved.action,
+        source: 'alertmanager',
+        id,
+        since: alert.startsAt,
+        reason: alert.labels.alertname === undefined ? `alert ${label}` : shared(`alert ${label}`),
+        evidence,
+      }),
     );
   });
 }

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { PulumiScaleError, type ErrorCode } from '../errors.js';
 import { NO_TARGET, UNKNOWN_TARGET, type Direction, type Evidence, type Intent, type IntentSource, type ScalingEvent, type Signal, type SignalKey } from '../types.js';
-import { EVIDENCE_LIMITS, clip, shared } from './evidence.js';
+import { EVIDENCE_LIMITS, clip } from './evidence.js';
 
 /** What a source needs to know of the world: the configured targets, ids and the time. */
 export interface SourceContext {
@@ -168,7 +168,7 @@ export function alertSignal(
     since: (fields.since === undefined ? undefined : startedAt.text(fields.since)) ?? lastSeen,
     lastSeen,
     expiresAt: ttl > 0 ? expiringAt.text(now + ttl) : null,
-    reason: shared(fields.reason),
+    reason: fields.reason,
     evidence: fields.evidence,
   };
 }
@@ -183,15 +183,20 @@ class LastTime {
   #key: number | string | undefined;
   #text: string | undefined;
 
-  /** `at` (epoch ms or a sender's date text) as ISO-8601 UTC; undefined for text that is not a date. */
+  /**
+   * `at` (epoch ms, or a sender's date text) as ISO-8601 UTC; undefined for text that is not a
+   * date. A time past what a Date holds throws RangeError, as `toISOString` does.
+   */
   text(at: number): string;
   text(at: string): string | undefined;
   text(at: number | string): string | undefined {
     if (at === this.#key) return this.#text;
     const ms = typeof at === 'number' ? at : Date.parse(at);
+    // Date.parse gives NaN, never a time out of range; a number may be either, and throws.
+    const text = typeof at === 'string' && Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
     this.#key = at;
-    this.#text = Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
-    return this.#text;
+    this.#text = text;
+    return text;
   }
 }
 

@@ -5,8 +5,8 @@
  * makes rows of megabytes. Sources build evidence through these helpers, so every stored event
  * has a known worst case, and what was cut is marked rather than silently lost.
  *
- * Pure, like every source: no I/O, nothing but strings in and out (see {@link shared} for the
- * one cache).
+ * Pure, like every source: no I/O, nothing but strings in and out (SharedStrings below is the
+ * one cache, and changes no output).
  */
 import { createHash } from 'node:crypto';
 
@@ -31,26 +31,46 @@ export const TRUNCATED_LABEL = 'pulumiscale_truncated';
 /** Ends a cut string, so a reader sees it was cut. */
 const ELLIPSIS = '…';
 
-/** How many distinct strings {@link shared} remembers before it starts over. */
-const SHARED_STRINGS = 4096;
-const sharedStrings = new Map<string, string>();
-
 /**
  * One string for equal texts seen recently. Alerts repeat their label values (alertname, job,
- * severity, the generator URL), and each firing alert's evidence is held for as long as it fires:
- * 20,000 alerts of one rule would otherwise hold 20,000 copies of each. Bounded, so a sender's
- * unique values (an instance, a pod) only ever cost the last {@link SHARED_STRINGS} of them, of
- * at most {@link EVIDENCE_LIMITS}.text characters each (about 2 MiB at worst). The one state
- * this file keeps; what goes in comes out unchanged.
+ * severity) and generator URLs, and each firing alert's evidence is held for as long as it
+ * fires: 20,000 alerts of one rule would otherwise hold 20,000 copies of each. Bounded, so a
+ * sender's unique values (an instance, a pod) only ever cost the last `capacity` of them, and
+ * texts longer than `maxLength` pass through. What goes in comes out unchanged.
  */
+class SharedStrings {
+  readonly #seen = new Map<string, string>();
+  readonly #capacity: number;
+  readonly #maxLength: number;
+
+  constructor(capacity: number, maxLength: number) {
+    this.#capacity = capacity;
+    this.#maxLength = maxLength;
+  }
+
+  of(text: string): string {
+    if (text.length > this.#maxLength) return text;
+    const known = this.#seen.get(text);
+    if (known !== undefined) return known;
+    if (this.#seen.size >= this.#capacity) this.#seen.clear();
+    this.#seen.set(text, text);
+    return text;
+  }
+}
+
+// The state this file keeps: about 2 MiB at worst for label values and names, 1 MiB for URLs
+// (one or a few per alerting rule, but up to EVIDENCE_LIMITS.url characters each).
+const sharedTexts = new SharedStrings(4096, EVIDENCE_LIMITS.text);
+const sharedUrls = new SharedStrings(256, EVIDENCE_LIMITS.url);
+
+/** `text` (a label value, an alert's name, a reason) as one string shared with its equals; see SharedStrings. */
 export function shared(text: string): string {
-  // A long text is rarely repeated, and would make the set's worst case large.
-  if (text.length > EVIDENCE_LIMITS.text) return text;
-  const known = sharedStrings.get(text);
-  if (known !== undefined) return known;
-  if (sharedStrings.size >= SHARED_STRINGS) sharedStrings.clear();
-  sharedStrings.set(text, text);
-  return text;
+  return sharedTexts.of(text);
+}
+
+/** A URL clipped to EVIDENCE_LIMITS.url, shared with its equals; see SharedStrings. */
+export function sharedUrl(url: string): string {
+  return sharedUrls.of(clip(url, EVIDENCE_LIMITS.url));
 }
 
 /** `text` cut to at most `max` characters, the last of them `…` when anything was cut. */
@@ -98,7 +118,8 @@ export function boundedLabels(labels: Readonly<Record<string, string>>, first: r
     // Two long names alike in their first characters clip to one key: the first one wins.
     if (kept.has(key)) continue;
     if (key !== name || value.length > max) cut += 1;
-    kept.set(shared(key), shared(clip(value)));
+    // Names need no sharing: an object's property names are kept once by the engine.
+    kept.set(key, shared(clip(value)));
   }
   const dropped = names.length - kept.size;
   if (needsMarker) {

@@ -33,8 +33,9 @@
  *   channel (postgres-schema.ts `inputChannel`) with their target, which PostgreSQL delivers at
  *   commit to each `watch`, a connection of its own outside the pool. A replica alone turns
  *   this off (`notifyOthers`): notifying commits are serialized database-wide;
- * - a destination's head message is claimed by one replica at a time (`nextMessage`), for
- *   {@link MESSAGE_CLAIM_MS}, so that replicas never send a message twice nor out of order.
+ * - a destination's head message is claimed by one replica at a time (`nextMessage`), for as
+ *   long as its post may take ({@link claimMs}), so that replicas never send a message twice nor
+ *   out of order.
  *
  * Bounded growth is as in the SQLite store (sqlite.ts says why): events trimmed per target and
  * in total at each insert, the audit table by count, decided approvals beyond the newest 1,000,
@@ -332,7 +333,7 @@ export class PostgresStore implements Store, ClusterStore {
     await this.#run('forgetDelivery', (pool) => pool.query(SQL.forgetDelivery, [key]));
   }
 
-  /** The destination's head message, claimed for this store's replica (see {@link MESSAGE_CLAIM_MS}); null when another replica's claim on it lives. */
+  /** The destination's head message, claimed for this store's replica for {@link claimMs} of `attemptMs`; null when another replica's claim on it lives. */
   async nextMessage(destination: string, attemptMs = 0): Promise<OutboxMessage | null> {
     type Row = { seq: string; destination: string; created_at: string; attempts: number; not_before: string | null; json: string };
     const [row] = await this.#select<Row>('nextMessage', SQL.nextMessage, [destination, this.#replicaId, claimMs(attemptMs)]);

@@ -214,7 +214,8 @@ export class SqliteStore implements Store {
 
   /** A generator: a delivery of thousands of alerts is written in slices, see #drive. */
   *#applySignals(sql: Statements, change: SignalChange): Generator<void, void> {
-    // Memory takes the keys once the write is done: a write that fails leaves them as they were.
+    // Memory takes the keys once the write is done: a write that fails in its savepoint leaves
+    // them as they were; a commit that fails as a whole reloads them (afterRollback).
     const staged = new Map<string, { target: string; id: string; key: number | null }>();
     const keyOf = (target: string, id: string): number | undefined => {
       const mine = staged.get(signalName(target, id));

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { fromAlertmanager, parseAlertmanagerPayload, type AlertmanagerPayload } from '../../src/sources/alertmanager.js';
 import { fromCloudWatch, parseCloudWatchAlarm } from '../../src/sources/cloudwatch.js';
 import { NO_TARGET, UNKNOWN_TARGET, refusalTarget } from '../../src/sources/common.js';
-import { EVIDENCE_LIMITS, TRUNCATED_LABEL, boundedId, boundedLabels, clip, shared } from '../../src/sources/evidence.js';
+import { EVIDENCE_LIMITS, TRUNCATED_LABEL, boundedId, boundedLabels, clip, shared, sharedUrl } from '../../src/sources/evidence.js';
 import { fixture } from '../support/sns.js';
 import { noQuery, sourceContext } from '../support/sources.js';
 
@@ -175,6 +175,13 @@ describe('shared strings', () => {
     const long = 'x'.repeat(EVIDENCE_LIMITS.text + 1);
     expect(shared(long)).toBe(long);
     expect(shared('')).toBe('');
+  });
+
+  it('give back URLs clipped to their own bound, long ones included', () => {
+    const url = (n: number) => `http://prometheus:9090/graph?g0.expr=${'a'.repeat(n)}`;
+    expect(sharedUrl(url(500))).toBe(url(500));
+    expect(sharedUrl(url(5_000))).toBe(clip(url(5_000), EVIDENCE_LIMITS.url));
+    expect(sharedUrl(url(5_000))).toHaveLength(EVIDENCE_LIMITS.url);
   });
 
   it('leave the labels of many alerts as each alert sent them', () => {

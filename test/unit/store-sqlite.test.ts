@@ -12,7 +12,7 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import { createStore, type StoreConfig, UnknownStoreDriverError } from '../../src/store/index.js';
 import { MAX_EVENTS_PAGE, PURGE_EVERY, SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite.js';
 import { MIGRATIONS, openDatabase, SCHEMA_VERSION } from '../../src/store/sqlite-schema.js';
-import type { Intent } from '../../src/types.js';
+import type { Intent, Signal } from '../../src/types.js';
 import {
   at,
   describeStoreConformance,
@@ -430,6 +430,14 @@ describe('SqliteStore atomicity under failures injected inside the transaction',
     const change = { upsert: [makeSignal()], end: [{ target: 'web', id: kept.id }], events: [makeEvent()] };
     await expect(store.applySignals(change)).rejects.toThrow(/injected failure/);
     expect(await store.loadSignals()).toEqual([kept]);
+    // Sent again once the store takes it: the failed write left the store's keys as they were,
+    // so the new signal is inserted (not updated in a row that is not there) and the ended one goes.
+    peek(file, (db) => db.exec('DROP TRIGGER fail'));
+    await store.applySignals(change);
+    expect(await store.loadSignals()).toEqual(change.upsert);
+    const later = { ...(change.upsert[0] as Signal), lastSeen: new Date(Date.parse(kept.lastSeen) + 60_000).toISOString() };
+    await store.applySignals({ upsert: [later], end: [], events: [] });
+    expect(await store.loadSignals()).toEqual([later]);
   });
 
   it('finishOperation: a failed record write keeps the running slot and the commands, and appends no event', async () => {
