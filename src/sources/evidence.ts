@@ -58,8 +58,8 @@ class SharedStrings {
   }
 }
 
-// The state this file keeps: about 2 MiB at worst for label values and names, 1 MiB for URLs
-// (one or a few per alerting rule, but up to EVIDENCE_LIMITS.url characters each).
+// The state this file keeps: about 2 MiB at worst for label values, alert names and reasons,
+// 1 MiB for URLs (one or a few per alerting rule, but up to EVIDENCE_LIMITS.url characters each).
 const sharedTexts = new SharedStrings(4096, EVIDENCE_LIMITS.text);
 const sharedUrls = new SharedStrings(256, EVIDENCE_LIMITS.url);
 
@@ -118,7 +118,7 @@ export function boundedLabels(labels: Readonly<Record<string, string>>, first: r
     // Two long names alike in their first characters clip to one key: the first one wins.
     if (kept.has(key)) continue;
     if (key !== name || value.length > max) cut += 1;
-    // Names need no sharing: an object's property names are kept once by the engine.
+    // Names need no sharing: V8 keeps one copy of each property name.
     kept.set(key, shared(clip(value)));
   }
   const dropped = names.length - kept.size;
