@@ -147,6 +147,12 @@ export interface SignalKey {
    * and arrives afterwards (a retried ALARM after its OK) is stale and starts nothing.
    */
   at?: string;
+  /**
+   * For the end of an expired signal: the `lastSeen` it expired with. A store that several
+   * replicas share keeps a signal sent again since (a later `lastSeen`, stored by another
+   * replica meanwhile) instead of ending it; the holder reads it back at its next reload.
+   */
+  lastSeen?: string;
 }
 
 /** A pause of one or both directions, ending by itself. */

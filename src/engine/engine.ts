@@ -287,7 +287,7 @@ export class Engine {
       evidence: { ...s.evidence, signal: s.id },
     }));
     try {
-      await this.signals({ upsert: [], end: expired.map((s) => ({ target: s.target, id: s.id })), events });
+      await this.signals({ upsert: [], end: expired.map((s) => ({ target: s.target, id: s.id, lastSeen: s.lastSeen })), events });
     } catch (err) {
       this.#logger.warn({ err, expired: expired.length }, 'could not end expired signals; will try at the next evaluation');
     }

@@ -145,9 +145,13 @@ export async function writeSignals(q: Queryable, upsert: readonly Signal[], end:
   // Named: each connection parses and plans it once, not at every delivery.
   await q.query({
     name: 'pulumiscale.write-signals',
+    // An expiry's end names the lastSeen it expired with: a row sent again since (by another
+    // replica) is kept. The stored texts are toISOString's, which compare byte by byte (C
+    // collation) as the times do.
     text: `WITH ended AS (
-       DELETE FROM signals s USING unnest($2::text[], $3::text[]) AS k(target, id)
+       DELETE FROM signals s USING unnest($2::text[], $3::text[], $6::text[]) AS k(target, id, seen)
        WHERE s.target = k.target AND s.id = k.id
+         AND (k.seen IS NULL OR coalesce(s.json::json ->> 'lastSeen', '') COLLATE "C" <= k.seen COLLATE "C")
      ), upserted AS (
        INSERT INTO signals (target, id, json)
        SELECT s.e ->> 'target', s.e ->> 'id', s.e::text FROM json_array_elements($1::json) WITH ORDINALITY AS s(e, o)
@@ -155,7 +159,7 @@ export async function writeSignals(q: Queryable, upsert: readonly Signal[], end:
        ON CONFLICT (target, id) DO UPDATE SET json = excluded.json
      )
      SELECT pg_notify($4, t.target) FROM unnest($5::text[]) AS t(target)`,
-    values: [JSON.stringify(rows), keys.map((k) => k.target), keys.map((k) => k.id), channel, targets],
+    values: [JSON.stringify(rows), keys.map((k) => k.target), keys.map((k) => k.id), channel, targets, keys.map((k) => k.lastSeen ?? null)],
   });
 }
 

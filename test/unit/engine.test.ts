@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PulumiProgramError, PulumiScaleError, StackNotFoundError, StoreUnavailableError } from '../../src/errors.js';
 import type { Store } from '../../src/store/store.js';
-import type { ScalingEvent, TargetRecord } from '../../src/types.js';
+import type { ScalingEvent, SignalKey, TargetRecord } from '../../src/types.js';
 import { down, intent, settle, setup, signal, started, target, to, up } from '../support/engine.js';
 import { MemoryStore } from '../support/memory-store.js';
 
@@ -273,14 +273,23 @@ describe('engine: floods of alerts', () => {
 
   it('a signal found past its expiry by an evaluation is ended in the store then, not at the next periodic one', async () => {
     const { engine, clock, store } = await started({ targets: [target('web', { paused: true })], values: { web: 3 } });
-    await engine.signals({ upsert: [signal('web', 'old', 'up', { expiresAt: new Date(clock.now() + 5000).toISOString() })], end: [], events: [] });
+    const old = signal('web', 'old', 'up', { expiresAt: new Date(clock.now() + 5000).toISOString() });
+    await engine.signals({ upsert: [old], end: [], events: [] });
     await engine.idle();
+    const ends: SignalKey[] = [];
+    const write = store.applySignals.bind(store);
+    store.applySignals = async (change) => {
+      ends.push(...change.end);
+      return write(change);
+    };
     // Before the periodic evaluation (every 15 s here): a new delivery makes the evaluation.
     clock.advance(6000);
     await engine.signals({ upsert: [signal('web', 'new')], end: [], events: [] });
     await engine.idle();
     expect((store.signals.get('web') ?? []).map((s) => s.id)).toEqual(['new']);
     expect((await engine.state('web'))?.signals.map((s) => s.id)).toEqual(['new']);
+    // The end names what expired, so that a store shared by replicas keeps a refresh stored since.
+    expect(ends).toEqual([{ target: 'web', id: 'old', lastSeen: old.lastSeen }]);
   });
 });
 

@@ -7,6 +7,7 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import { createStore } from '../../src/store/index.js';
 import { MAX_EVENTS_PAGE, PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres.js';
 import { SCHEMA_VERSION } from '../../src/store/postgres-schema.js';
+import type { Signal } from '../../src/types.js';
 import type { PostgresServer } from '../support/postgres.js';
 import { useOwnServer, usePostgresStores } from '../support/postgres-stores.js';
 import { at, describeStoreConformance, makeCommand, makeEvent, makeRecord, makeRunning, makeSignal } from './store-conformance.js';
@@ -84,6 +85,24 @@ describe('PostgresStore with replicas', () => {
     await two.applySignals({ upsert: [], end: [{ target: 'web', id: a.id }], events: [] });
     await one.applySignals({ upsert: [a], end: [], events: [] });
     expect(await one.loadSignals()).toEqual([{ ...b, value: 3 }, c, a]);
+  });
+
+  it("an expiry's end leaves a signal another replica stored again since; an end that names its lastSeen, or none, ends it", async () => {
+    const schema = await freshSchema();
+    const [holder, other] = [await open({ schema }), await open({ schema })];
+    const seen = (s: number) => new Date(Date.parse('2026-11-29T09:00:00.000Z') + s * 1000).toISOString();
+    const [a, b, c] = [makeSignal({ id: 'a', lastSeen: seen(0) }), makeSignal({ id: 'b', lastSeen: seen(0) }), makeSignal({ id: 'c', lastSeen: seen(0) })];
+    await holder.applySignals({ upsert: [a, b, c], end: [], events: [] });
+    // Sent again to the other replica (a later lastSeen) while the holder decided they expired.
+    const refreshed = { ...a, lastSeen: seen(600), expiresAt: seen(4200) };
+    await other.applySignals({ upsert: [refreshed], end: [], events: [] });
+    const expired = (s: Signal) => ({ target: s.target, id: s.id, lastSeen: s.lastSeen });
+    await holder.applySignals({ upsert: [], end: [expired(a), expired(b)], events: [] });
+    expect(await holder.loadSignals()).toEqual([refreshed, c]);
+    // An end naming the lastSeen stored, or an end of a resolved alert (no lastSeen), ends it.
+    await holder.applySignals({ upsert: [], end: [expired(refreshed)], events: [] });
+    await holder.applySignals({ upsert: [], end: [{ target: c.target, id: c.id }], events: [] });
+    expect(await holder.loadSignals()).toEqual([]);
   });
 
   it('a signal sent twice in one delivery is one arrival, at its first place with its last value', async () => {
