@@ -183,10 +183,8 @@ describe('LeaseKeeper: taking a fair share', () => {
 });
 
 describe('LeaseKeeper: a replica that joins when every stack is taken', () => {
-  const stacks = ['s1', 's2', 's3', 's4'];
-
-  /** r1 and r2 holding 2 stacks each, then r3 after its first beat (which found none free). */
-  async function twoAndTwoThenAThird(): Promise<[Replica, Replica, Replica]> {
+  it('gets its part: the others give idle stacks up and do not take them back (4 stacks, 2 + 2, then a third replica)', async () => {
+    const stacks = ['s1', 's2', 's3', 's4'];
     const r1 = replica({ stacks });
     await r1.keeper.beat();
     const r2 = replica({ stacks, store: r1.store, self: 'r2' });
@@ -194,14 +192,9 @@ describe('LeaseKeeper: a replica that joins when every stack is taken', () => {
     await r1.keeper.beat();
     await r2.keeper.beat();
     expect([r1.keeper.heldCount, r2.keeper.heldCount]).toEqual([2, 2]);
+    // A third one: its share's ceiling is 2 and every stack is held by someone at that ceiling.
     const r3 = replica({ stacks, store: r1.store, self: 'r3' });
     await r3.keeper.beat();
-    return [r1, r2, r3];
-  }
-
-  it('gets its part: the others give idle stacks up and do not take them back (4 stacks, 2 + 2, then a third replica)', async () => {
-    // The third one's ceiling is 2, and every stack is held by someone at that ceiling.
-    const [r1, r2, r3] = await twoAndTwoThenAThird();
     expect(r3.keeper.heldCount).toBe(0);
     // It is below the floor (1): the others each give one idle stack up...
     await r1.keeper.beat();
@@ -222,7 +215,15 @@ describe('LeaseKeeper: a replica that joins when every stack is taken', () => {
   });
 
   it('a busy stack is not given up for it; a replica with idle ones gives one instead', async () => {
-    const [r1, r2, r3] = await twoAndTwoThenAThird();
+    const stacks = ['s1', 's2', 's3', 's4'];
+    const r1 = replica({ stacks });
+    await r1.keeper.beat();
+    const r2 = replica({ stacks, store: r1.store, self: 'r2' });
+    await r2.keeper.beat();
+    await r1.keeper.beat();
+    await r2.keeper.beat();
+    const r3 = replica({ stacks, store: r1.store, self: 'r3' });
+    await r3.keeper.beat();
     const busy = r1.store.heldBy('r1');
     for (const s of busy) r1.holder.busyOn.add(s);
     await r1.keeper.beat();
