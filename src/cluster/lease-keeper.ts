@@ -11,10 +11,7 @@
  * 2. renew every lease held; one missing from the answer is lost, and the replica steps down from
  *    it at once (starts nothing new there; an `up` already running finishes, its writes refused);
  * 3. take free or expired leases up to its fair share, `ceil(stacks / live replicas)`, or give up
- *    idle ones above it, so that a replica that joins gets work without anyone's crash. While
- *    another live replica holds fewer than `floor(stacks / live replicas)` (4 stacks held 2 and
- *    2 when a third replica joins), the share is that floor: the replicas above it give idle
- *    stacks up and take none, until the one below has taken its part;
+ *    idle ones above it, so that a replica that joins gets work without anyone's crash;
  * 4. read the lease table, for `ownerOf` and `GET /api/v1/cluster`.
  * A beat that cannot reach the store steps down from every stack: a replica that cannot renew
  * cannot know that it still holds anything. It tries again at the next beat.
@@ -276,12 +273,10 @@ export class LeaseKeeper implements Ownership {
     if (back.length > 0) this.#took(back, sent);
   }
 
-  /** Takes free leases up to the fair share, or gives idle ones up above it (see the top of this file). */
+  /** Takes free leases up to the fair share, or gives idle ones up above it. */
   async #balance(): Promise<void> {
-    const others = this.#replicas.filter((r) => !r.draining && r.id !== this.self).map((r) => r.id);
-    const live = others.length + (this.#draining ? 0 : 1);
-    const floor = Math.floor(this.#stacks.length / Math.max(1, live));
-    const share = this.#draining ? 0 : (await this.#starving(others, floor)) ? floor : Math.ceil(this.#stacks.length / Math.max(1, live));
+    const live = this.#replicas.filter((r) => !r.draining && r.id !== this.self).length + (this.#draining ? 0 : 1);
+    const share = this.#draining ? 0 : Math.ceil(this.#stacks.length / Math.max(1, live));
     if (this.#held.size > share) {
       const surplus = [...this.#held.keys()].filter((s) => !(this.#holder?.busy(s) ?? false)).slice(0, this.#held.size - share);
       if (surplus.length === 0) return;
@@ -296,20 +291,6 @@ export class LeaseKeeper implements Ownership {
     const sent = this.#monotonic();
     const acquired = await this.#store.acquireLeases(this.self, candidates, share - this.#held.size, this.#opts.ttlMs);
     if (acquired.length > 0) this.#took(acquired, sent);
-  }
-
-  /**
-   * Whether one of the `others` (live replicas) holds fewer than `floor` stacks. Asked only of a
-   * replica holding at least that many: one below the floor itself is never held back.
-   */
-  async #starving(others: readonly string[], floor: number): Promise<boolean> {
-    if (others.length === 0 || floor === 0 || this.#held.size < floor) return false;
-    const counts = new Map(others.map((id) => [id, 0]));
-    for (const lease of await this.#store.listLeases()) {
-      const n = counts.get(lease.owner);
-      if (n !== undefined) counts.set(lease.owner, n + 1);
-    }
-    return [...counts.values()].some((n) => n < floor);
   }
 
   /**

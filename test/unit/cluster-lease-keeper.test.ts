@@ -182,62 +182,6 @@ describe('LeaseKeeper: taking a fair share', () => {
   });
 });
 
-describe('LeaseKeeper: a replica that joins when every stack is taken', () => {
-  it('gets its part: the others give idle stacks up and do not take them back (4 stacks, 2 + 2, then a third replica)', async () => {
-    const stacks = ['s1', 's2', 's3', 's4'];
-    const r1 = replica({ stacks });
-    await r1.keeper.beat();
-    const r2 = replica({ stacks, store: r1.store, self: 'r2' });
-    await r2.keeper.beat();
-    await r1.keeper.beat();
-    await r2.keeper.beat();
-    expect([r1.keeper.heldCount, r2.keeper.heldCount]).toEqual([2, 2]);
-    // A third one: its share's ceiling is 2 and every stack is held by someone at that ceiling.
-    const r3 = replica({ stacks, store: r1.store, self: 'r3' });
-    await r3.keeper.beat();
-    expect(r3.keeper.heldCount).toBe(0);
-    // It is below the floor (1): the others each give one idle stack up...
-    await r1.keeper.beat();
-    await r2.keeper.beat();
-    expect([r1.keeper.heldCount, r2.keeper.heldCount]).toEqual([1, 1]);
-    // ...and do not take them back at their next beats while it has not taken its part.
-    await r1.keeper.beat();
-    await r2.keeper.beat();
-    expect([r1.keeper.heldCount, r2.keeper.heldCount]).toEqual([1, 1]);
-    await r3.keeper.beat();
-    expect(r3.keeper.heldCount).toBe(2);
-    // Settled: nobody below the floor, nobody above the ceiling, and the beats change nothing.
-    for (const r of [r1, r2, r3, r1, r2, r3]) await r.keeper.beat();
-    expect([r1, r2, r3].map((r) => r.keeper.heldCount)).toEqual([1, 1, 2]);
-    // r1 gave two up when r2 came, then one each for r3.
-    expect([r1.changed('released'), r2.changed('released')]).toEqual([3, 1]);
-    expect([...r1.store.heldBy('r1'), ...r1.store.heldBy('r2'), ...r1.store.heldBy('r3')].sort()).toEqual(stacks);
-  });
-
-  it('a busy stack is not given up for it; a replica with idle ones gives one instead', async () => {
-    const stacks = ['s1', 's2', 's3', 's4'];
-    const r1 = replica({ stacks });
-    await r1.keeper.beat();
-    const r2 = replica({ stacks, store: r1.store, self: 'r2' });
-    await r2.keeper.beat();
-    await r1.keeper.beat();
-    await r2.keeper.beat();
-    const r3 = replica({ stacks, store: r1.store, self: 'r3' });
-    await r3.keeper.beat();
-    const busy = r1.store.heldBy('r1');
-    for (const s of busy) r1.holder.busyOn.add(s);
-    await r1.keeper.beat();
-    expect(r1.store.heldBy('r1')).toEqual(busy);
-    await r2.keeper.beat();
-    await r3.keeper.beat();
-    expect([r1, r2, r3].map((r) => r.keeper.heldCount)).toEqual([2, 1, 1]);
-    // Nobody is below the floor now: r1 keeps its stacks once they are idle.
-    r1.holder.busyOn.clear();
-    await r1.keeper.beat();
-    expect(r1.store.heldBy('r1')).toEqual(busy);
-  });
-});
-
 describe('LeaseKeeper: keeping leases', () => {
   it('beats every third of the TTL: leases stay held however long it runs', async () => {
     const r = replica({ stacks: ['s1', 's2'] });
