@@ -148,9 +148,9 @@ export interface SignalKey {
    */
   at?: string;
   /**
-   * For the end of an expired signal: the `lastSeen` it expired with. A store that several
-   * replicas share keeps a signal sent again since (a later `lastSeen`, stored by another
-   * replica meanwhile) instead of ending it; the holder reads it back at its next reload.
+   * For the end of an expired signal: the `lastSeen` it expired with. The store keeps a signal
+   * sent again since (a later `lastSeen`: stored by another replica, or taken by this daemon while
+   * the end waited to be written) instead of ending it.
    */
   lastSeen?: string;
 }

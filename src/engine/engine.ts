@@ -207,6 +207,9 @@ export class Engine {
       for (const key of change.end) this.#ledger.ended(key);
       for (const key of change.end) {
         const t = this.#targets.get(key.target);
+        // An expiry's end leaves a signal memory has seen sent again since (a reload took it).
+        const held = t?.signals.get(key.id);
+        if (key.lastSeen !== undefined && held !== undefined && held.lastSeen > key.lastSeen) continue;
         if (t?.signals.delete(key.id)) {
           this.#changed(t);
           touched.add(t);
@@ -290,7 +293,11 @@ export class Engine {
       await this.signals({ upsert: [], end: expired.map((s) => ({ target: s.target, id: s.id, lastSeen: s.lastSeen })), events });
     } catch (err) {
       this.#logger.warn({ err, expired: expired.length }, 'could not end expired signals; will try at the next evaluation');
+      return;
     }
+    // Another replica may have stored one of them again meanwhile, which the store kept: read
+    // them back now rather than at the next evaluation.
+    if (this.#ownership.shared && this.#ownership.alone !== true) this.inputsChanged([...new Set(expired.map((s) => s.target))]);
   }
 
   /**

@@ -56,6 +56,7 @@ export function prepareStatements(db: DatabaseSync) {
     updateSignal: db.prepare('UPDATE signals SET json = :json WHERE key = :key'),
     deleteSignal: db.prepare('DELETE FROM signals WHERE key = :key'),
     selectSignals: db.prepare('SELECT json FROM signals ORDER BY key'),
+    selectSignal: db.prepare('SELECT json FROM signals WHERE key = :key'),
     selectSignalKeys: db.prepare('SELECT key, target, id FROM signals ORDER BY key'),
 
     upsertRunning: db.prepare(

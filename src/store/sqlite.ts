@@ -237,7 +237,7 @@ export class SqliteStore implements Store {
     for (const end of change.end) {
       if (++rows % SLICE_ROWS === 0) yield;
       const known = keyOf(end.target, end.id);
-      if (known === undefined) continue;
+      if (known === undefined || sentSince(sql, known, end.lastSeen)) continue;
       sql.deleteSignal.run({ key: known });
       staged.set(signalName(end.target, end.id), { target: end.target, id: end.id, key: null });
     }
@@ -494,6 +494,17 @@ class SignalKeys {
     const ids = this.#byTarget.get(target);
     if (ids?.delete(id) === true && ids.size === 0) this.#byTarget.delete(target);
   }
+}
+
+/**
+ * Whether the signal stored under `key` was sent again after `lastSeen` (an expiry's end names
+ * the lastSeen it expired with): such an end leaves it. A delivery the engine took while its end
+ * of the expiry waited to be written is kept, as among replicas.
+ */
+function sentSince(sql: Statements, key: number, lastSeen: string | undefined): boolean {
+  if (lastSeen === undefined) return false;
+  const row = sql.selectSignal.get({ key });
+  return row !== undefined && parse<Signal>(row.json).lastSeen > lastSeen;
 }
 
 /** A signal's name within one write: its target and id joined by a NUL, which no target name contains. */

@@ -154,7 +154,8 @@ export class MemoryStore implements Store {
     }
     // After the upserts, as the real stores: a key in both lists ends.
     for (const key of change.end) {
-      const list = (this.signals.get(key.target) ?? []).filter((s) => s.id !== key.id);
+      // An expiry's end leaves a signal sent again since (a later lastSeen), as the real stores do.
+      const list = (this.signals.get(key.target) ?? []).filter((s) => s.id !== key.id || (key.lastSeen !== undefined && s.lastSeen > key.lastSeen));
       if (list.length > 0) this.signals.set(key.target, list);
       else this.signals.delete(key.target);
     }

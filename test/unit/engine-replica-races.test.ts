@@ -127,6 +127,24 @@ describe('ends of expired signals among replicas', () => {
     expect(store.signals.get('web') ?? []).toHaveLength(1);
     expect(store.events.filter((e) => e.kind === 'ignored')).toHaveLength(0);
   });
+
+  it('a refresh another replica stores after the holder read the store, while its end is on the way, is kept, and the holder reads it back', async () => {
+    const store = new FakeClusterStore();
+    const holder = await replica({ store, hold: [WEB], targets: [target('web', { max: 3 })] });
+    await holder.engine.signals({ upsert: [signal('web', 'cpu', 'up', { expiresAt: holder.clock.iso(14_000) })], end: [], events: [] });
+    await holder.engine.idle();
+    const refreshed = signal('web', 'cpu', 'up', { expiresAt: holder.clock.iso(3_600_000), lastSeen: holder.clock.iso(14_500) });
+    const write = store.applySignals.bind(store);
+    store.applySignals = async (change) => {
+      // The other replica's write commits first, between the holder's reload and its end.
+      if (change.end.length > 0) await write({ upsert: [refreshed], end: [], events: [] });
+      return write(change);
+    };
+    holder.clock.advance(15_000);
+    await holder.engine.idle();
+    expect(store.signals.get('web')).toEqual([refreshed]);
+    expect((await holder.engine.state('web'))?.signals).toEqual([expect.objectContaining({ id: 'cpu', lastSeen: refreshed.lastSeen })]);
+  });
 });
 
 describe('#reload racing the holder\'s own signal writes', () => {

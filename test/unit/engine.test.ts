@@ -291,6 +291,18 @@ describe('engine: floods of alerts', () => {
     // The end names what expired, so that a store shared by replicas keeps a refresh stored since.
     expect(ends).toEqual([{ target: 'web', id: 'old', lastSeen: old.lastSeen }]);
   });
+
+  it("an expiry's end that reaches memory after the alert was sent again leaves it, in memory as in the store", async () => {
+    const { engine, clock, store } = await started({ targets: [target('web', { paused: true })], values: { web: 3 } });
+    const first = signal('web', 'cpu', 'up', { lastSeen: clock.iso(0) });
+    await engine.signals({ upsert: [first], end: [], events: [] });
+    const again = signal('web', 'cpu', 'up', { lastSeen: clock.iso(1_000) });
+    await engine.signals({ upsert: [again], end: [], events: [] });
+    await engine.signals({ upsert: [], end: [{ target: 'web', id: 'cpu', lastSeen: first.lastSeen }], events: [] });
+    await engine.idle();
+    expect((await engine.state('web'))?.signals.map((s) => s.lastSeen)).toEqual([again.lastSeen]);
+    expect((store.signals.get('web') ?? []).map((s) => s.lastSeen)).toEqual([again.lastSeen]);
+  });
 });
 
 /** Makes the store hold its signal writes until the returned function is called, then take them in call order. */

@@ -227,6 +227,18 @@ export function describeStoreConformance(name: string, make: (limits?: HistoryLi
         expect(byKey(await store.loadSignals())).toEqual(byKey([api, stays]));
       });
 
+      it("an expiry's end (naming the lastSeen it expired with) leaves a signal sent again since, and ends one that was not", async () => {
+        const [a, b] = [makeSignal({ lastSeen: at(0) }), makeSignal({ lastSeen: at(0) })];
+        await store.applySignals({ upsert: [a, b], end: [], events: [] });
+        const refreshed = { ...a, lastSeen: at(60), expiresAt: at(3660) };
+        await store.applySignals({ upsert: [refreshed], end: [], events: [] });
+        const expired = (s: Signal) => ({ target: s.target, id: s.id, lastSeen: s.lastSeen });
+        await store.applySignals({ upsert: [], end: [expired(a), expired(b)], events: [makeEvent({ kind: 'ignored' })] });
+        expect(await store.loadSignals()).toEqual([refreshed]);
+        await store.applySignals({ upsert: [], end: [expired(refreshed)], events: [] });
+        expect(await store.loadSignals()).toEqual([]);
+      });
+
       it('loads them in arrival order: a refresh keeps its place, one that ended and fired again goes last', async () => {
         const [a, b, c] = [makeSignal({ id: 'z' }), makeSignal({ target: 'api', id: 'y' }), makeSignal({ id: 'x' })];
         await store.applySignals({ upsert: [a, b], end: [], events: [] });
