@@ -51,6 +51,8 @@ interface Replica {
   suspend(ms: number): void;
   /** Resolves after the next beat ends (its `cluster` message) and the one after is armed. */
   beaten(): Promise<void>;
+  /** Starts the keeper and waits for its first beat (the one at start). */
+  started(): Promise<void>;
   /** Time passes for everyone (database, timers, monotonic clock), and the beats due run. */
   pass(ms: number): Promise<void>;
   /** Leases counted as changed for `reason`, in all. */
@@ -98,6 +100,12 @@ function replica(opts: { stacks: string[]; store?: FakeClusterStore; self?: stri
       suspended += ms;
     },
     beaten,
+    started: async () => {
+      const first = beaten();
+      keeper.start();
+      clock.advance(0);
+      await first;
+    },
     pass: async (ms) => {
       const next = beaten();
       store.elapse(ms);
@@ -113,10 +121,7 @@ const STACKS = ['s1', 's2', 's3', 's4', 's5', 's6', 's7'];
 describe('LeaseKeeper: taking a fair share', () => {
   it('alone on an empty table, the first beat (at start) takes every stack and tells the holder', async () => {
     const r = replica({ stacks: STACKS });
-    const first = r.beaten();
-    r.keeper.start();
-    r.clock.advance(0);
-    await first;
+    await r.started();
     expect(r.store.heldBy(SELF)).toEqual(STACKS);
     expect(r.holder.acquiredWith.flat().sort()).toEqual(STACKS);
     for (const s of STACKS) expect(r.keeper.holds(s)).toBe(true);
@@ -185,10 +190,7 @@ describe('LeaseKeeper: taking a fair share', () => {
 describe('LeaseKeeper: keeping leases', () => {
   it('beats every third of the TTL: leases stay held however long it runs', async () => {
     const r = replica({ stacks: ['s1', 's2'] });
-    const first = r.beaten();
-    r.keeper.start();
-    r.clock.advance(0);
-    await first;
+    await r.started();
     for (let i = 0; i < 9; i++) await r.pass(TTL / 3);
     expect(r.store.heldBy(SELF)).toEqual(['s1', 's2']);
     expect(r.keeper.holds('s1')).toBe(true);
@@ -259,10 +261,7 @@ describe('LeaseKeeper: keeping leases', () => {
 describe('LeaseKeeper: when it cannot know', () => {
   it('a beat that cannot reach the store steps down from every stack, and takes them again once it can', async () => {
     const r = replica({ stacks: ['s1', 's2', 's3'] });
-    const first = r.beaten();
-    r.keeper.start();
-    r.clock.advance(0);
-    await first;
+    await r.started();
     const epoch = r.keeper.fence('s1')?.epoch ?? 0;
     r.store.cutOff(true);
     await r.pass(TTL / 3);
@@ -308,10 +307,7 @@ describe('LeaseKeeper: when it cannot know', () => {
     const r = replica({ stacks: ['s1', 's2'] });
     let open = (): void => undefined;
     r.holder.gate = new Promise<void>((resolve) => (open = resolve));
-    const first = r.beaten();
-    r.keeper.start();
-    r.clock.advance(0);
-    await first;
+    await r.started();
     expect(r.holder.acquiredWith.flat().sort()).toEqual(['s1', 's2']);
     // Two TTLs of beats while the load is still under way: every lease is renewed each time.
     for (let i = 0; i < 6; i++) await r.pass(TTL / 3);
@@ -371,10 +367,7 @@ describe('LeaseKeeper: when it cannot know', () => {
 describe('LeaseKeeper: leaving', () => {
   it('drain heartbeats draining at once and gives idle stacks up, keeping busy ones until the hand-over', async () => {
     const r = replica({ stacks: ['s1', 's2', 's3'] });
-    const first = r.beaten();
-    r.keeper.start();
-    r.clock.advance(0);
-    await first;
+    await r.started();
     r.holder.busyOn.add('s2');
     const drained = r.beaten();
     r.keeper.drain();
@@ -449,10 +442,7 @@ describe('LeaseKeeper: leaving', () => {
 
   it('stop ends the beats without releasing: the leases lapse after their TTL', async () => {
     const r = replica({ stacks: ['s1'] });
-    const first = r.beaten();
-    r.keeper.start();
-    r.clock.advance(0);
-    await first;
+    await r.started();
     r.keeper.stop();
     r.clock.advance(TTL);
     expect(r.clock.pendingTimers).toBe(0);
