@@ -207,7 +207,7 @@ export class Engine {
       for (const key of change.end) this.#ledger.ended(key);
       for (const key of change.end) {
         const t = this.#targets.get(key.target);
-        // An expiry's end leaves a signal memory has seen sent again since (a reload took it).
+        // An expiry's end leaves a signal sent again since (taken here, or by a reload) as the store does.
         const held = t?.signals.get(key.id);
         if (key.lastSeen !== undefined && held !== undefined && held.lastSeen > key.lastSeen) continue;
         if (t?.signals.delete(key.id)) {

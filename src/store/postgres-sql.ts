@@ -145,9 +145,9 @@ export async function writeSignals(q: Queryable, upsert: readonly Signal[], end:
   // Named: each connection parses and plans it once, not at every delivery.
   await q.query({
     name: 'pulumiscale.write-signals',
-    // An expiry's end names the lastSeen it expired with: a row sent again since (by another
-    // replica) is kept. The stored texts are toISOString's, which compare byte by byte (C
-    // collation) as the times do.
+    // An expiry's end names the lastSeen it expired with: a row sent again since (stored by
+    // another replica, or by this one while the end waited) is kept. The stored texts are
+    // toISOString's, which compare byte by byte (C collation) as the times do.
     text: `WITH ended AS (
        DELETE FROM signals s USING unnest($2::text[], $3::text[], $6::text[]) AS k(target, id, seen)
        WHERE s.target = k.target AND s.id = k.id
