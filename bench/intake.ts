@@ -6,7 +6,10 @@
  *
  * - Intake: 50 connections for 8 s each (after 1 s of warm-up each). Goals (issue #9): at least
  *   0.50x the baseline's acknowledged requests per second, p99 under 25 ms, and every
- *   acknowledged alert stored, checked after a SIGKILL and a restart on the same store.
+ *   acknowledged alert stored, checked after a SIGKILL and a restart on the same store. With
+ *   the SQLite store, a third server is noted (no goal): the bare route that also stores each
+ *   alert durably (bench/durable-baseline-server.ts). Each load notes the CPU it cost per
+ *   request: the server's event loop, its other threads, and the load generator.
  *   bench/pg-intake.ts runs the same measurement (`measureIntake`) on a PostgreSQL store.
  * - Storm: 20,000 alerts over 10 targets (10 stacks) as fast as 50 connections go (cut off
  *   after 20 s), the targets live (each first signal scales its stack up). Goals: at most 2
@@ -15,7 +18,19 @@
 import autocannon from 'autocannon';
 import { BODY_LIMIT, BODY_LIMIT_BYTES, type BenchContext } from './context.js';
 import { oneAlertTemplate } from './payloads.js';
-import { daemonConfig, json, memoryOf, settledAtStart, startBaseline, startDaemon, until, type TargetState } from './processes.js';
+import {
+  cpuSecondsByThread,
+  daemonConfig,
+  json,
+  memoryOf,
+  settledAtStart,
+  startBaseline,
+  startDaemon,
+  startDurableBaseline,
+  until,
+  type ServerProcess,
+  type TargetState,
+} from './processes.js';
 import { fmt, type Row } from './report.js';
 import { project } from './stacks.js';
 
@@ -33,9 +48,9 @@ const RECOUNT_MS = 20_000;
  * One autocannon run posting `bodies` round-robin (per connection) to the webhook, for a time or
  * for an amount of requests; an amount is cut off after `capSeconds`.
  */
-async function load(url: string, bodies: string[], limit: { seconds: number } | { amount: number; capSeconds: number }) {
+async function load(server: ServerProcess, bodies: string[], limit: { seconds: number } | { amount: number; capSeconds: number }) {
   const run = autocannon({
-    url: `${url}/webhooks/alertmanager`,
+    url: `${server.url}/webhooks/alertmanager`,
     connections: CONNECTIONS,
     ...('seconds' in limit ? { duration: limit.seconds } : { amount: limit.amount }),
     requests: bodies.map((body) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body })),
@@ -44,6 +59,9 @@ async function load(url: string, bodies: string[], limit: { seconds: number } | 
     renderResultsTable: false,
   });
   const cap = 'capSeconds' in limit ? setTimeout(() => run.stop(), limit.capSeconds * 1000) : undefined;
+  const pid = server.proc.pid as number;
+  const cpuBefore = cpuSecondsByThread(pid);
+  const ownBefore = process.cpuUsage();
   const started = performance.now();
   let last = started;
   run.on('response', () => {
@@ -54,6 +72,9 @@ async function load(url: string, bodies: string[], limit: { seconds: number } | 
   // tick of its 1 s timer, so the same storm read 4.02 s (4,975/s) or 5.01 s (3,992/s).
   const seconds = (last - started) / 1000;
   clearTimeout(cap);
+  const cpuAfter = cpuSecondsByThread(pid);
+  const own = process.cpuUsage(ownBefore);
+  const perRequest = (cpuSeconds: number) => (result['2xx'] > 0 ? (1e6 * cpuSeconds) / result['2xx'] : Number.NaN);
   return {
     acked: result['2xx'],
     /** Acknowledged requests per second over the whole run. */
@@ -61,12 +82,24 @@ async function load(url: string, bodies: string[], limit: { seconds: number } | 
     p99: result.latency.p99,
     refused: result.non2xx,
     errors: result.errors + result.timeouts,
+    /**
+     * CPU per acknowledged request, µs: the server's event loop (its main thread), its other
+     * threads, and this process (the load generator). Read from /proc at 100 ticks a second,
+     * so a figure is only as good as the run is long.
+     */
+    cpu: {
+      main: perRequest(cpuAfter.main - cpuBefore.main),
+      others: perRequest(cpuAfter.others - cpuBefore.others),
+      loadgen: perRequest((own.user + own.system) / 1e6),
+    },
   };
 }
 
 /** One autocannon run's outcome. */
 export type Load = Awaited<ReturnType<typeof load>>;
-const describe = (l: Load) => `${fmt.int(l.acked)} acknowledged (${fmt.int(l.rate)}/s, p99 ${l.p99} ms), ${l.refused} refused, ${l.errors} errors`;
+const describe = (l: Load) =>
+  `${fmt.int(l.acked)} acknowledged (${fmt.int(l.rate)}/s, p99 ${l.p99} ms), ${l.refused} refused, ${l.errors} errors; ` +
+  `CPU per request ${l.cpu.main.toFixed(0)} µs on the server's event loop + ${l.cpu.others.toFixed(0)} µs on its other threads, ${l.cpu.loadgen.toFixed(0)} µs in the load generator`;
 
 /** Signals stored for `targets`, as the daemon's API reports them. */
 async function storedSignals(url: string): Promise<number> {
@@ -114,13 +147,31 @@ export async function measureIntake(ctx: BenchContext, opts: { name: string; sto
   ctx.log(`${opts.name}: warm-up, then ${SECONDS} s each at ${CONNECTIONS} connections`);
   // The baseline first, and the daemon only once it is idle, so that neither one's work
   // (the daemon's start-up read, what it still does after its load) takes from the other.
-  await load(ctx.baseline.url, bodies, { seconds: 1 });
-  const base = await load(ctx.baseline.url, bodies, { seconds: SECONDS });
+  await load(ctx.baseline, bodies, { seconds: 1 });
+  const base = await load(ctx.baseline, bodies, { seconds: SECONDS });
+  // With the daemon's SQLite store, also the bare route that stores each alert durably: what
+  // the durable write alone costs, next to everything else the daemon does per alert.
+  let durable: Load | undefined;
+  if (opts.store === undefined) {
+    const server = await startDurableBaseline(BODY_LIMIT_BYTES, ctx.tempDir(`${opts.name}-durable-baseline`));
+    try {
+      await load(server, bodies, { seconds: 1 });
+      durable = await load(server, bodies, { seconds: SECONDS });
+    } finally {
+      await server.stop();
+    }
+  }
   let daemon = await startDaemon(dir, config);
   await settledAtStart(daemon.url);
-  const warm = await load(daemon.url, bodies, { seconds: 1 });
-  const run = await load(daemon.url, bodies, { seconds: SECONDS });
+  const warm = await load(daemon, bodies, { seconds: 1 });
+  const run = await load(daemon, bodies, { seconds: SECONDS });
   ctx.note(`${opts.name} baseline (bare Fastify): ${describe(base)}`);
+  if (durable !== undefined) {
+    ctx.note(
+      `${opts.name} durable bare route (the bare route storing each alert in SQLite, group commit, synced before the reply; not a goal's baseline): ` +
+        `${describe(durable)}; ${(durable.rate / base.rate).toFixed(2)}x the bare route, the daemon ${(run.rate / durable.rate).toFixed(2)}x of it`,
+    );
+  }
   ctx.note(`${opts.name} daemon: ${describe(run)} (+ ${fmt.int(warm.acked)} acknowledged in its warm-up)`);
 
   // Durable, not just in memory: kill the daemon without a drain, start it again on the same
@@ -178,10 +229,10 @@ export async function storm(ctx: BenchContext): Promise<Row[]> {
   // served the figures before this one by then: on a load this short (about a second for the
   // bare route) that alone made it up to twice as fast (BENCHMARKS.md).
   const bare = await startBaseline(BODY_LIMIT_BYTES);
-  const base = await load(bare.url, bodies, { amount: STORM_ALERTS, capSeconds: STORM_CAP_SECONDS }).finally(() => bare.stop());
+  const base = await load(bare, bodies, { amount: STORM_ALERTS, capSeconds: STORM_CAP_SECONDS }).finally(() => bare.stop());
   const daemon = await startDaemon(dir, (port) => daemonConfig({ port, dir, pulumi: ctx.pulumi, targets, bodyLimit: BODY_LIMIT }));
   await settledAtStart(daemon.url);
-  const run = await load(daemon.url, bodies, { amount: STORM_ALERTS, capSeconds: STORM_CAP_SECONDS });
+  const run = await load(daemon, bodies, { amount: STORM_ALERTS, capSeconds: STORM_CAP_SECONDS });
   const cut = (l: Load) => (l.acked + l.refused + l.errors < STORM_ALERTS ? ` (cut off after ${STORM_CAP_SECONDS} s)` : '');
   ctx.note(`storm baseline (bare Fastify): ${describe(base)}${cut(base)}`);
   ctx.note(`storm daemon: ${describe(run)}${cut(run)}`);

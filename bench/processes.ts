@@ -6,7 +6,7 @@
  * print their "listening" line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -166,6 +166,16 @@ export async function startBaseline(bodyLimit: number): Promise<ServerProcess> {
   return startServer(['--import', 'tsx', script, String(port), String(bodyLimit)], port, '/healthz', REPO, process.env);
 }
 
+/**
+ * The bare route that also stores each alert durably (bench/durable-baseline-server.ts), its
+ * SQLite file in `dir`.
+ */
+export async function startDurableBaseline(bodyLimit: number, dir: string): Promise<ServerProcess> {
+  const port = await freePort();
+  const script = path.join(REPO, 'bench', 'durable-baseline-server.ts');
+  return startServer(['--import', 'tsx', script, String(port), String(bodyLimit), dir], port, '/healthz', REPO, process.env);
+}
+
 /** The fields of a daemon's config that every bench config shares. */
 export interface DaemonConfig {
   port: number;
@@ -214,6 +224,28 @@ export function cpuSecondsOf(pid: number): number {
   // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/**
+ * CPU seconds a process has used so far, split between its main thread (the event loop) and
+ * all its other threads (V8's GC helpers, libuv's pool, Node's own), from /proc.
+ */
+export function cpuSecondsByThread(pid: number): { main: number; others: number } {
+  let main = 0;
+  let others = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    if (tid === String(pid)) main += seconds;
+    else others += seconds;
+  }
+  return { main, others };
 }
 
 /** Share of one core a process used over `ms` (0.01 = 1%). */
