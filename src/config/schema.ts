@@ -13,11 +13,22 @@ import { parseDuration } from './duration.js';
 /** The event kinds a notification destination may ask for (types.ts `EventKind`). */
 export const EVENT_KINDS = ['changed', 'previewed', 'skipped', 'ignored', 'failed', 'unlocked', 'missed', 'awaiting-approval', 'drift'] as const;
 
+/**
+ * The longest duration the config takes: 100 years. Durations are added to the present (a
+ * signal's expiry, a cooldown's end), and past about 270,000 years that is no date at all; a
+ * bound well short of it gives a clear error at start rather than a failure at the first alert.
+ */
+const MAX_DURATION_MS = 36_500 * 86_400_000;
+
 /** A duration string ("60s", "5m") parsed to milliseconds. */
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === null) {
     ctx.addIssue({ code: 'custom', message: `not a duration: "${text}" (use a unit, e.g. 500ms, 60s, 5m, 1h)` });
+    return z.NEVER;
+  }
+  if (ms > MAX_DURATION_MS) {
+    ctx.addIssue({ code: 'custom', message: `too long: "${text}" (at most 36500d, 100 years)` });
     return z.NEVER;
   }
   return ms;

@@ -62,6 +62,13 @@ describe('config', () => {
     ['a duration without a unit', BASE.replace('max: 40', 'max: 40\n    cooldown: { up: "60" }'), {}, [
       { path: 'targets.web.cooldown.up', message: 'not a duration: "60" (use a unit, e.g. 500ms, 60s, 5m, 1h)' },
     ]],
+    ['a signal TTL past any date (it threw at the first alert)', `webhooks: { alertmanager: { signalTTL: 100000000d } }\n${BASE}`, {}, [
+      { path: 'webhooks.alertmanager.signalTTL', message: 'too long: "100000000d" (at most 36500d, 100 years)' },
+    ]],
+    ['a cooldown of one day over 100 years', BASE.replace('max: 40', 'max: 40\n    cooldown: { down: 36501d }'), {}, [
+      { path: 'targets.web.cooldown.down', message: 'too long: "36501d" (at most 36500d, 100 years)' },
+    ]],
+    ['nothing wrong with a cooldown of 100 years', BASE.replace('max: 40', 'max: 40\n    cooldown: { down: 36500d }'), {}, []],
     ['an evaluation interval of 0s (a timer re-armed back to back)', `engine: { evaluationInterval: 0s }\n${BASE}`, {}, [
       { path: 'engine.evaluationInterval', message: 'must be at least 100ms' },
     ]],
