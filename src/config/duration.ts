@@ -7,6 +7,16 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_0
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
 const WHOLE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
 
+/**
+ * The longest duration taken anywhere (config, simulator): 100 years. Durations are added to
+ * the present (a signal's expiry, a cooldown's end, a pause), and past about 270,000 years that
+ * is no date at all; a bound well short of it gives a clear error up front instead of a failure
+ * the first time the sum is made.
+ */
+export const MAX_DURATION_MS = 36_500 * 86_400_000;
+/** {@link MAX_DURATION_MS} as it is written in a duration. */
+export const MAX_DURATION_TEXT = '36500d';
+
 /** Parses a duration string to milliseconds, or returns null when it is not one. */
 export function parseDuration(text: string): number | null {
   const s = text.trim();

@@ -8,17 +8,10 @@ import { cronProblem, sameCron } from '../schedule/cron.js';
 import type { Schedule } from '../schedule/schedule.js';
 import { timeZoneProblem } from '../schedule/zone.js';
 import { publicKeyProblem } from '../notify/chat/discord-signature.js';
-import { parseDuration } from './duration.js';
+import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js';
 
 /** The event kinds a notification destination may ask for (types.ts `EventKind`). */
 export const EVENT_KINDS = ['changed', 'previewed', 'skipped', 'ignored', 'failed', 'unlocked', 'missed', 'awaiting-approval', 'drift'] as const;
-
-/**
- * The longest duration the config takes: 100 years. Durations are added to the present (a
- * signal's expiry, a cooldown's end), and past about 270,000 years that is no date at all; a
- * bound well short of it gives a clear error at start rather than a failure at the first alert.
- */
-const MAX_DURATION_MS = 36_500 * 86_400_000;
 
 /** A duration string ("60s", "5m") parsed to milliseconds. */
 const duration = z.string().transform((text, ctx) => {
@@ -28,11 +21,20 @@ const duration = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
   if (ms > MAX_DURATION_MS) {
-    ctx.addIssue({ code: 'custom', message: `too long: "${text}" (at most 36500d, 100 years)` });
+    ctx.addIssue({ code: 'custom', message: `too long: "${text}" (at most ${MAX_DURATION_TEXT}, 100 years)` });
     return z.NEVER;
   }
   return ms;
 });
+
+/**
+ * The longest wait a Node.js timer takes (2^31-1 ms, just under 25 days): a longer one fires at
+ * once. Durations that are handed to a timer as they are stay within it.
+ */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** A duration that a timer waits for as it is: at most {@link MAX_TIMER_MS}. */
+const timerDuration = (schema: z.ZodType<number, string>) => schema.refine((ms) => ms <= MAX_TIMER_MS, { message: 'must be at most 24d (a longer timer would fire at once)' });
 
 /** A duration of at least `min` ms, where less makes no sense (a timer re-armed back to back). */
 const durationAtLeast = (min: number, unit: string) =>
@@ -80,7 +82,8 @@ const storeSection = z
         /** Connections the daemon opens at most. */
         poolSize: z.number().int().positive().default(10),
         /** Any statement running longer is cancelled, so a stuck database turns into 503s rather than hung requests. */
-        statementTimeout: durationAtLeast(100, '100ms').default(5_000),
+        // PostgreSQL's statement_timeout and the pool's connection timeout take at most 2^31-1 ms too.
+        statementTimeout: timerDuration(durationAtLeast(100, '100ms')).default(5_000),
         /**
          * How long a replica's lease on a stack lasts without renewal (renewed every third of it).
          * A replica that stops for longer loses its stacks to the others.
@@ -496,7 +499,7 @@ export const configSchema = z
          */
         operationTimeout: durationAtLeast(1_000, '1s').default(1_800_000),
         /** How long a cancelled Pulumi CLI gets to stop cleanly after SIGINT before SIGKILL. */
-        cancelGrace: duration.default(10_000),
+        cancelGrace: timerDuration(duration).default(10_000),
         /**
          * How often every target with active signals is evaluated again, besides the moments its
          * inputs change or a cooldown or pause ends (and when Alertmanager signals expire).

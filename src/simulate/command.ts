@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
-import { parseDuration } from '../config/duration.js';
+import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from '../config/duration.js';
 import { loadConfig, targetsOf } from '../config/load.js';
 import type { TargetConfig } from '../config/schema.js';
 import { columns } from '../observe/status-table.js';
@@ -47,6 +47,7 @@ export async function simulateCommand(args: SimulateArgs, out: (text: string) =>
   if (args.fromHistory !== undefined) {
     const now = Date.now();
     const ago = parseDuration(args.fromHistory);
+    if (ago !== null && ago > MAX_DURATION_MS) throw new UsageError(`--from-history: "${args.fromHistory}" is too long (at most ${MAX_DURATION_TEXT})`);
     const since = ago !== null ? now - ago : Date.parse(args.fromHistory);
     if (Number.isNaN(since)) throw new UsageError(`--from-history: "${args.fromHistory}" is neither a duration (24h) nor an ISO time`);
     let events: ScalingEvent[];

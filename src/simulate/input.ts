@@ -4,7 +4,7 @@
  * Every problem is reported with the path of what is wrong (`inputs.2.signal.direction`).
  */
 import { z } from 'zod';
-import { parseDuration } from '../config/duration.js';
+import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from '../config/duration.js';
 import type { Scenario, TimedInput } from './simulate.js';
 
 /** The longest timeline simulated (31 days), and the most inputs: a run stays bounded. */
@@ -14,7 +14,10 @@ export const MAX_INPUTS = 100_000;
 const instant = z
   .string()
   .refine((s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d{2}-\d{2}T[^Z+-]*(Z|[+-]\d{2}:?\d{2})$/.test(s), 'must be an ISO-8601 time with its zone, e.g. 2026-11-29T10:00:00Z');
-const duration = z.string().refine((s) => (parseDuration(s) ?? 0) > 0, 'must be a positive duration with a unit, e.g. 30m, 2h');
+const duration = z.string().refine((s) => {
+  const ms = parseDuration(s) ?? 0;
+  return ms > 0 && ms <= MAX_DURATION_MS;
+}, `must be a positive duration with a unit, e.g. 30m, 2h, of at most ${MAX_DURATION_TEXT}`);
 
 const entry = z
   .strictObject({

@@ -86,6 +86,8 @@ describe('pulumiscale simulate', () => {
     ['no input at all is usage (2)', ['simulate', '--config', 'c.yaml'], 2, 'give exactly one of --input FILE'],
     ['an unknown target is usage (2)', ['simulate', '--config', 'c.yaml', '--target', 'nope', '--input', 'in.json'], 2, 'no target named "nope"'],
     ['--series without a threshold is a bad input (1)', ['simulate', '--config', 'c.yaml', '--series', 'any-series.json'], 1, 'give --above X, --below Y, or both'],
+    // It printed "Invalid time value" and exited 1.
+    ['--from-history past any date is usage (2)', ['simulate', '--config', 'c.yaml', '--from-history', '100000000d'], 2, '--from-history: "100000000d" is too long (at most 36500d)'],
   ])('%s', async (_name, args, code, message) => {
     write('in.json', EXAMPLE);
     write('any-series.json', { status: 'success', data: { resultType: 'matrix', result: [] } });

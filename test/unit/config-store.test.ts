@@ -51,6 +51,7 @@ describe('config: store', () => {
     ['a URL for SQLite', '{ driver: sqlite, url: x }', {}, [{ path: 'store', message: expect.stringContaining('url') as string }]],
     ['an unknown driver', '{ driver: mysql }', {}, [{ path: 'store.driver', message: 'unknown driver: use sqlite (the default) or postgres' }]],
     ['a statement timeout too short to run anything', '{ driver: postgres, url: x, statementTimeout: 10ms }', {}, [{ path: 'store.statementTimeout', message: 'must be at least 100ms' }]],
+    ['a statement timeout past what PostgreSQL and a timer take', '{ driver: postgres, url: x, statementTimeout: 25d }', {}, [{ path: 'store.statementTimeout', message: 'must be at most 24d (a longer timer would fire at once)' }]],
     ['a lease that is not a duration', '{ driver: postgres, url: x, leaseTTL: soon }', {}, [{ path: 'store.leaseTTL', message: expect.stringContaining('not a duration') as string }]],
     ['a replica id with a space', '{ driver: postgres, url: x, replicaId: "pod 1" }', {}, [{ path: 'store.replicaId', message: 'letters, digits, _ . : - (at most 63)' }]],
     ['a replica id from an unset variable', '{ driver: postgres, url: x, replicaId: "${POD_NAME}" }', {}, [{ path: 'store.replicaId', message: 'environment variable POD_NAME is not set' }]],

@@ -69,6 +69,11 @@ describe('config', () => {
       { path: 'targets.web.cooldown.down', message: 'too long: "36501d" (at most 36500d, 100 years)' },
     ]],
     ['nothing wrong with a cooldown of 100 years', BASE.replace('max: 40', 'max: 40\n    cooldown: { down: 36500d }'), {}, []],
+    // Node.js fires a timer past 2^31-1 ms at once: the CLI was killed right after its SIGINT.
+    ['a cancel grace longer than a timer takes', `engine: { cancelGrace: 25d }\n${BASE}`, {}, [
+      { path: 'engine.cancelGrace', message: 'must be at most 24d (a longer timer would fire at once)' },
+    ]],
+    ['nothing wrong with a cancel grace of 24 days', `engine: { cancelGrace: 24d }\n${BASE}`, {}, []],
     ['an evaluation interval of 0s (a timer re-armed back to back)', `engine: { evaluationInterval: 0s }\n${BASE}`, {}, [
       { path: 'engine.evaluationInterval', message: 'must be at least 100ms' },
     ]],

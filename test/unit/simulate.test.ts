@@ -105,6 +105,8 @@ describe('simulate: bad input gets every problem with its path', () => {
     ['a time that is not ISO', { ...EXAMPLE, inputs: [{ at: 'yesterday', resolve: 'cpu' }] }, 'inputs.0.at'],
     ['an input after until', { ...EXAMPLE, inputs: [{ at: '2026-11-29T11:00:00Z', resolve: 'cpu' }] }, 'inputs.0.at'],
     ['a pause without a unit', { ...EXAMPLE, inputs: [{ at: '2026-11-29T10:00:00Z', pause: { for: '5' } }] }, 'inputs.0.pause.for'],
+    // Past any date: it failed with a RangeError, a 500 through the API.
+    ['a pause of 100000000d', { ...EXAMPLE, inputs: [{ at: '2026-11-29T10:00:00Z', pause: { for: '100000000d' } }] }, 'inputs.0.pause.for'],
     ['more than 31 days', { ...EXAMPLE, until: '2027-01-29T10:00:00Z' }, 'until'],
   ])('%s', (_name, raw, path) => {
     let error: unknown;
