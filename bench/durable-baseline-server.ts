@@ -4,8 +4,9 @@
  * SQLite, the requests that arrived together in one transaction at the next turn of the event
  * loop, the write-ahead log synced with `fdatasync` on libuv's thread pool, and only then is
  * each answered 202; while a sync runs, the next requests wait and commit together after it.
- * That is the daemon's own group commit (src/store/sqlite-commit.ts) without anything else the
- * daemon does: no validation, translation, signal memory, evaluation, history or metrics.
+ * That is the daemon's group commit (src/store/sqlite-commit.ts) at its leanest (no savepoint
+ * per write), without anything else the daemon does: no validation, translation, signal memory,
+ * evaluation, history or metrics. A lower bound of what durability costs the daemon.
  *
  * Not a goal's baseline (issue #9 measures against the bare route): it says how much of the gap
  * the durable write itself explains, on this machine and in the same run.
@@ -31,25 +32,31 @@ const insert = db.prepare('INSERT INTO alerts (fingerprint, json) VALUES (?, ?)'
 
 interface Write {
   alerts: readonly { fingerprint?: unknown }[];
-  done: () => void;
+  /** Settles the request: undefined once its alerts are on disk, else why not. */
+  done: (err?: Error) => void;
 }
 let queued: Write[] = [];
-let committing = false;
+let flushScheduled = false;
 let syncing = false;
 
 function flush(): void {
-  committing = false;
+  flushScheduled = false;
   if (syncing || queued.length === 0) return;
   const batch = queued;
   queued = [];
-  db.exec('BEGIN IMMEDIATE');
-  for (const w of batch) for (const a of w.alerts) insert.run(String(a.fingerprint), JSON.stringify(a));
-  db.exec('COMMIT');
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    for (const w of batch) for (const a of w.alerts) insert.run(String(a.fingerprint), JSON.stringify(a));
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    for (const w of batch) w.done(err as Error);
+    return;
+  }
   syncing = true;
   fdatasync(wal, (err) => {
-    if (err !== null) throw err;
     syncing = false;
-    for (const w of batch) w.done();
+    for (const w of batch) w.done(err ?? undefined);
     flush();
   });
 }
@@ -58,10 +65,11 @@ const app = Fastify({ logger: false, bodyLimit });
 app.get('/healthz', async () => ({ status: 'ok' }));
 app.post('/webhooks/alertmanager', async (req, reply) => {
   const alerts = (req.body as { alerts?: { fingerprint?: unknown }[] } | undefined)?.alerts ?? [];
-  await new Promise<void>((done) => {
-    queued.push({ alerts, done });
-    if (!committing) {
-      committing = true;
+  // A failed write answers 500 (Fastify's default for a thrown error): counted as refused.
+  await new Promise<void>((resolve, reject) => {
+    queued.push({ alerts, done: (err) => (err === undefined ? resolve() : reject(err)) });
+    if (!flushScheduled) {
+      flushScheduled = true;
       setImmediate(flush);
     }
   });

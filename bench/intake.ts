@@ -64,16 +64,21 @@ async function load(server: ServerProcess, bodies: string[], limit: { seconds: n
   const ownBefore = process.cpuUsage();
   const started = performance.now();
   let last = started;
+  // The CPU is read at the last response of a load of an amount, like its time (below): the
+  // storm's daemon starts its `up`s after it.
+  let answered = 0;
+  let cpuAtLast: { server: ReturnType<typeof cpuSecondsByThread>; own: NodeJS.CpuUsage } | undefined;
   run.on('response', () => {
     last = performance.now();
+    if ('amount' in limit && ++answered === limit.amount) cpuAtLast = { server: cpuSecondsByThread(pid), own: process.cpuUsage(ownBefore) };
   });
   const result = await run;
   // Timed here, to the last response: autocannon's own `duration` (and its promise) end on a
   // tick of its 1 s timer, so the same storm read 4.02 s (4,975/s) or 5.01 s (3,992/s).
   const seconds = (last - started) / 1000;
   clearTimeout(cap);
-  const cpuAfter = cpuSecondsByThread(pid);
-  const own = process.cpuUsage(ownBefore);
+  const cpuAfter = cpuAtLast?.server ?? cpuSecondsByThread(pid);
+  const own = cpuAtLast?.own ?? process.cpuUsage(ownBefore);
   const perRequest = (cpuSeconds: number) => (result['2xx'] > 0 ? (1e6 * cpuSeconds) / result['2xx'] : Number.NaN);
   return {
     acked: result['2xx'],
@@ -83,9 +88,9 @@ async function load(server: ServerProcess, bodies: string[], limit: { seconds: n
     refused: result.non2xx,
     errors: result.errors + result.timeouts,
     /**
-     * CPU per acknowledged request, µs: the server's event loop (its main thread), its other
-     * threads, and this process (the load generator). Read from /proc at 100 ticks a second,
-     * so a figure is only as good as the run is long.
+     * CPU per acknowledged request, µs: the server's event loop (its main thread) and its other
+     * threads, read from /proc at 100 ticks a second (a figure is only as good as the run is
+     * long), and this process, the load generator (all its threads, `process.cpuUsage`).
      */
     cpu: {
       main: perRequest(cpuAfter.main - cpuBefore.main),

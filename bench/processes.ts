@@ -6,7 +6,7 @@
  * print their "listening" line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -220,32 +220,26 @@ export function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
 
 /** CPU seconds a process has used so far (user + system, itself only). */
 export function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return ticksToSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/** User plus system time of a `stat` line of /proc, in seconds. */
+function ticksToSeconds(stat: string): number {
   // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 /**
- * CPU seconds a process has used so far, split between its main thread (the event loop) and
- * all its other threads (V8's GC helpers, libuv's pool, Node's own), from /proc.
+ * CPU seconds a process has used so far, split between its main thread (the event loop) and all
+ * its other threads (V8's garbage collector and compiler helpers, libuv's pool, Node's own),
+ * from /proc. The process's own figure counts threads that have ended too, so `others` is it
+ * less the main thread's.
  */
 export function cpuSecondsByThread(pid: number): { main: number; others: number } {
-  let main = 0;
-  let others = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const seconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-    if (tid === String(pid)) main += seconds;
-    else others += seconds;
-  }
-  return { main, others };
+  const total = cpuSecondsOf(pid);
+  const main = ticksToSeconds(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'));
+  return { main, others: total - main };
 }
 
 /** Share of one core a process used over `ms` (0.01 = 1%). */
