@@ -175,9 +175,9 @@ export class Notifier {
     const { clock, logger } = this.#opts;
     const age = clock.now() - Date.parse(message.createdAt);
     if (age > d.maxAge) {
+      this.#report(d.name, 'expired');
       await this.#opts.store.removeMessage(message.seq);
       logger.warn({ destination: d.name, eventId: message.event.id, kind: message.event.kind, target: message.event.target, ageMs: age, attempts: message.attempts }, 'notification dropped: older than its maxAge');
-      this.#report(d.name, 'expired');
       return;
     }
     const rate = d.ratePerSecond ?? DEFAULT_RATE[d.type];
@@ -205,11 +205,14 @@ export class Notifier {
     // Cut off by close: it stays queued as it was, for the next start.
     if (this.#closed && controller.signal.aborted) return;
 
+    // Each outcome is counted as soon as it is known, before the outbox is updated: a scrape
+    // then never finds a message gone from the queue (`pulumiscale_notifications_queued`) but
+    // not yet in `pulumiscale_notifications_total`.
     const where = { destination: d.name, eventId: message.event.id, target: message.event.target, kind: message.event.kind };
     if (!(result instanceof Error) && result.status >= 200 && result.status < 300) {
+      this.#report(d.name, 'sent');
       await this.#opts.store.removeMessage(message.seq);
       logger.debug({ ...where, status: result.status }, 'notification sent');
-      this.#report(d.name, 'sent');
       return;
     }
     if (!(result instanceof Error) && result.status === 429) {
@@ -217,25 +220,25 @@ export class Notifier {
       const asked = retryAfterMs(result.retryAfter, clock.now());
       const attempts = asked === null ? message.attempts + 1 : message.attempts;
       const waitMs = asked ?? this.#backoff(attempts);
+      this.#report(d.name, 'rate-limited');
       await this.#opts.store.deferMessage(message.seq, attempts, new Date(clock.now() + waitMs).toISOString());
       logger.warn({ ...where, waitMs }, 'notification rate-limited by the platform; waiting as it asked');
-      this.#report(d.name, 'rate-limited');
       return;
     }
     if (!(result instanceof Error) && result.status >= 400 && result.status < 500 && result.status !== 408) {
+      this.#report(d.name, 'rejected');
       await this.#opts.store.removeMessage(message.seq);
       logger.error({ ...where, status: result.status }, 'notification refused by the platform (a 4xx other than 408 and 429): dropped; check the destination');
-      this.#report(d.name, 'rejected');
       return;
     }
     const attempts = message.attempts + 1;
     const waitMs = this.#backoff(attempts);
+    this.#report(d.name, 'retried');
     await this.#opts.store.deferMessage(message.seq, attempts, new Date(clock.now() + waitMs).toISOString());
     // An error's message is our own text or the runtime's (e.g. "fetch failed"); any URL in it
     // is cut out all the same, since a webhook URL is a secret. Its cause's code says the rest.
     const failure = result instanceof Error ? { error: withoutUrls(result.message), code: causeCode(result) } : { status: result.status };
     logger.warn({ ...where, ...failure, attempts, waitMs }, 'notification not delivered; will try again');
-    this.#report(d.name, 'retried');
   }
 
   /** Exponential backoff with full jitter: a random wait up to base * 2^(n-1), capped. */

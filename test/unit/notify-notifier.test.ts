@@ -132,6 +132,28 @@ describe('Notifier: order and independence', () => {
     expect(r.outcomesOf('a')).toEqual(['retried', 'retried', 'sent', 'sent', 'sent']);
   });
 
+  it('counts a sent message before the outbox lets it go: a scrape never finds it gone and not counted', async () => {
+    const r = rig([dest('a')]);
+    await r.add(event());
+    // The outbox's removal is held: what a scrape would read while its commit waits for the disk.
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const remove = r.store.removeMessage.bind(r.store);
+    let removed = false;
+    r.store.removeMessage = async (seq) => {
+      await held;
+      await remove(seq);
+      removed = true;
+    };
+    r.notifier.start();
+    await r.outcomes.count(1);
+    expect(r.outcomesOf('a')).toEqual(['sent']);
+    expect(removed).toBe(false);
+    release();
+    await r.drive(() => r.store.outbox.length === 0);
+    expect(r.outcomesOf('a')).toEqual(['sent']);
+  });
+
   it.each<[string, Answer[]]>([
     ['hangs', ['hold']],
     ['keeps failing with 503', Array.from({ length: 50 }, () => answer(503))],
