@@ -11,6 +11,7 @@ import { requireCredentials } from './auth.js';
 import type { AppDeps, ClusterView } from './deps.js';
 import { known, pause, refuseWhileDraining, resume, scale } from './operator.js';
 import { parseScenario, ScenarioError } from '../simulate/input.js';
+import { parseWith } from '../sources/common.js';
 import { simulate, SimulationTooLargeError } from '../simulate/simulate.js';
 
 const scaleBody = z
@@ -39,6 +40,21 @@ const approvalsQuery = z.strictObject({
   status: z.enum(['pending', 'approved', 'rejected', 'expired', 'applied', 'superseded']).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
+
+/** A GET route's query string, validated: a problem names the query string, not the body. */
+const queryOf = <S extends z.ZodType>(schema: S, query: unknown): z.output<S> => parseWith(schema, query ?? {}, 'the query string');
+
+/**
+ * The routes that change something take their options in the body only: a query string there
+ * is refused, since one that was ignored could turn `?dryRun=true` into a real change.
+ */
+function noQuery(query: unknown): void {
+  const keys = typeof query === 'object' && query !== null ? Object.keys(query) : [];
+  if (keys.length === 0) return;
+  throw new PulumiScaleError('PS_PAYLOAD_INVALID', `this route takes no query string (got ${keys.map((k) => `"${k.slice(0, 40)}"`).join(', ')}); its options go in the JSON body`, {
+    details: keys.map((k) => ({ path: k.slice(0, 40), message: 'not an option of this route', code: 'unrecognized_keys' })),
+  });
+}
 
 /** The API's tokens name no one: a verdict through the API is recorded as the API's. */
 const API_ACTOR = { via: 'api', id: 'api', name: 'api' } as const;
@@ -83,6 +99,7 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
   });
 
   app.post<{ Params: { name: string } }>('/api/v1/targets/:name/scale', async (req, reply) => {
+    noQuery(req.query);
     refuseWhileDraining(deps);
     known(deps, req.params.name);
     const body = scaleBody.parse(req.body ?? {});
@@ -93,6 +110,7 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
   });
 
   app.post<{ Params: { name: string } }>('/api/v1/targets/:name/pause', async (req, reply) => {
+    noQuery(req.query);
     refuseWhileDraining(deps);
     known(deps, req.params.name);
     const body = pauseBody.parse(req.body ?? {});
@@ -101,7 +119,7 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
 
   app.get<{ Params: { name: string } }>('/api/v1/targets/:name/timeline', async (req) => {
     const target = deps.config.targets[known(deps, req.params.name)] as (typeof deps.config.targets)[string];
-    const { hours } = timelineQuery.parse(req.query);
+    const { hours } = queryOf(timelineQuery, req.query);
     const from = now();
     // Each change with the bounds in effect just after it, in UTC and in the schedule's zone.
     return timeline(target.schedules, from, hours).map((entry) => ({
@@ -111,12 +129,14 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
   });
 
   app.post<{ Params: { name: string } }>('/api/v1/targets/:name/resume', async (req, reply) => {
+    noQuery(req.query);
     return reply.status(200).send(await resume(deps, req.params.name));
   });
 
   // The simulator over HTTP: the same timeline as `pulumiscale simulate --input`, plus
   // "opSeconds"; nothing is stored, nothing touches a stack.
   app.post<{ Params: { name: string } }>('/api/v1/targets/:name/simulate', async (req) => {
+    noQuery(req.query);
     const name = known(deps, req.params.name);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const { opSeconds, ...timeline } = typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {};
@@ -150,7 +170,7 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
   }
 
   app.get('/api/v1/approvals', async (req) => {
-    const q = approvalsQuery.parse(req.query);
+    const q = queryOf(approvalsQuery, req.query);
     return deps.store.listApprovals({ limit: q.limit, ...(q.status ? { status: q.status } : {}) });
   });
 
@@ -162,13 +182,14 @@ function apiRoutes(app: FastifyInstance, deps: AppDeps): void {
 
   for (const verdict of ['approve', 'reject'] as const) {
     app.post<{ Params: { id: string } }>(`/api/v1/approvals/:id/${verdict}`, async (req) => {
+      noQuery(req.query);
       refuseWhileDraining(deps);
       return deps.engine.decideApproval(req.params.id, verdict, API_ACTOR);
     });
   }
 
   app.get('/api/v1/events', async (req) => {
-    const q = eventsQuery.parse(req.query);
+    const q = queryOf(eventsQuery, req.query);
     return deps.store.listEvents({
       limit: q.limit,
       ...(q.target ? { target: q.target } : {}),

@@ -75,7 +75,8 @@ export function refusalTarget(asked: string | undefined, ctx: Pick<SourceContext
 }
 
 // Query values arrive as strings; anything else (a repeated key gives an array) is a mistake.
-const queryShape = z.object({
+// Strict: a key that was ignored (`?dryrun=true`) would turn a dry run into a real change.
+const queryShape = z.strictObject({
   target: z.string().min(1).optional(),
   action: z.string().optional(),
   dryRun: z.enum(['true', 'false', '1', '0', '']).optional(),

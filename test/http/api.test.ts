@@ -175,6 +175,21 @@ describe('POST /api/v1/targets/:name/scale', () => {
     expect(codeOf(res)).toBe('PS_PAYLOAD_INVALID');
   });
 
+  // Ignored, `?dryRun=true` ran a real up: the routes that change something take no query string.
+  it.each([
+    ['scale', '/api/v1/targets/web/scale?dryRun=true', { by: -1 }],
+    ['pause', '/api/v1/targets/web/pause?for=1h', { for: '2h' }],
+    ['resume', '/api/v1/targets/web/resume?x=1', undefined],
+    ['an approval', '/api/v1/approvals/a1/approve?force=true', undefined],
+    ['the simulator', '/api/v1/targets/web/simulate?opSeconds=5', { start: { at: '2026-11-27T10:00:00Z', value: 2 }, until: '2026-11-27T11:00:00Z', inputs: [] }],
+  ])('%s with a query string: 400 naming the key, nothing done', async (_what, url, body) => {
+    t = await makeTestApp();
+    const res = await t.app.inject({ method: 'POST', url, headers: AUTH, ...(body === undefined ? {} : { payload: body }) });
+    expect(res.statusCode).toBe(400);
+    expect(res.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'PS_PAYLOAD_INVALID', message: expect.stringMatching(/^this route takes no query string \(got "\w+"\)/) as string });
+    expect(t.engine.untouched()).toBe(true);
+  });
+
   it('answers 404 for an unknown target', async () => {
     t = await makeTestApp();
     const res = await scale('nope', { to: 3 });
@@ -347,6 +362,18 @@ describe('GET /api/v1/targets and /api/v1/events', () => {
     const unknown = await t.app.inject({ url: '/api/v1/targets/nope', headers: AUTH });
     expect(unknown.statusCode).toBe(404);
     expect(codeOf(unknown)).toBe('PS_TARGET_UNKNOWN');
+  });
+
+  it('a bad query string is said to be the query string, not the body', async () => {
+    t = await makeTestApp();
+    for (const url of ['/api/v1/events?limit=0', '/api/v1/events?kind=changed', '/api/v1/approvals?status=nope', '/api/v1/targets/web/timeline?hours=0']) {
+      const res = await t.app.inject({ method: 'GET', url, headers: AUTH });
+      expect({ url, status: res.statusCode, error: res.json<{ error: { code: string; message: string } }>().error }).toMatchObject({
+        url,
+        status: 400,
+        error: { code: 'PS_PAYLOAD_INVALID', message: 'the query string does not have the expected shape' },
+      });
+    }
   });
 
   it('serves history newest first, filtered and limited', async () => {

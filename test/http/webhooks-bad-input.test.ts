@@ -82,6 +82,8 @@ const alertmanagerCases: BadCase[] = [
   { name: 'an unknown action label', request: () => am(amWith({ pulumiscale_target: 'web', pulumiscale_action: 'sideways' })), status: 400, code: 'PS_ACTION_INVALID' },
   { name: 'an unknown ?action=', request: () => am(firing(), { query: '?action=sideways' }), status: 400, code: 'PS_ACTION_INVALID' },
   { name: 'a ?dryRun= that is not a boolean', request: () => am(firing(), { query: '?dryRun=maybe' }), status: 400, code: 'PS_PAYLOAD_INVALID' },
+  // Ignored, it made a real signal of what was meant as a dry run.
+  { name: 'a misspelt ?dryrun=true', request: () => am(firing(), { query: '?dryrun=true' }), status: 400, code: 'PS_PAYLOAD_INVALID' },
   { name: 'draining', prepare: (t) => void (t.engine.draining = true), request: () => am(firing()), status: 503, code: 'PS_DRAINING' },
   { name: 'the store unavailable (a firing alert)', prepare: (t) => t.engine.failNext('signals'), request: () => am(amWith({ pulumiscale_target: 'web' })), status: 503, code: 'PS_STORE_UNAVAILABLE' },
   { name: 'the store unavailable (a resolution)', prepare: (t) => t.engine.failNext('signals'), request: () => am(fixture('alertmanager/notification-resolved.json')), status: 503, code: 'PS_STORE_UNAVAILABLE' },
@@ -118,6 +120,7 @@ const cloudwatchCases: BadCase[] = [
   { name: 'an alarm naming no target', request: () => cw(sign(alarmNote({ AlarmDescription: null }))), status: 422, code: 'PS_TARGET_MISSING' },
   { name: 'an unknown ?action=', request: () => cw(sign(note()), '?action=sideways'), status: 400, code: 'PS_ACTION_INVALID' },
   { name: 'an unknown action token', request: () => cw(sign(alarmNote({ AlarmDescription: 'pulumiscale:target=web pulumiscale:action=sideways' }))), status: 400, code: 'PS_ACTION_INVALID' },
+  { name: 'a query key it does not know (?dry_run=true)', request: () => cw(sign(note()), '?dry_run=true'), status: 400, code: 'PS_PAYLOAD_INVALID' },
   { name: 'a Message that is not an alarm', request: () => cw(sign(note({ Message: 'hello' }))), status: 400, code: 'PS_PAYLOAD_INVALID' },
   {
     name: 'a replayed MessageId',
