@@ -9,7 +9,7 @@ import { registerApiRoutes } from './api.js';
 import { registerChatRoutes } from './chatops.js';
 import { registerPageRoutes } from './page.js';
 import type { AppDeps } from './deps.js';
-import { installErrorHandling } from './error-handler.js';
+import { frameworkErrorHandler, installErrorHandling } from './error-handler.js';
 import { registerWebhookRoutes } from './webhooks.js';
 
 export type { AppDeps } from './deps.js';
@@ -28,6 +28,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // A drain closes the server after the engine is done: a browser's pooled keep-alive socket
     // (the status page) must not hold the exit for minutes.
     forceCloseConnections: true,
+    // The router's own refusals (a URL that does not decode) in the one error shape.
+    frameworkErrors: frameworkErrorHandler(deps.metrics),
   });
   installErrorHandling(app, deps.metrics);
   // Every body this daemon takes is JSON. SNS labels it text/plain and a bare `curl -d` labels

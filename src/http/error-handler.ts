@@ -44,9 +44,9 @@ export function fromRouteError(err: unknown): PulumiScaleError {
   return new PulumiScaleError('PS_INTERNAL', 'internal error', { cause: err });
 }
 
-/** Installs the error and not-found handlers on an app. */
-export function installErrorHandling(app: FastifyInstance, metrics: Metrics): void {
-  const send = (req: FastifyRequest, reply: FastifyReply, e: PulumiScaleError) => {
+/** Answers a refusal in the one shape, counted by route and code. */
+function refusalSender(metrics: Metrics) {
+  return (req: FastifyRequest, reply: FastifyReply, e: PulumiScaleError) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.refused.inc({ route, code: e.code });
     if (e.code === 'PS_INTERNAL' || ERROR_CODES[e.code].status >= 500) {
@@ -61,6 +61,29 @@ export function installErrorHandling(app: FastifyInstance, metrics: Metrics): vo
     if (e.details !== undefined) body.error.details = e.details;
     return reply.status(e.status).send(body);
   };
+}
+
+/**
+ * The handler of the errors the router raises before any route or hook runs (Fastify's
+ * `frameworkErrors` option, set when the app is made): a URL that does not decode, a path
+ * segment over the router's 100 characters. They leave in the one shape too.
+ */
+export function frameworkErrorHandler(metrics: Metrics): (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => void {
+  const send = refusalSender(metrics);
+  return (err, req, reply) => {
+    const e =
+      err.code === 'FST_ERR_BAD_URL'
+        ? new PulumiScaleError('PS_URL_INVALID', 'the URL could not be decoded (a stray or malformed %-escape)')
+        : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new PulumiScaleError('PS_URL_INVALID', 'a segment of the URL path is longer than 100 characters')
+          : fromRouteError(err);
+    void send(req, reply, e);
+  };
+}
+
+/** Installs the error and not-found handlers on an app. */
+export function installErrorHandling(app: FastifyInstance, metrics: Metrics): void {
+  const send = refusalSender(metrics);
   app.setErrorHandler((err, req, reply) => send(req, reply, fromRouteError(err)));
   app.setNotFoundHandler((req, reply) =>
     send(req, reply, new PulumiScaleError('PS_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`)),

@@ -22,7 +22,12 @@ afterAll(async () => {
 });
 
 /** Sends one raw HTTP/1.1 request and resolves with the status code of the answer. */
-function rawRequest(method: string, rawPath: string, headers: Record<string, string> = {}, body?: string): Promise<number> {
+async function rawRequest(method: string, rawPath: string, headers: Record<string, string> = {}, body?: string): Promise<number> {
+  return (await rawAnswer(method, rawPath, headers, body)).status;
+}
+
+/** Sends one raw HTTP/1.1 request and resolves with the answer's status code and body. */
+function rawAnswer(method: string, rawPath: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     let answer = '';
@@ -34,7 +39,7 @@ function rawRequest(method: string, rawPath: string, headers: Record<string, str
     socket.on('close', () => {
       const status = /^HTTP\/1\.1 (\d{3})/.exec(answer);
       if (status === null) reject(new Error(`no HTTP answer to ${method} ${rawPath}: ${JSON.stringify(answer.slice(0, 200))}`));
-      else resolve(Number(status[1]));
+      else resolve({ status: Number(status[1]), body: answer.slice(answer.indexOf('\r\n\r\n') + 4) });
     });
     const lines = [`${method} ${rawPath} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close'];
     for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
@@ -121,6 +126,16 @@ describe('the API over a real socket', () => {
       ['web', 'both'],
       ['web', null],
     ]);
+  });
+
+  it("a URL the router cannot read is refused in the one error shape, and counted", async () => {
+    const auth = { authorization: `Bearer ${TEST_AUTH.apiToken}` };
+    for (const rawPath of ['/api/v1/targets/%ZZ', `/api/v1/targets/${'x'.repeat(150)}`, `/api/v1/targets/${'x'.repeat(150)}/scale`]) {
+      const answer = await rawAnswer('POST', rawPath, auth, '{"to": 3}');
+      expect({ rawPath, status: answer.status, code: (JSON.parse(answer.body) as { error?: { code?: string } }).error?.code }).toEqual({ rawPath, status: 400, code: 'PS_URL_INVALID' });
+    }
+    const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(/pulumiscale_http_refused_total\{route="unmatched",code="PS_URL_INVALID"\} 3/);
   });
 
   it('every /api route the app serves is in the list this suite probes', () => {
