@@ -4,7 +4,7 @@
  * bounds, drain refusal and history as the API.
  */
 import { randomUUID } from 'node:crypto';
-import { parseDuration } from '../config/duration.js';
+import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from '../config/duration.js';
 import { PulumiScaleError } from '../errors.js';
 import { boundsAt } from '../schedule/index.js';
 import type { Actor, Adjustment, Intent, IntentSource, TargetState } from '../types.js';
@@ -110,7 +110,7 @@ function splitValues(target: AppDeps['config']['targets'][string], name: string,
 
 /**
  * Pauses a target for a duration text ("30m"), one direction or both, once stored; resolves
- * with its state. A duration that is not positive, or ends past any date, is PS_PAYLOAD_INVALID.
+ * with its state. A duration that is not positive, or longer than 100 years, is PS_PAYLOAD_INVALID.
  */
 export async function pause(deps: AppDeps, name: string, req: { for: string; direction: 'both' | 'up' | 'down'; reason: string }): Promise<TargetState> {
   refuseWhileDraining(deps);
@@ -118,9 +118,10 @@ export async function pause(deps: AppDeps, name: string, req: { for: string; dir
   const now = deps.now ?? Date.now;
   const ms = parseDuration(req.for) ?? 0;
   const until = new Date(now() + ms);
-  // A huge "for" (99999999999d) ends past the last date a Date holds: a 400, not a 500.
-  if (ms <= 0 || Number.isNaN(until.getTime())) {
-    const problem = ms <= 0 ? 'not a positive duration' : 'a duration that ends past any date';
+  // A huge "for" (99999999999d) would end past the last date a Date holds: a 400, not a 500,
+  // at the bound every duration has (the config's and the simulator's).
+  if (ms <= 0 || ms > MAX_DURATION_MS || Number.isNaN(until.getTime())) {
+    const problem = ms <= 0 ? 'not a positive duration' : `longer than ${MAX_DURATION_TEXT} (100 years)`;
     throw new PulumiScaleError('PS_PAYLOAD_INVALID', `"for": "${req.for.slice(0, 40)}" is ${problem} (use a unit: 30m, 2h, 1h30m)`, {
       details: [{ path: 'for', message: problem, code: 'custom' }],
     });

@@ -270,6 +270,7 @@ describe('POST /api/v1/targets/:name/pause and /resume', () => {
     { rule: 'a zero duration', body: { for: '0s' }, path: 'for' },
     { rule: 'a negative duration', body: { for: '-2h' }, path: 'for' },
     { rule: 'a duration past any date', body: { for: '99999999999d' }, path: 'for' },
+    { rule: 'a duration over 100 years (the bound of every duration)', body: { for: '40000d' }, path: 'for' },
     { rule: 'a number of seconds', body: { for: 7200 }, path: 'for' },
     { rule: 'an empty "for"', body: { for: '' }, path: 'for' },
     { rule: 'a "for" over 40 characters', body: { for: `${'1'.repeat(40)}s` }, path: 'for' },

@@ -80,6 +80,7 @@ describe('parseChatCommand: anything else is help with a specific problem', () =
     ['a duration without a unit', 'pause web for 30', /"30" is not a duration/],
     ['a duration in words', 'pause web for ever', /"ever" is not a duration/],
     ['a zero duration', 'pause web for 0s', /ends at once/],
+    ['a duration over 100 years', 'pause web for 40000d', /longer than 36500d/],
     ['pause for given twice', 'pause web for 1h for 2h', /"for" given twice/],
     ['pause direction given twice', 'pause web up down', /direction given twice/],
     ['pause with an unknown word', 'pause web sideways', /unexpected "sideways"/],

@@ -6,7 +6,7 @@
  * Anything that does not parse becomes `help` with a short problem, so the reply can say what
  * was wrong next to the usage instead of failing silently.
  */
-import { parseDuration } from '../../config/duration.js';
+import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from '../../config/duration.js';
 import { TARGET_NAME } from '../../config/schema.js';
 
 /** A parsed chat command. `help` with a problem means the text did not parse. */
@@ -154,6 +154,7 @@ function parsePause(args: readonly string[]): ChatCommand | Problem {
       const ms = parseDuration(text);
       if (ms === null) return fail(`${quote(text)} is not a duration (use a unit, e.g. 90s, 30m, 2h, 1h30m)`);
       if (ms <= 0) return fail(`a pause for ${quote(text)} ends at once: give a longer duration`);
+      if (ms > MAX_DURATION_MS) return fail(`a pause for ${quote(text)} is longer than ${MAX_DURATION_TEXT} (100 years)`);
       forMs = ms;
       forText = text;
       i++;
