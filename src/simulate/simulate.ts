@@ -17,7 +17,7 @@ import { planCommands } from '../policy/commands.js';
 import { cooldownAfter } from '../policy/decide.js';
 import { planSignals } from '../policy/signals.js';
 import { pruneRecommendations, type Recommendation } from '../policy/stabilization.js';
-import { boundsAt, firesBetween, nextChange, type PointSchedule } from '../schedule/index.js';
+import { boundsAt, firesBetween, nextChange, nextFire, type Bounds, type PointSchedule } from '../schedule/index.js';
 import type { Adjustment, Command, CooldownUntil, Decision, Direction, Pause, Signal } from '../types.js';
 
 /** One input at an instant (epoch ms). */
@@ -71,6 +71,50 @@ export const MAX_INSTANTS = 200_000;
 /** A run that would take more work than {@link MAX_INSTANTS} allows. */
 export class SimulationTooLargeError extends Error {}
 
+/** The schedule functions {@link ScheduleMemo} remembers the answers of. */
+export interface ScheduleQuestions {
+  nextChange: typeof nextChange;
+  boundsAt: typeof boundsAt;
+}
+
+/**
+ * The schedules' answers while the virtual clock only moves forward. They change only at an
+ * edge (a window's start or end, a point's fire), so an answer holds until the next edge and
+ * cron is asked again only then. Asking at every instant made a week with two schedules take
+ * 23 s and a month about a minute, on the daemon's event loop when run through the API.
+ */
+export class ScheduleMemo {
+  readonly #target: TargetConfig;
+  readonly #ask: ScheduleQuestions;
+  /** The next edge strictly after `at`, as computed there (null: none ever). */
+  #edge: { at: number; next: number | null } | null = null;
+  #bounds: { at: number; until: number | null; bounds: Bounds } | null = null;
+
+  /** `ask`: the schedule functions it remembers the answers of (a test counts the calls). */
+  constructor(target: TargetConfig, ask: ScheduleQuestions = { nextChange, boundsAt }) {
+    this.#target = target;
+    this.#ask = ask;
+  }
+
+  /** The schedules' next edge strictly after `now` (never asked about an earlier `now` than before). */
+  nextChange(now: number): number | null {
+    const e = this.#edge;
+    if (e !== null && e.at <= now && (e.next === null || now < e.next)) return e.next;
+    const next = this.#ask.nextChange(this.#target.schedules, now);
+    this.#edge = { at: now, next };
+    return next;
+  }
+
+  /** The bounds in effect at `now`: the same from one edge to the next. */
+  boundsAt(now: number): Bounds {
+    const b = this.#bounds;
+    if (b !== null && b.at <= now && (b.until === null || now < b.until)) return b.bounds;
+    const bounds = this.#ask.boundsAt(this.#target, now);
+    this.#bounds = { at: now, until: this.nextChange(now), bounds };
+    return bounds;
+  }
+}
+
 /** Runs `target`'s policy over `scenario`. Pure: the same scenario gives the same result. */
 export function simulate(target: TargetConfig, scenario: Scenario, opts: SimulationOptions): SimulationResult {
   const inputs = scenario.inputs.toSorted((a, b) => a.at - b.at);
@@ -86,6 +130,9 @@ export function simulate(target: TargetConfig, scenario: Scenario, opts: Simulat
   let pending: { decision: Extract<Decision, { kind: 'change' }>; consumed: number } | null = null;
   // firesBetween covers (from, to]: a fire at the very start counts, as the engine's catch-up does.
   let pointsFrom = scenario.start.at - 1;
+  // Each point's first fire after pointsFrom: cron is asked for its fires only once one is due.
+  const pointsDue = points.map((point) => nextFire(point, pointsFrom));
+  const schedules = new ScheduleMemo(target);
   let instants = 0;
   let next = 0;
   let commands = 0;
@@ -151,12 +198,15 @@ export function simulate(target: TargetConfig, scenario: Scenario, opts: Simulat
       pending = null;
     }
     while (next < inputs.length && (inputs[next] as TimedInput).at <= t) take(inputs[next++] as TimedInput);
-    for (const point of points) {
+    points.forEach((point, i) => {
+      const due = pointsDue[i] ?? null;
+      if (due === null || due > t) return;
       const fires = firesBetween(point, pointsFrom, t);
+      pointsDue[i] = nextFire(point, t);
       const latest = fires[fires.length - 1];
       // A point sets an absolute value: only its latest fire in the step counts, as in the engine.
       if (latest !== undefined) queue.push(command({ type: 'to', to: point.to }, latest, 'schedule', `schedule ${point.name}`));
-    }
+    });
     pointsFrom = t;
 
     let wake: number | null = null;
@@ -185,7 +235,7 @@ export function simulate(target: TargetConfig, scenario: Scenario, opts: Simulat
 
   // The engine's order: commands, then the bounds in effect, then the signals.
   function decide(now: number): { change: { decision: Extract<Decision, { kind: 'change' }>; consumed: number } | null; wake: number | null; again?: boolean } {
-    const bounds = boundsAt(target, now);
+    const bounds = schedules.boundsAt(now);
     const bounded = { ...target, min: bounds.min, max: bounds.max };
     const fromCommands = planCommands({ queue, current, target: bounded, pause, now });
     if (fromCommands !== null) {
@@ -211,7 +261,7 @@ export function simulate(target: TargetConfig, scenario: Scenario, opts: Simulat
     if (next < inputs.length) candidates.push((inputs[next] as TimedInput).at);
     if (pending !== null) candidates.push(busyUntil);
     if (wake !== null && wake > now) candidates.push(wake);
-    const change = nextChange(target.schedules, now);
+    const change = schedules.nextChange(now);
     if (change !== null) candidates.push(change);
     if (signals.size > 0 || queue.length > 0) candidates.push(now + opts.evaluationInterval);
     return Math.max(now + 1, Math.min(...candidates));

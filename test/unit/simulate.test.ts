@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseScenario, ScenarioError, seriesScenario } from '../../src/simulate/input.js';
-import { simulate, SimulationTooLargeError } from '../../src/simulate/simulate.js';
+import { parseConfig, targetsOf } from '../../src/config/load.js';
+import type { TargetConfig } from '../../src/config/schema.js';
+import { boundsAt, nextChange } from '../../src/schedule/index.js';
+import { ScheduleMemo, simulate, SimulationTooLargeError } from '../../src/simulate/simulate.js';
 import { target } from '../support/engine.js';
 import { fixture } from '../support/sns.js';
 
@@ -92,6 +95,57 @@ describe('simulate: a Prometheus range query as the input', () => {
     ['a sample that is not a number', matrix([[t0, 'abc']]), /data.result.0.values.0.1: "abc" is not a number/],
   ])('refuses %s, saying where', (_name, raw, problem) => {
     expect(() => seriesScenario(raw, { above: 70, startValue: 2 })).toThrow(problem);
+  });
+});
+
+describe('simulate: the schedules asked only at their edges', () => {
+  it('answers as boundsAt and nextChange do, asking them again only once an edge has passed', () => {
+    const config = parseConfig(
+      `targets:
+  web:
+    workDir: /srv/web
+    stack: prod
+    configKey: web:replicas
+    min: 1
+    max: 40
+    schedules:
+      - { name: business-hours, cron: "0 8 * * 1-5", end: "0 20 * * 1-5", timezone: Europe/Berlin, min: 2, max: 10 }
+      - { name: night, cron: "0 22 * * *", duration: 6h, max: 3, priority: 2 }
+      - { name: batch, cron: "30 1 * * *", to: 3 }
+`,
+      { file: 'x.yaml', baseDir: '/', env: {} },
+    );
+    const target = targetsOf(config)[0] as TargetConfig;
+    const calls = { nextChange: 0, boundsAt: 0 };
+    const memo = new ScheduleMemo(target, {
+      nextChange: (schedules, now) => (calls.nextChange++, nextChange(schedules, now)),
+      boundsAt: (t, now) => (calls.boundsAt++, boundsAt(t, now)),
+    });
+    // Three days every 30 s (8,640 instants), and each edge itself; checked against the
+    // functions asked directly at every 20th instant and at every edge.
+    const from = Date.parse('2026-11-27T00:00:00Z');
+    const edges = new Set<number>();
+    const instants: number[] = [];
+    for (let at = from; at < from + 3 * 86_400_000; at += 30_000) instants.push(at);
+    let i = 0;
+    for (let k = 0; k < instants.length; k++) {
+      const at = instants[k] as number;
+      const bounds = memo.boundsAt(at);
+      const next = memo.nextChange(at);
+      if (next !== null && !edges.has(next)) {
+        edges.add(next);
+        // The edge itself comes next when it falls between two instants.
+        if (next < (instants[k + 1] ?? Infinity)) instants.splice(k + 1, 0, next);
+      }
+      if (i++ % 20 === 0 || edges.has(at)) {
+        expect(bounds).toEqual(boundsAt(target, at));
+        expect(next).toBe(nextChange(target.schedules, at));
+      }
+    }
+    // Once per edge crossed (and once at the start), not once per instant.
+    expect(edges.size).toBeGreaterThan(10);
+    expect(calls.boundsAt).toBeLessThanOrEqual(edges.size + 1);
+    expect(calls.nextChange).toBeLessThanOrEqual(edges.size + 1);
   });
 });
 
