@@ -49,7 +49,9 @@ function refusalSender(metrics: Metrics) {
   return (req: FastifyRequest, reply: FastifyReply, e: PulumiScaleError) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.refused.inc({ route, code: e.code });
-    if (e.code === 'PS_INTERNAL' || ERROR_CODES[e.code].status >= 500) {
+    // A drain's 503 is the daemon working as meant (senders retry elsewhere or later): a refusal
+    // like the others, not an error with its stack on every request while it drains.
+    if (e.code === 'PS_INTERNAL' || (ERROR_CODES[e.code].status >= 500 && e.code !== 'PS_DRAINING')) {
       req.log.error({ err: e.cause ?? e, code: e.code }, e.message);
     } else {
       req.log.info({ code: e.code, reason: e.message }, 'request refused');

@@ -204,6 +204,8 @@ describe('POST /api/v1/targets/:name/scale', () => {
     const draining = await scale('web', { to: 3 });
     expect(draining.statusCode).toBe(503);
     expect(codeOf(draining)).toBe('PS_DRAINING');
+    // A drain is expected: its refusals are logged as refusals (info), not as errors with a stack.
+    expect(t.logs.filter((l) => l.level >= 50)).toEqual([]);
     t.engine.draining = false;
     t.engine.failNext('command');
     const down = await scale('web', { to: 3 });
