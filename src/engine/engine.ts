@@ -171,6 +171,8 @@ export class Engine {
         t.commands.push(command);
       });
       this.#bus.publish({ type: 'intent', target: t.config.name, source: command.source });
+      // Its state changed (one more queued): the live stream and the status page say so.
+      this.#publishTarget(t);
       this.#offer(t);
       return { queued: t.commands.length };
     } finally {
@@ -972,6 +974,8 @@ export class Engine {
             // Fenced: among replicas, the store checks the lease once more just before the up.
             await this.#store.startOperation(name, running, fence);
             t.running = running;
+            // Running now: the live stream and the status page show it while it runs.
+            this.#publishTarget(t);
           }),
         controller.signal,
       );

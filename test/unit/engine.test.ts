@@ -388,6 +388,29 @@ describe('engine: gauges', () => {
   });
 });
 
+describe('engine: what the live stream hears', () => {
+  it('a queued command and a started operation each say the target changed, while they wait and run', async () => {
+    const { engine, exec, messages } = await started({ targets: [target('web')], values: { web: 3 } });
+    exec.holding = true;
+    const said = () => messages.filter((m) => m.type === 'target').length;
+    const before = said();
+    await engine.command(intent('web', to(4), { source: 'api', bounds: 'reject' }));
+    // Said at once, with one queued (before its operation has taken it).
+    expect(said()).toBeGreaterThan(before);
+    await exec.until(() => exec.held.length === 1);
+    // Said again once the operation started, and the state then says it runs.
+    const atStart = said();
+    expect(atStart).toBeGreaterThan(before + 1);
+    expect(await engine.state('web')).toMatchObject({ running: true });
+    const queued = said();
+    await engine.command(intent('web', to(5), { source: 'api', bounds: 'reject' }));
+    expect(said()).toBeGreaterThan(queued);
+    expect(await engine.state('web')).toMatchObject({ running: true, pendingCount: 1 });
+    exec.releaseAll();
+    await engine.idle();
+  });
+});
+
 describe('engine: stale deliveries', () => {
   it('an ALARM that SNS retries after its OK was taken starts nothing', async () => {
     const { engine, exec } = await started({ targets: [target('web', { cooldown: { up: 600_000, down: 0 } })], values: { web: 3 } });
