@@ -6,7 +6,9 @@
  * (`by 2` + `by 2` is `by 4`; `to 5` then `to 7` is `to 7`; `to 3` then `to 5` from 4 are two
  * operations, as each starts its own direction's cooldown). The first command that would be skipped ends the batch
  * and runs on its own next, so its own skip is recorded. A preview never shares an operation
- * with a real change.
+ * with a real change, and previews, which change nothing, share one only when each would preview
+ * the same change from the current value (three `up` previews from 3 are one preview of 3 -> 4,
+ * not 3 -> 6).
  */
 import type { Command, Decision, Pause } from '../types.js';
 import { decideCommand, label, nothingToDo, signOf, type PolicyTarget } from './decide.js';
@@ -34,6 +36,18 @@ export function planCommands(input: { queue: readonly Command[]; current: number
   const batch = [first];
   const steps = [firstDecision];
   let value = firstDecision.to;
+  // A preview changes nothing, so previews run one by one each start from the current value:
+  // they share an operation only when each would preview the same change as the first.
+  if (first.dryRun) {
+    for (const next of queue.slice(1)) {
+      if (!next.dryRun || hasValues(first) || hasValues(next)) break;
+      const d = decideCommand({ current, command: next, target, pause, now });
+      if (d.kind === 'skip' || d.to !== firstDecision.to) break;
+      batch.push(next);
+    }
+    if (batch.length === 1) return { batch, decision: firstDecision };
+    return { batch, decision: { ...firstDecision, reason: `${batch.length} previews of the same change: ${firstDecision.reason}` } };
+  }
   for (const next of queue.slice(1)) {
     if (next.dryRun !== first.dryRun) break;
     // A command that sets several keys runs alone: its values are its own.

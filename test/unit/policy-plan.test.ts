@@ -46,6 +46,19 @@ describe('planCommands: commands run in order, batched only when that changes no
     else expect(plan?.decision).toMatchObject({ kind: 'change', to: want });
   });
 
+  // Three ?dryRun=true alerts (one `up` preview each) previewed 3 -> 6 together: a preview
+  // changes nothing, so each, run alone, would have previewed 3 -> 4.
+  it.each([
+    { rule: 'three up previews from 3 are one preview of 3 -> 4, covering all three', queue: [by(1), by(1), by(1)], batch: 3, to: 4 },
+    { rule: 'two previews of different changes are two operations', queue: [by(1), by(2)], batch: 1, to: 4 },
+    { rule: 'a preview followed by a real command runs alone', queue: [by(1), by(1)], real: 1, batch: 1, to: 4 },
+  ])('previews: $rule', ({ queue, real, batch, to: want }) => {
+    const cmds = queue.map((a, i) => command(a, { dryRun: i !== real }));
+    const plan = planCommands({ queue: cmds, current: 3, target: TARGET, pause: null, now: NOW });
+    expect(plan?.batch.map((c) => c.id)).toEqual(cmds.slice(0, batch).map((c) => c.id));
+    expect(plan?.decision).toMatchObject({ kind: 'change', from: 3, to: want });
+  });
+
   it('an empty queue plans nothing', () => {
     expect(planCommands({ queue: [], current: 3, target: TARGET, pause: null, now: NOW })).toBeNull();
   });
