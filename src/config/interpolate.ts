@@ -24,7 +24,8 @@ export function interpolate(
       const v = env[name as string];
       if (v !== undefined && v !== '') return v;
       if (fallback !== undefined) return fallback;
-      issues.push({ path, message: `environment variable ${name} is not set` });
+      // Set to nothing counts as unset (a secret left blank), said as what it is.
+      issues.push({ path, message: `environment variable ${name} is ${v === '' ? 'set but empty' : 'not set'}` });
       return '';
     });
     return { value: out, issues };

@@ -14,6 +14,13 @@ import { parseScenario, ScenarioError } from '../simulate/input.js';
 import { parseWith } from '../sources/common.js';
 import { simulate, SimulationTooLargeError } from '../simulate/simulate.js';
 
+/** An optional reason; a blank one counts as none (the default reason is used, not an empty one). */
+const reason = z
+  .string()
+  .max(500)
+  .optional()
+  .transform((r) => (r === undefined || r.trim() === '' ? undefined : r));
+
 const scaleBody = z
   .strictObject({
     to: z.number().int().nonnegative().optional(),
@@ -22,7 +29,7 @@ const scaleBody = z
     /** Several keys of a composite target at once (the driving key required), one `up`. */
     values: z.record(z.string().min(1).max(200), z.number().int().nonnegative()).optional(),
     dryRun: z.boolean().optional(),
-    reason: z.string().max(500).optional(),
+    reason,
   })
   .refine((b) => [b.to, b.by, b.action, b.values].filter((v) => v !== undefined).length === 1, {
     message: 'give exactly one of "to", "by", "action" or "values"',
@@ -31,7 +38,7 @@ const scaleBody = z
 const pauseBody = z.strictObject({
   for: z.string().min(1).max(40),
   direction: z.enum(['both', 'up', 'down']).default('both'),
-  reason: z.string().max(500).optional(),
+  reason,
 });
 
 const timelineQuery = z.strictObject({ hours: z.coerce.number().int().min(1).max(24 * 31).default(48) });

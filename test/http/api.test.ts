@@ -66,6 +66,12 @@ describe('POST /api/v1/targets/:name/scale', () => {
     ]);
   });
 
+  it('a blank reason counts as none: the command says "manual", not ""', async () => {
+    t = await makeTestApp();
+    expect((await scale('web', { by: -1, reason: '  ' })).statusCode).toBe(202);
+    expect(t.engine.commands[0]).toMatchObject({ reason: 'manual' });
+  });
+
   it('without a reason, the command says "manual"; without dryRun, it applies', async () => {
     t = await makeTestApp();
     await scale('web', { action: 'up' });

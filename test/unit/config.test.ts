@@ -56,6 +56,9 @@ describe('config', () => {
     ['an unset environment variable, once', `${BASE}api: { bearerTokens: ["\${NOPE}"] }`, {}, [
       { path: 'api.bearerTokens.0', message: 'environment variable NOPE is not set' },
     ]],
+    ['a variable set to nothing', `${BASE}api: { bearerTokens: ["\${EMPTY}"] }`, { EMPTY: '' }, [
+      { path: 'api.bearerTokens.0', message: 'environment variable EMPTY is set but empty' },
+    ]],
     ['an empty token', `${BASE}api: { bearerTokens: [""] }`, {}, [
       { path: 'api.bearerTokens.0', message: 'must not be empty (is its environment variable set?)' },
     ]],
