@@ -210,7 +210,7 @@ export async function runOperation(
         ...(used === null ? {} : { approvals: [used] }),
       });
     }
-    plan = planFor(input, current, clock.now());
+    plan = planFor(input, current, clock.now(), deps.dryRun);
     if (plan === null) return outcome({ record: { ...record, current } });
     // One request at a time: while one waits, only a person's commands run.
     if (input.approval?.status === 'pending' && needsApproval(plan)) return outcome({ record: { ...record, current } });
@@ -375,7 +375,8 @@ export async function runOperation(
 }
 
 /** Decides what this operation does, from the present value. */
-function planFor(input: OperationInput, current: number | null, now: number): Plan | null {
+/** `previewAll`: the global `engine.dryRun`, under which every operation is a preview. */
+function planFor(input: OperationInput, current: number | null, now: number, previewAll: boolean): Plan | null {
   const { target, record } = input;
   const resume = input.resume;
   if (resume?.applying) {
@@ -388,7 +389,7 @@ function planFor(input: OperationInput, current: number | null, now: number): Pl
   // With approvals, a schedule's commands and a person's never share an operation: the first
   // wait for approval, the others do not.
   const queue = target.approval === undefined ? input.commands : sameKindRun(input.commands);
-  const commands = planCommands({ queue, current, target: bounded, pause: record.pause, now });
+  const commands = planCommands({ queue, current, target: bounded, pause: record.pause, now, previewAll });
   if (commands !== null) return { kind: 'commands', batch: commands.batch, decision: commands.decision };
   const bounds = planBounds({ current, bounds: input.bounds, target, pause: record.pause, now });
   if (bounds !== null) return { kind: 'bounds', decision: bounds };

@@ -26,8 +26,17 @@ function hasValues(c: Command): boolean {
 }
 
 /** Plans the next operation from the queue; null when the queue is empty. Pure. */
-export function planCommands(input: { queue: readonly Command[]; current: number | null; target: PolicyTarget; pause: Pause | null; now: number }): CommandPlan | null {
+export function planCommands(input: {
+  queue: readonly Command[];
+  current: number | null;
+  target: PolicyTarget;
+  pause: Pause | null;
+  now: number;
+  /** Every operation is a preview (`engine.dryRun`), whatever each command says. */
+  previewAll?: boolean;
+}): CommandPlan | null {
   const { queue, current, target, pause, now } = input;
+  const previewAll = input.previewAll === true;
   const first = queue[0];
   if (first === undefined) return null;
   const firstDecision = decideCommand({ current, command: first, target, pause, now });
@@ -38,9 +47,9 @@ export function planCommands(input: { queue: readonly Command[]; current: number
   let value = firstDecision.to;
   // A preview changes nothing, so previews run one by one each start from the current value:
   // they share an operation only when each would preview the same change as the first.
-  if (first.dryRun) {
+  if (first.dryRun || previewAll) {
     for (const next of queue.slice(1)) {
-      if (!next.dryRun || hasValues(first) || hasValues(next)) break;
+      if ((!next.dryRun && !previewAll) || hasValues(first) || hasValues(next)) break;
       const d = decideCommand({ current, command: next, target, pause, now });
       if (d.kind === 'skip' || d.to !== firstDecision.to) break;
       batch.push(next);

@@ -388,6 +388,23 @@ describe('engine: gauges', () => {
   });
 });
 
+describe('engine: previews under engine.dryRun', () => {
+  it('two queued `by 1` at 3 are one preview of 3 -> 4, not 3 -> 5', async () => {
+    const { engine, exec, events } = await started({ targets: [target('web')], values: { web: 3 }, dryRun: true });
+    exec.holding = true;
+    await engine.command(intent('web', to(7), { source: 'api', bounds: 'reject' }));
+    await exec.until(() => exec.held.length === 1);
+    await engine.command(intent('web', { type: 'by', by: 1 }, { source: 'api', bounds: 'reject' }));
+    await engine.command(intent('web', { type: 'by', by: 1 }, { source: 'api', bounds: 'reject' }));
+    exec.releaseAll();
+    await engine.idle();
+    expect(events().map((e) => [e.kind, e.from, e.to, e.intents])).toEqual([
+      ['previewed', 3, 7, 1],
+      ['previewed', 3, 4, 2],
+    ]);
+  });
+});
+
 describe('engine: what the live stream hears', () => {
   it('a queued command and a started operation each say the target changed, while they wait and run', async () => {
     const { engine, exec, messages } = await started({ targets: [target('web')], values: { web: 3 } });

@@ -59,6 +59,13 @@ describe('planCommands: commands run in order, batched only when that changes no
     expect(plan?.decision).toMatchObject({ kind: 'change', from: 3, to: want });
   });
 
+  it('under engine.dryRun every command is a preview: two `by 1` at 3 are one preview of 3 -> 4', () => {
+    const cmds = [command(by(1)), command(by(1))];
+    const plan = planCommands({ queue: cmds, current: 3, target: TARGET, pause: null, now: NOW, previewAll: true });
+    expect(plan?.batch.map((c) => c.id)).toEqual(cmds.map((c) => c.id));
+    expect(plan?.decision).toMatchObject({ kind: 'change', from: 3, to: 4 });
+  });
+
   it('an empty queue plans nothing', () => {
     expect(planCommands({ queue: [], current: 3, target: TARGET, pause: null, now: NOW })).toBeNull();
   });
