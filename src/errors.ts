@@ -22,7 +22,7 @@ export const ERROR_CODES = {
   PS_ACTION_INVALID: { status: 400, description: 'an action other than up or down' },
   PS_OUT_OF_BOUNDS: { status: 422, description: 'a manual "to" outside the bounds in effect (the target\'s [min, max], or an active schedule window\'s)' },
   PS_NOT_FOUND: { status: 404, description: 'no such route' },
-  PS_URL_INVALID: { status: 400, description: 'a URL the router cannot read: a malformed %-escape, or a path segment over 100 characters' },
+  PS_URL_INVALID: { status: 400, description: 'a URL the router cannot read: a malformed %-escape, or a route parameter over 100 characters' },
   PS_APPROVAL_UNKNOWN: { status: 404, description: 'no approval with that id' },
   PS_APPROVAL_CLOSED: { status: 409, description: 'an approval already approved, rejected or expired: nothing left to decide' },
   PS_SIMULATION_TOO_LARGE: { status: 422, description: 'a simulation that would take more work than one request may (a shorter span, a longer evaluationInterval)' },

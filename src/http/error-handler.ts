@@ -67,8 +67,8 @@ function refusalSender(metrics: Metrics) {
 
 /**
  * The handler of the errors the router raises before any route or hook runs (Fastify's
- * `frameworkErrors` option, set when the app is made): a URL that does not decode, a path
- * segment over the router's 100 characters. They leave in the one shape too.
+ * `frameworkErrors` option, set when the app is made): a URL that does not decode, a route
+ * parameter over the router's 100 characters. They leave in the one shape too.
  */
 export function frameworkErrorHandler(metrics: Metrics): (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => void {
   const send = refusalSender(metrics);
@@ -77,7 +77,7 @@ export function frameworkErrorHandler(metrics: Metrics): (err: FastifyError, req
       err.code === 'FST_ERR_BAD_URL'
         ? new PulumiScaleError('PS_URL_INVALID', 'the URL could not be decoded (a stray or malformed %-escape)')
         : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-          ? new PulumiScaleError('PS_URL_INVALID', 'a segment of the URL path is longer than 100 characters')
+          ? new PulumiScaleError('PS_URL_INVALID', 'a name in the URL path (a target, an approval id) is longer than 100 characters')
           : fromRouteError(err);
     void send(req, reply, e);
   };

@@ -9,7 +9,7 @@
  * 5xx when the store or a certificate fetch fails, so that they send again.
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import { pino } from 'pino';
 import { PulumiScaleError } from '../errors.js';
 import {
@@ -122,12 +122,15 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
   // SNS sends basic credentials only after a 401 that asks for them, which credentialsHook sets.
   app.post('/webhooks/cloudwatch', { onRequest: [credentialsHook(deps.config.webhooks.cloudwatch), notDraining] }, async (req, reply) => {
     const cw = deps.config.webhooks.cloudwatch;
+    // First, whatever the message: a subscription confirmed on a URL whose query every
+    // notification would then fail (a key it does not take, an unknown target) would drop every
+    // alarm it carries, and SNS does not retry a 4xx.
+    const query = parseWebhookQuery(req.query, cwCtx);
     const body = requiredBody(req.body, 'the SNS delivery');
 
     if (!isSnsEnvelope(body)) {
       checkRawDelivery(cw);
       const alarm = parseCloudWatchAlarm(body);
-      const query = parseWebhookQuery(req.query, cwCtx);
       return reply.status(202).send(await storeResult(req.log, fromCloudWatch(alarm, query, cwCtx)));
     }
 
@@ -145,7 +148,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
         log.warn('SNS says this endpoint was unsubscribed from the topic');
         return reply.status(200).send({ type: msg.Type, acknowledged: true });
       case 'Notification':
-        return notification(req, log, reply, msg);
+        return notification(query, log, reply, msg);
     }
   });
 
@@ -164,9 +167,8 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
     return reply.status(200).send({ type: msg.Type, confirmed: true });
   }
 
-  async function notification(req: FastifyRequest, log: FastifyBaseLogger, reply: FastifyReply, msg: SnsNotification) {
+  async function notification(query: WebhookQuery, log: FastifyBaseLogger, reply: FastifyReply, msg: SnsNotification) {
     const cw = deps.config.webhooks.cloudwatch;
-    const query = parseWebhookQuery(req.query, cwCtx);
     const result = fromCloudWatch(parseCloudWatchAlarmText(msg.Message), query, cwCtx, { messageId: msg.MessageId });
 
     const at = now();

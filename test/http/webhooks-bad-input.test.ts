@@ -121,6 +121,14 @@ const cloudwatchCases: BadCase[] = [
   { name: 'an unknown ?action=', request: () => cw(sign(note()), '?action=sideways'), status: 400, code: 'PS_ACTION_INVALID' },
   { name: 'an unknown action token', request: () => cw(sign(alarmNote({ AlarmDescription: 'pulumiscale:target=web pulumiscale:action=sideways' }))), status: 400, code: 'PS_ACTION_INVALID' },
   { name: 'a query key it does not know (?dry_run=true)', request: () => cw(sign(note()), '?dry_run=true'), status: 400, code: 'PS_PAYLOAD_INVALID' },
+  // Confirmed, it would have dropped every alarm the subscription then carried (each a 400).
+  {
+    name: 'a subscription to a URL whose query its notifications would fail (never confirmed)',
+    config: { webhooks: { cloudwatch: { autoConfirm: true } } },
+    request: () => cw(sign(fixture('cloudwatch/sns-subscription-confirmation.json')), '?target=web&env=prod'),
+    status: 400,
+    code: 'PS_PAYLOAD_INVALID',
+  },
   { name: 'a Message that is not an alarm', request: () => cw(sign(note({ Message: 'hello' }))), status: 400, code: 'PS_PAYLOAD_INVALID' },
   {
     name: 'a replayed MessageId',
