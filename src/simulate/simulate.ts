@@ -56,6 +56,8 @@ export interface SimulationOptions {
   opMs: number;
   /** The engine's periodic evaluation (`engine.evaluationInterval`). */
   evaluationInterval: number;
+  /** The schedule functions to ask (default the real ones; a test counts the calls). */
+  ask?: ScheduleQuestions;
 }
 
 /** The most decisions one instant may take (a target with no cooldown stepping to its max). */
@@ -71,11 +73,15 @@ export const MAX_INSTANTS = 200_000;
 /** A run that would take more work than {@link MAX_INSTANTS} allows. */
 export class SimulationTooLargeError extends Error {}
 
-/** The schedule functions {@link ScheduleMemo} remembers the answers of. */
+/** The schedule functions a run asks (a test counts the calls). */
 export interface ScheduleQuestions {
   nextChange: typeof nextChange;
   boundsAt: typeof boundsAt;
+  nextFire: typeof nextFire;
+  firesBetween: typeof firesBetween;
 }
+
+const SCHEDULES: ScheduleQuestions = { nextChange, boundsAt, nextFire, firesBetween };
 
 /**
  * The schedules' answers while the virtual clock only moves forward. They change only at an
@@ -91,7 +97,7 @@ export class ScheduleMemo {
   #bounds: { at: number; until: number | null; bounds: Bounds } | null = null;
 
   /** `ask`: the schedule functions it remembers the answers of (a test counts the calls). */
-  constructor(target: TargetConfig, ask: ScheduleQuestions = { nextChange, boundsAt }) {
+  constructor(target: TargetConfig, ask: ScheduleQuestions = SCHEDULES) {
     this.#target = target;
     this.#ask = ask;
   }
@@ -131,8 +137,9 @@ export function simulate(target: TargetConfig, scenario: Scenario, opts: Simulat
   // firesBetween covers (from, to]: a fire at the very start counts, as the engine's catch-up does.
   let pointsFrom = scenario.start.at - 1;
   // Each point's first fire after pointsFrom: cron is asked for its fires only once one is due.
-  const pointsDue = points.map((point) => nextFire(point, pointsFrom));
-  const schedules = new ScheduleMemo(target);
+  const ask = opts.ask ?? SCHEDULES;
+  const pointsDue = points.map((point) => ask.nextFire(point, pointsFrom));
+  const schedules = new ScheduleMemo(target, ask);
   let instants = 0;
   let next = 0;
   let commands = 0;
@@ -201,8 +208,8 @@ export function simulate(target: TargetConfig, scenario: Scenario, opts: Simulat
     points.forEach((point, i) => {
       const due = pointsDue[i] ?? null;
       if (due === null || due > t) return;
-      const fires = firesBetween(point, pointsFrom, t);
-      pointsDue[i] = nextFire(point, t);
+      const fires = ask.firesBetween(point, pointsFrom, t);
+      pointsDue[i] = ask.nextFire(point, t);
       const latest = fires[fires.length - 1];
       // A point sets an absolute value: only its latest fire in the step counts, as in the engine.
       if (latest !== undefined) queue.push(command({ type: 'to', to: point.to }, latest, 'schedule', `schedule ${point.name}`));

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseScenario, ScenarioError, seriesScenario } from '../../src/simulate/input.js';
 import { parseConfig, targetsOf } from '../../src/config/load.js';
 import type { TargetConfig } from '../../src/config/schema.js';
-import { boundsAt, nextChange } from '../../src/schedule/index.js';
-import { ScheduleMemo, simulate, SimulationTooLargeError } from '../../src/simulate/simulate.js';
+import { boundsAt, firesBetween, nextChange, nextFire } from '../../src/schedule/index.js';
+import { ScheduleMemo, simulate, SimulationTooLargeError, type ScheduleQuestions } from '../../src/simulate/simulate.js';
 import { target } from '../support/engine.js';
 import { fixture } from '../support/sns.js';
 
@@ -100,27 +100,9 @@ describe('simulate: a Prometheus range query as the input', () => {
 
 describe('simulate: the schedules asked only at their edges', () => {
   it('answers as boundsAt and nextChange do, asking them again only once an edge has passed', () => {
-    const config = parseConfig(
-      `targets:
-  web:
-    workDir: /srv/web
-    stack: prod
-    configKey: web:replicas
-    min: 1
-    max: 40
-    schedules:
-      - { name: business-hours, cron: "0 8 * * 1-5", end: "0 20 * * 1-5", timezone: Europe/Berlin, min: 2, max: 10 }
-      - { name: night, cron: "0 22 * * *", duration: 6h, max: 3, priority: 2 }
-      - { name: batch, cron: "30 1 * * *", to: 3 }
-`,
-      { file: 'x.yaml', baseDir: '/', env: {} },
-    );
-    const target = targetsOf(config)[0] as TargetConfig;
-    const calls = { nextChange: 0, boundsAt: 0 };
-    const memo = new ScheduleMemo(target, {
-      nextChange: (schedules, now) => (calls.nextChange++, nextChange(schedules, now)),
-      boundsAt: (t, now) => (calls.boundsAt++, boundsAt(t, now)),
-    });
+    const target = scheduled();
+    const { ask, calls } = counted();
+    const memo = new ScheduleMemo(target, ask);
     // Three days every 30 s (8,640 instants), and each edge itself; checked against the
     // functions asked directly at every 20th instant and at every edge.
     const from = Date.parse('2026-11-27T00:00:00Z');
@@ -147,7 +129,51 @@ describe('simulate: the schedules asked only at their edges', () => {
     expect(calls.boundsAt).toBeLessThanOrEqual(edges.size + 1);
     expect(calls.nextChange).toBeLessThanOrEqual(edges.size + 1);
   });
+
+  it('a run over three days with a signal up every 15 s asks them at its edges, not at each of its 17,000 instants', () => {
+    const target = scheduled();
+    const { ask, calls } = counted();
+    const start = Date.parse('2026-11-27T00:00:00Z');
+    const scenario = { start: { at: start, value: 2 }, until: start + 3 * 86_400_000, inputs: [{ at: start + 60_000, kind: 'signal' as const, signal: { id: 'cpu', direction: 'up' as const, value: null, threshold: null } }] };
+    const opts = { opMs: 0, evaluationInterval: 15_000 };
+    // The same answer as the functions asked directly give.
+    expect(simulate(target, scenario, { ...opts, ask })).toEqual(simulate(target, scenario, opts));
+    // Three days hold about a dozen edges each of the schedules; 17,280 instants.
+    for (const [name, n] of Object.entries(calls)) expect({ name, n: Math.min(n, 200) }).toEqual({ name, n });
+  });
 });
+
+/** A target with two windows (one in Berlin time, one of higher priority) and a daily point. */
+function scheduled(): TargetConfig {
+  const config = parseConfig(
+    `targets:
+  web:
+    workDir: /srv/web
+    stack: prod
+    configKey: web:replicas
+    min: 1
+    max: 40
+    schedules:
+      - { name: business-hours, cron: "0 8 * * 1-5", end: "0 20 * * 1-5", timezone: Europe/Berlin, min: 2, max: 10 }
+      - { name: night, cron: "0 22 * * *", duration: 6h, max: 3, priority: 2 }
+      - { name: batch, cron: "30 1 * * *", to: 3 }
+`,
+    { file: 'x.yaml', baseDir: '/', env: {} },
+  );
+  return targetsOf(config)[0] as TargetConfig;
+}
+
+/** The schedule functions, each call counted. */
+function counted() {
+  const calls = { nextChange: 0, boundsAt: 0, nextFire: 0, firesBetween: 0 };
+  const ask: ScheduleQuestions = {
+    nextChange: (schedules, now) => (calls.nextChange++, nextChange(schedules, now)),
+    boundsAt: (t, now) => (calls.boundsAt++, boundsAt(t, now)),
+    nextFire: (s, after) => (calls.nextFire++, nextFire(s, after)),
+    firesBetween: (s, from, to, limit) => (calls.firesBetween++, firesBetween(s, from, to, limit)),
+  };
+  return { ask, calls };
+}
 
 describe('simulate: bad input gets every problem with its path', () => {
   it.each<[string, unknown, string]>([
