@@ -23,6 +23,13 @@ export const STREAM_BUFFER = 10_000;
 const MAX_BUFFERED = 1024 * 1024;
 /** How often an idle stream gets a comment. */
 const HEARTBEAT_MS = 15_000;
+/**
+ * The shortest time between two rounds of states. A state lists its target's queued commands and
+ * signals, so one per change under a flood (each of N queued commands in a turn of its own) sent
+ * and kept N states of up to N entries: 400 commands wrote 17.8 MB. A round sends each changed
+ * target's latest state once.
+ */
+export const STATE_INTERVAL_MS = 250;
 
 interface Message {
   seq: number;
@@ -37,6 +44,8 @@ export class StreamHub {
   readonly #dirty = new Set<string>();
   #seq = 0;
   #flushing = false;
+  /** When the last round of states was sent (performance.now), for STATE_INTERVAL_MS. */
+  #lastRound = Number.NEGATIVE_INFINITY;
   /**
    * Set when the first stream opens. Before it nothing is kept: a daemon nobody watches keeps no
    * 10,000 messages (a storm's events, in the storm's memory), and an id a client could ask to
@@ -126,10 +135,11 @@ export class StreamHub {
   }
 
   /**
-   * A target's state is sent once per turn however many changes it had in it. While no stream is
-   * open it is not built at all (a state lists every signal: under a storm, building it at each
-   * change cost more than storing the alerts); the next stream to open gets the latest state of
-   * every target that changed meanwhile.
+   * A target's state is sent once per round (a turn of the event loop, at most one round per
+   * STATE_INTERVAL_MS) however many changes it had in it. While no stream is open it is not
+   * built at all (a state lists every signal: under a storm, building it at each change cost
+   * more than storing the alerts); the next stream to open gets the latest state of every
+   * target that changed meanwhile.
    */
   #stateSoon(name: string): void {
     this.#dirty.add(name);
@@ -139,8 +149,9 @@ export class StreamHub {
   #flushSoon(): void {
     if (this.#flushing || this.#clients.size === 0 || this.#dirty.size === 0) return;
     this.#flushing = true;
-    setImmediate(() => {
+    const round = () => {
       this.#flushing = false;
+      this.#lastRound = performance.now();
       const names = [...this.#dirty];
       this.#dirty.clear();
       void (async () => {
@@ -149,7 +160,10 @@ export class StreamHub {
           if (s !== null) this.#send('state', JSON.stringify(s));
         }
       })();
-    });
+    };
+    const wait = this.#lastRound + STATE_INTERVAL_MS - performance.now();
+    if (wait <= 0) setImmediate(round);
+    else setTimeout(round, wait).unref();
   }
 
   #beat(): void {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.js';
-import { StreamHub } from '../../src/http/stream.js';
+import { STATE_INTERVAL_MS, StreamHub } from '../../src/http/stream.js';
 import { EventBus } from '../../src/observe/bus.js';
 import type { ScalingEvent, TargetState } from '../../src/types.js';
 import { makeTestApp, TEST_AUTH, type TestApp } from '../support/http.js';
@@ -117,6 +117,19 @@ describe('GET /api/v1/stream', () => {
     const sent = reader.frames.find((f) => f.event === 'event');
     expect(JSON.parse(sent?.data ?? '{}')).toStrictEqual(event);
     expect(JSON.parse(reader.frames.find((f) => f.event === 'state')?.data ?? '{}')).toMatchObject({ name: 'web' });
+  });
+
+  it("a flood of changes to one target (each queued command in a turn of its own) sends its state once per round, not once per change", async () => {
+    await start();
+    const { reader } = await open();
+    const states = () => reader.frames.filter((f) => f.event === 'state').length;
+    for (let i = 0; i < 50; i++) {
+      bus.publish({ type: 'target', target: 'web', current: 3, desired: 3, signals: { up: 0, down: 0 } });
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    // The first change's round at once, then one round for the 49 after it.
+    await reader.until(() => states() >= 2, 5 * STATE_INTERVAL_MS);
+    expect(states()).toBe(2);
   });
 
   it('keeps and builds nothing before the first stream opens; that stream gets the latest state of what changed', async () => {
