@@ -136,8 +136,8 @@ export function simulate(target: TargetConfig, scenario: Scenario, opts: Simulat
   let pending: { decision: Extract<Decision, { kind: 'change' }>; consumed: number } | null = null;
   // firesBetween covers (from, to]: a fire at the very start counts, as the engine's catch-up does.
   let pointsFrom = scenario.start.at - 1;
-  // Each point's first fire after pointsFrom: cron is asked for its fires only once one is due.
   const ask = opts.ask ?? SCHEDULES;
+  // Each point's first fire after pointsFrom: cron is asked for its fires only once one is due.
   const pointsDue = points.map((point) => ask.nextFire(point, pointsFrom));
   const schedules = new ScheduleMemo(target, ask);
   let instants = 0;
